@@ -1,0 +1,29 @@
+"""forgeml: from raw data to a deployed, compressed model with one config file and one command.
+
+The public API mirrors the CLI verbs::
+
+    import forgeml
+    run = forgeml.train("examples/digits_cnn.yaml")      # forgeml train
+    metrics = forgeml.evaluate(run)                     # forgeml evaluate
+    forgeml.predict(run.bundle_path, "in.npz", "out.csv")  # forgeml predict
+    forgeml.load(run.bundle_path).predict(rows)
+
+Names are imported on first use so ``import forgeml`` (and ``forgeml explain``) stay fast.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
+
+__version__ = "0.1.0"
+_API = {"run", "train", "evaluate", "predict", "load", "Run"}
+__all__ = [*sorted(_API), "load_config"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _API:
+        return getattr(import_module("forgeml.api"), name)
+    if name == "load_config":
+        return import_module("forgeml.config").load_config
+    raise AttributeError(f"module 'forgeml' has no attribute {name!r}")

@@ -1,0 +1,141 @@
+"""The public Python API: each function is one CLI verb (``forgeml train`` calls ``train``).
+
+The stages are chained here and only here; each stage module stays ignorant of the ones after it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+from rich.console import Console
+from torch import nn
+
+from forgeml import atomic
+from forgeml.config import Config, dump_config, load_config
+from forgeml.data import RawData, Splits, load_data, load_source
+from forgeml.deploy import Predictor, predict_file, read_bundle, write_bundle
+from forgeml.errors import ConfigError
+from forgeml.evaluate import Metrics, evaluate_model
+from forgeml.features import FeaturePipeline, fit_features
+from forgeml.train import Callback, TrainResult, train_model
+
+logger = logging.getLogger(__name__)
+BUNDLE_DIR = "bundle"
+
+
+@dataclass(frozen=True)
+class Run:
+    """A finished training run: its folder, config, trained model, fitted features and history."""
+
+    path: Path
+    config: Config
+    model: nn.Module
+    pipeline: FeaturePipeline
+    result: TrainResult
+    splits: Splits
+
+    @property
+    def bundle_path(self) -> Path:
+        return self.path / BUNDLE_DIR
+
+
+def train(
+    config: Config | str | Path, *, callbacks: list[Callback] | None = None, console: Console | None = None
+) -> Run:
+    """Load and split the data, fit features on train, train, and write the run folder with its bundle."""
+    config = _as_config(config)
+    splits = load_data(config.data, seed=config.seed)
+    pipeline = fit_features(splits.train, config.features, splits.task)
+    result = train_model(
+        pipeline,
+        splits.train,
+        splits.validation,
+        config.model,
+        config.train,
+        seed=config.seed,
+        callbacks=callbacks,
+        console=console,
+    )
+    run_dir = config.run_dir()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    atomic.write_text(run_dir / "config.yaml", dump_config(config))
+    atomic.write_text(run_dir / "history.csv", _history_csv(result))
+    validation = (
+        evaluate_model(result.model, pipeline, splits.validation).to_json() if len(splits.validation) else {}
+    )
+    write_bundle(
+        run_dir / BUNDLE_DIR,
+        result.model,
+        pipeline,
+        config.model,
+        target=config.data.target,
+        metrics={"validation": validation},
+    )
+    return Run(run_dir, config, result.model, pipeline, result, splits)
+
+
+def evaluate(run: Run | str | Path, *, data: str | Path | None = None) -> Metrics:
+    """Score a run's bundle on its test split (re-derived from its saved config and seed) or on ``data``.
+
+    The test-split result is written to ``<run>/metrics.json``; a ``data`` file's to ``metrics-<name>.json``.
+    """
+    run_dir = run.path if isinstance(run, Run) else Path(run)
+    bundle = read_bundle(run_dir / BUNDLE_DIR)
+    if data is not None:
+        rows = load_source(str(data), bundle.manifest["task"].get("target"))
+        target_file = run_dir / f"metrics-{Path(data).stem}.json"
+    else:
+        rows = run.splits.test if isinstance(run, Run) else _test_split(run_dir)
+        target_file = run_dir / "metrics.json"
+    metrics = evaluate_model(bundle.model, bundle.pipeline, rows)
+    atomic.write_text(target_file, json.dumps(metrics.to_json(), indent=2))
+    return metrics
+
+
+def run(
+    config: Config | str | Path, *, callbacks: list[Callback] | None = None, console: Console | None = None
+) -> tuple[Run, Metrics]:
+    """Every stage in order: data, features, train, evaluate, bundle."""
+    trained = train(config, callbacks=callbacks, console=console)
+    return trained, evaluate(trained)
+
+
+def predict(bundle: str | Path, source: str | Path, output: str | Path) -> pd.DataFrame:
+    """Predict every row of ``source`` with ``bundle`` and write ``output`` (CSV, Parquet or JSON Lines)."""
+    return predict_file(bundle, source, output)
+
+
+def load(bundle: str | Path) -> Predictor:
+    """A :class:`Predictor` for ``bundle``, checked against its manifest: ``forgeml.load(path).predict(rows)``."""
+    return Predictor.from_bundle(bundle)
+
+
+def _as_config(config: Config | str | Path) -> Config:
+    return config if isinstance(config, Config) else load_config(config)
+
+
+def _test_split(run_dir: Path) -> RawData:
+    saved = _saved_config(run_dir)
+    return load_data(saved.data, seed=saved.seed).test
+
+
+def _saved_config(run_dir: Path) -> Config:
+    path = run_dir / "config.yaml"
+    if not path.is_file():
+        raise ConfigError(
+            f"{run_dir}: not a run folder (config.yaml is missing). Pass runs/<name> as written by forgeml train."
+        )
+    return load_config(path)
+
+
+def _history_csv(result: TrainResult) -> str:
+    lines = ["epoch,train_loss,val_loss,seconds"]
+    lines += [
+        f"{r.epoch},{r.train_loss:.6g},{'' if r.val_loss is None else f'{r.val_loss:.6g}'},{r.seconds:.4f}"
+        for r in result.history
+    ]
+    return "\n".join(lines) + "\n"

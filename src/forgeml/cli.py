@@ -1,0 +1,138 @@
+"""The command line: argv -> config -> the API function of the same name -> a short summary.
+
+A ForgeError (bad input) prints one clear line and exits 2; ``--verbose`` adds the traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from rich.console import Console
+from rich.markup import escape
+
+from forgeml.errors import ForgeError
+
+console = Console(highlight=False)
+error_console = Console(stderr=True, highlight=False)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s: %(message)s"
+    )
+    try:
+        return int(args.handler(args) or 0)
+    except ForgeError as exc:
+        if args.verbose:
+            error_console.print_exception()
+        error_console.print(
+            f"[bold red]error:[/] {escape(str(exc))}", markup=True, highlight=False, soft_wrap=True
+        )
+        return 2
+    except KeyboardInterrupt:
+        error_console.print("interrupted")
+        return 130
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="forgeml", description="From raw data to a deployed model with one config file."
+    )
+    parser.add_argument("--verbose", "-v", action="store_true", help="show info logs and tracebacks")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    for name, handler, text in (
+        ("train", _train, "train a model from a config"),
+        ("run", _run, "every stage in order: train, evaluate, bundle"),
+    ):
+        command = commands.add_parser(name, help=text)
+        command.add_argument("config", type=Path, help="the YAML config file")
+        command.add_argument(
+            "--set",
+            dest="overrides",
+            action="append",
+            default=[],
+            metavar="KEY=VALUE",
+            help="override a config key, e.g. train.learning_rate=3e-4",
+        )
+        command.set_defaults(handler=handler)
+
+    evaluate = commands.add_parser("evaluate", help="score a run's bundle on its test split or a file")
+    evaluate.add_argument("run", type=Path, help="a run folder, e.g. runs/digits_cnn")
+    evaluate.add_argument(
+        "--data", type=Path, help="a labelled file to evaluate on instead of the test split"
+    )
+    evaluate.set_defaults(handler=_evaluate)
+
+    predict = commands.add_parser("predict", help="batch prediction with a bundle")
+    predict.add_argument("bundle", type=Path, help="a bundle folder, e.g. runs/digits_cnn/bundle")
+    predict.add_argument("input", type=Path, help="CSV, Parquet, JSON Lines or .npz input")
+    predict.add_argument(
+        "-o", "--output", type=Path, required=True, help="output file: .csv, .parquet or .jsonl"
+    )
+    predict.set_defaults(handler=_predict)
+
+    _register_optional(commands)
+    for sub in commands.choices.values():  # --verbose also works after the verb
+        sub.add_argument(
+            "--verbose", "-v", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS
+        )
+    return parser
+
+
+def _register_optional(commands: argparse._SubParsersAction) -> None:
+    try:
+        from forgeml.scratch.command import register_explain
+    except ImportError:  # the scratch engine is optional while it is being built
+        return
+    register_explain(commands)
+
+
+def _train(args: argparse.Namespace) -> int:
+    from forgeml import api
+    from forgeml.config import load_config
+
+    run = api.train(load_config(args.config, args.overrides), console=console)
+    console.print(f"trained in {run.result.seconds:.1f}s; run folder: {run.path}; bundle: {run.bundle_path}")
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    from forgeml import api
+    from forgeml.config import load_config
+
+    run, metrics = api.run(load_config(args.config, args.overrides), console=console)
+    _print_metrics(metrics, f"test ({metrics.rows} rows)")
+    console.print(f"trained in {run.result.seconds:.1f}s; run folder: {run.path}; bundle: {run.bundle_path}")
+    return 0
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from forgeml import api
+
+    metrics = api.evaluate(args.run, data=args.data)
+    _print_metrics(metrics, f"{args.data or 'test'} ({metrics.rows} rows)")
+    return 0
+
+
+def _predict(args: argparse.Namespace) -> int:
+    from forgeml import api
+
+    predictions = api.predict(args.bundle, args.input, args.output)
+    console.print(f"wrote {len(predictions)} predictions to {args.output}")
+    return 0
+
+
+def _print_metrics(metrics, title: str) -> None:  # noqa: ANN001 - Metrics is imported lazily
+    values = ", ".join(f"{name} {value:.4f}" for name, value in metrics.values.items())
+    console.print(f"{title}: {values}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

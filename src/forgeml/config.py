@@ -1,0 +1,255 @@
+"""The one typed config: a YAML file parsed into pydantic models, checked once.
+
+``load_config(path, overrides)`` is the only place where text becomes objects. Unknown keys and
+bad values raise :class:`~forgeml.errors.ConfigError` naming the dotted key, what was expected and
+what was received. Inside the package the config is trusted and never checked again.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from forgeml.errors import ConfigError
+
+Task = Literal["auto", "classification", "binary", "regression"]
+PositiveInt = Annotated[int, Field(gt=0)]
+Fraction = Annotated[float, Field(ge=0.0, lt=1.0)]
+
+
+class Section(BaseModel):
+    """Base of every config section: frozen, and unknown keys are errors, not silently ignored."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SplitConfig(Section):
+    """How rows are divided into train, validation and test (fractions of all rows)."""
+
+    validation: Fraction = 0.15
+    test: Fraction = 0.15
+    stratify: bool = True  # only applies to classification
+
+    @model_validator(mode="after")
+    def _leaves_training_rows(self) -> SplitConfig:
+        if self.validation + self.test >= 0.9:
+            raise ValueError(
+                f"validation + test must leave at least 10% of rows for training, "
+                f"got {self.validation} + {self.test}"
+            )
+        return self
+
+
+class DataConfig(Section):
+    """Where the data comes from and which column is the target."""
+
+    source: str  # a file path (csv, parquet, jsonl, npz) or sklearn:<name>
+    target: str | None = None  # column to predict; sklearn sets and npz files default to "target"
+    task: Task = "auto"
+    test_source: str | None = None  # an explicit test file; otherwise split from `source`
+    split: SplitConfig = SplitConfig()
+
+
+class NumericConfig(Section):
+    impute: Literal["median", "mean", "zero"] = "median"
+    scale: Literal["standard", "none"] = "standard"
+
+
+class CategoricalConfig(Section):
+    encoding: Literal["onehot", "embedding"] = "onehot"
+    max_categories: PositiveInt = 100  # the most frequent values kept; the rest share the unknown bucket
+    min_frequency: PositiveInt = 1
+    embedding_dim: PositiveInt = 8
+
+
+class ImageConfig(Section):
+    # Pixel values are divided by this; "auto" uses the training split's maximum (16 for digits, 255 for 8-bit).
+    scale: float | Literal["auto"] = "auto"
+
+
+class FeaturesConfig(Section):
+    """Which columns are used and how each kind is encoded. Kinds are inferred unless listed."""
+
+    numeric: NumericConfig = NumericConfig()
+    categorical: CategoricalConfig = CategoricalConfig()
+    image: ImageConfig = ImageConfig()
+    numeric_columns: list[str] = []  # force these columns to be numeric
+    categorical_columns: list[str] = []  # force these columns to be categorical
+    exclude: list[str] = []  # never used as inputs (ids, free text not yet supported, ...)
+
+
+class MLPConfig(Section):
+    type: Literal["mlp"] = "mlp"
+    hidden: list[PositiveInt] = [64, 32]
+    activation: Literal["relu", "sigmoid", "tanh"] = "relu"
+    dropout: Fraction = 0.0
+
+
+class CNNConfig(Section):
+    """The design document's CNN (section 5): Conv32-3x3, MaxPool2, Conv64-3x3, MaxPool2, Dense64."""
+
+    type: Literal["cnn"] = "cnn"
+    channels: list[PositiveInt] = [32, 64]
+    kernel_size: PositiveInt = 3
+    padding: Annotated[int, Field(ge=0)] = 1  # 1 keeps 8x8 digits from shrinking to nothing
+    dense: PositiveInt = 64
+    activation: Literal["relu", "sigmoid", "tanh"] = "relu"
+    dropout: Fraction = 0.0
+
+
+ModelConfig = Annotated[MLPConfig | CNNConfig, Field(discriminator="type")]
+
+
+class EarlyStoppingConfig(Section):
+    patience: PositiveInt = 5  # epochs without improvement of the validation loss before stopping
+    min_delta: Annotated[float, Field(ge=0.0)] = 0.0
+
+
+class TrainConfig(Section):
+    """The training loop: optimizer, loss, batch size, when to stop."""
+
+    epochs: PositiveInt = 20
+    batch_size: PositiveInt = 32
+    optimizer: Literal["sgd", "adam", "adamw"] = "adam"
+    learning_rate: Annotated[float, Field(gt=0.0, le=10.0)] = 1e-3
+    weight_decay: Annotated[float, Field(ge=0.0)] = 0.0
+    momentum: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.9  # sgd only
+    loss: Literal["auto", "mse", "cross_entropy", "bce"] = "auto"
+    early_stopping: EarlyStoppingConfig | None = EarlyStoppingConfig()
+    threads: Annotated[int, Field(ge=0)] = 0  # torch threads; 0 uses one per physical core
+
+    @field_validator("learning_rate", "weight_decay")
+    @classmethod
+    def _finite(cls, value: float) -> float:
+        if not math.isfinite(value):
+            raise ValueError(f"must be a finite number, got {value}")
+        return value
+
+
+class Config(Section):
+    """A whole forgeml job: one file, every stage's settings."""
+
+    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")] = "run"
+    seed: Annotated[int, Field(ge=0, le=2**32 - 1)] = 0
+    output_dir: str = "runs"
+    data: DataConfig
+    features: FeaturesConfig = FeaturesConfig()
+    model: ModelConfig = MLPConfig()
+    train: TrainConfig = TrainConfig()
+
+    def run_dir(self) -> Path:
+        """The folder this config's run writes: ``<output_dir>/<name>``."""
+        return Path(self.output_dir) / self.name
+
+
+def load_config(path: str | Path, overrides: list[str] | None = None) -> Config:
+    """Read a YAML config, apply ``key=value`` overrides, and validate it into a :class:`Config`.
+
+    Relative data paths are resolved against the config file's folder, so a config runs the same
+    from any working directory. Raises ConfigError naming the dotted key on any problem.
+    """
+    path = Path(path)
+    raw = _read_yaml(path)
+    for override in overrides or []:
+        _apply_override(raw, override)
+    config = config_from_dict(raw, origin=str(path))
+    return _resolve_paths(config, path.parent)
+
+
+def config_from_dict(raw: dict[str, Any], *, origin: str = "config") -> Config:
+    """Validate a plain dict (as read from YAML) into a Config, turning pydantic errors into ours."""
+    try:
+        return Config.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc.errors()[0], origin), key=_dotted(exc.errors()[0]["loc"])) from None
+
+
+def dump_config(config: Config) -> str:
+    """The resolved config as YAML text, written beside every artifact so a run can be repeated."""
+    return yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise ConfigError(
+            f"{path}: config file not found. Check the path, or run `forgeml init` to write one."
+        )
+    try:
+        # safe_load: a YAML tag such as !!python/object/apply is refused, never executed.
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: not valid YAML ({_first_line(exc)}).") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(
+            f"{path}: expected a mapping of sections (data:, model:, train: ...), got {type(raw).__name__}."
+        )
+    return raw
+
+
+def _apply_override(raw: dict[str, Any], override: str) -> None:
+    """Set ``a.b.c=value`` in the raw dict; the value is parsed as YAML so numbers and lists work."""
+    key, sep, text = override.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(
+            f"--set {override!r}: expected key=value, for example --set train.learning_rate=3e-4."
+        )
+    parts = key.strip().split(".")
+    node = raw
+    for part in parts[:-1]:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise ConfigError(f"--set {override!r}: {part} is a value, not a section.", key=key)
+        node = child
+    try:
+        node[parts[-1]] = yaml.safe_load(text)
+    except yaml.YAMLError:
+        node[parts[-1]] = text
+
+
+def _resolve_paths(config: Config, base: Path) -> Config:
+    def resolve(value: str | None) -> str | None:
+        if value is None or value.startswith("sklearn:") or Path(value).is_absolute():
+            return value
+        return str((base / value).resolve())
+
+    data = config.data.model_copy(
+        update={"source": resolve(config.data.source), "test_source": resolve(config.data.test_source)}
+    )
+    return config.model_copy(update={"data": data})
+
+
+def _dotted(loc: tuple[Any, ...]) -> str:
+    # Drop pydantic's union tags (e.g. "mlp") so the key reads as the user wrote it.
+    return ".".join(str(part) for part in loc if part not in ("mlp", "cnn"))
+
+
+def _describe(error: dict[str, Any], origin: str) -> str:
+    key = _dotted(error["loc"])
+    if error["type"] == "extra_forbidden":
+        return f"{origin}: unknown key {key!r}.{_did_you_mean(error['loc'])} Remove it or fix its spelling."
+    if error["type"] == "missing":
+        return f"{origin}: {key} is required but missing. Add it to the config."
+    received = error.get("input")
+    return f"{origin}: {key} {error['msg'].lower()}, got {received!r}. Fix it in the config or pass --set {key}=..."
+
+
+def _did_you_mean(loc: tuple[Any, ...]) -> str:
+    section: type[BaseModel] = Config
+    for part in loc[:-1]:
+        field = section.model_fields.get(str(part))
+        annotation = getattr(field, "annotation", None) if field else None
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            section = annotation
+        else:
+            return ""
+    close = difflib.get_close_matches(str(loc[-1]), list(section.model_fields), n=1)
+    return f" Did you mean {close[0]!r}?" if close else ""
+
+
+def _first_line(exc: Exception) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

@@ -1,0 +1,167 @@
+"""Load a data source named in the config into :class:`RawData`: a table and/or images, and a target.
+
+A source is a file path (CSV, Parquet, JSON Lines, NumPy ``.npz``) or ``sklearn:<name>`` for one of
+scikit-learn's bundled data sets, which ship inside the package and need no download.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from forgeml.data.tables import TABLE_FORMATS, read_table
+from forgeml.errors import ConfigError, DataError
+
+SKLEARN_SETS = ("digits", "iris", "wine", "breast_cancer", "diabetes")
+DEFAULT_TARGET = "target"
+
+
+@dataclass(frozen=True)
+class RawData:
+    """Rows as read from a source, before any feature is fitted.
+
+    ``table`` holds the input columns (it has no columns for pure image data), ``images`` is
+    ``(N, C, H, W)`` when the source has images, ``target`` is None when the source has no labels
+    (prediction input).
+    """
+
+    table: pd.DataFrame
+    images: np.ndarray | None
+    target: pd.Series | None
+    source: str
+
+    def __len__(self) -> int:
+        return len(self.table) if self.images is None else len(self.images)
+
+    def take(self, indices: np.ndarray) -> RawData:
+        """The rows at ``indices`` (positions), with a fresh 0..n-1 index."""
+        return RawData(
+            table=self.table.iloc[indices].reset_index(drop=True),
+            images=None if self.images is None else self.images[indices],
+            target=None if self.target is None else self.target.iloc[indices].reset_index(drop=True),
+            source=self.source,
+        )
+
+
+def load_source(source: str, target: str | None, *, require_target: bool = True) -> RawData:
+    """Read ``source`` and separate the target column from the inputs.
+
+    With ``require_target=False`` (prediction) a missing target column is fine and any present one is dropped.
+    """
+    if source.startswith("sklearn:"):
+        raw = _load_sklearn(source.removeprefix("sklearn:"))
+    else:
+        path = Path(source)
+        if path.suffix.lower() == ".npz":
+            raw = _load_npz(path)
+        else:
+            raw = RawData(table=read_table(path), images=None, target=None, source=source)
+    return _split_off_target(raw, target, require_target)
+
+
+def _split_off_target(raw: RawData, target: str | None, require_target: bool) -> RawData:
+    if raw.target is not None:  # npz and sklearn sets carry their labels separately
+        return raw if require_target else RawData(raw.table, raw.images, None, raw.source)
+    if target is None:
+        if require_target:
+            raise ConfigError(
+                f"data.target is required for the table {raw.source}. Set it to the column to predict.",
+                key="data.target",
+            )
+        return raw
+    if target not in raw.table.columns:
+        if not require_target:
+            return raw
+        columns = ", ".join(map(str, raw.table.columns[:20]))
+        raise DataError(
+            f"{raw.source}: target column {target!r} not found. Columns are: {columns}. Fix data.target in the config.",
+            path=raw.source,
+            column=target,
+        )
+    labels = raw.table[target]
+    table = raw.table.drop(columns=[target])
+    return RawData(
+        table=table, images=raw.images, target=labels if require_target else None, source=raw.source
+    )
+
+
+def _load_sklearn(name: str) -> RawData:
+    if name not in SKLEARN_SETS:
+        raise ConfigError(
+            f"data.source: unknown scikit-learn data set {name!r}. Choose one of: {', '.join(SKLEARN_SETS)}.",
+            key="data.source",
+        )
+    import sklearn.datasets as datasets
+
+    bunch = getattr(datasets, f"load_{name}")()
+    target = pd.Series(bunch.target, name=DEFAULT_TARGET)
+    if name == "digits":  # 8x8 grey images, pixel values 0..16
+        images = bunch.images.astype(np.float32)[:, None, :, :]
+        return RawData(
+            table=pd.DataFrame(index=range(len(images))),
+            images=images,
+            target=target,
+            source=f"sklearn:{name}",
+        )
+    table = pd.DataFrame(bunch.data, columns=[str(column) for column in bunch.feature_names])
+    if hasattr(bunch, "target_names") and name != "diabetes":
+        target = pd.Series(np.asarray(bunch.target_names)[bunch.target], name=DEFAULT_TARGET)
+    return RawData(table=table, images=None, target=target, source=f"sklearn:{name}")
+
+
+def _load_npz(path: Path) -> RawData:
+    """Arrays ``x`` (or ``images``/``X``) and optionally ``y`` (or ``target``/``labels``)."""
+    if not path.is_file():
+        raise DataError(
+            f"{path}: file not found. Check data.source in the config or the path you passed.", path=str(path)
+        )
+    try:
+        # allow_pickle=False: an .npz with object arrays could run code when loaded.
+        with np.load(path, allow_pickle=False) as archive:
+            arrays = {key: archive[key] for key in archive.files}
+    except (ValueError, OSError, EOFError) as exc:
+        raise DataError(
+            f"{path}: not a readable .npz archive of numeric arrays ({exc}).", path=str(path)
+        ) from None
+    inputs = _first_present(arrays, ("images", "x", "X"))
+    if inputs is None:
+        raise DataError(
+            f"{path}: expected an array named 'images' or 'x'; found {sorted(arrays)}.", path=str(path)
+        )
+    labels = _first_present(arrays, ("y", "target", "labels"))
+    target = None if labels is None else pd.Series(labels, name=DEFAULT_TARGET)
+    if not np.issubdtype(inputs.dtype, np.number):
+        raise DataError(f"{path}: the input array must be numeric, got dtype {inputs.dtype}.", path=str(path))
+    if inputs.ndim == 2:
+        table = pd.DataFrame(inputs, columns=[f"x{i}" for i in range(inputs.shape[1])])
+        return RawData(table=table, images=None, target=target, source=str(path))
+    images = _to_nchw(inputs, path).astype(np.float32)
+    return RawData(
+        table=pd.DataFrame(index=range(len(images))), images=images, target=target, source=str(path)
+    )
+
+
+def _first_present(arrays: dict[str, np.ndarray], names: tuple[str, ...]) -> np.ndarray | None:
+    return next((arrays[name] for name in names if name in arrays), None)
+
+
+def _to_nchw(images: np.ndarray, path: Path) -> np.ndarray:
+    if images.ndim == 3:  # (N, H, W) grey images
+        return images[:, None, :, :]
+    if images.ndim == 4:
+        if images.shape[1] in (1, 3, 4):
+            return images
+        if images.shape[3] in (1, 3, 4):  # channels last, as PIL and Keras store them
+            return np.ascontiguousarray(images.transpose(0, 3, 1, 2))
+    raise DataError(
+        f"{path}: images must be (N, H, W), (N, C, H, W) or (N, H, W, C); got shape {images.shape}.",
+        path=str(path),
+    )
+
+
+def is_table_path(source: str) -> bool:
+    """True when ``source`` names a file read as a table (CSV, Parquet, JSON Lines)."""
+    return Path(source).suffix.lower() in TABLE_FORMATS

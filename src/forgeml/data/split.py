@@ -1,0 +1,126 @@
+"""Decide the task from the target, and split rows into train, validation and test, repeatably."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import train_test_split
+
+from forgeml.config import SplitConfig, Task
+from forgeml.data.sources import RawData
+from forgeml.errors import ConfigError, DataError
+
+logger = logging.getLogger(__name__)
+TaskKind = Literal["classification", "binary", "regression"]
+# An integer target with more distinct values than this is taken as a quantity, not a class.
+MAX_AUTO_CLASSES = 20
+
+
+@dataclass(frozen=True)
+class TaskInfo:
+    """What is predicted: the task kind and, for classifiers, the class labels in a fixed order."""
+
+    kind: TaskKind
+    labels: tuple[str | int | float | bool, ...] = ()
+
+
+@dataclass(frozen=True)
+class Splits:
+    """The three row sets every later stage works on, and the task they share."""
+
+    train: RawData
+    validation: RawData
+    test: RawData
+    task: TaskInfo
+
+
+def infer_task(target: pd.Series, requested: Task) -> TaskInfo:
+    """Resolve ``data.task`` (possibly "auto") against the target's values."""
+    _require_complete_target(target)
+    kind = _infer_kind(target) if requested == "auto" else requested
+    if kind == "regression":
+        if not pd.api.types.is_numeric_dtype(target) or pd.api.types.is_bool_dtype(target):
+            raise ConfigError(
+                f"data.task is regression but the target holds non-numeric values such as {target.iloc[0]!r}.",
+                key="data.task",
+            )
+        return TaskInfo("regression")
+    labels = tuple(_plain(value) for value in sorted(target.unique(), key=lambda v: (str(type(v)), v)))
+    if len(labels) < 2:
+        raise DataError(
+            f"the target has a single class ({labels[0]!r}); a classifier needs at least two.",
+            column=str(target.name),
+        )
+    if kind == "binary" and len(labels) != 2:
+        raise ConfigError(
+            f"data.task is binary but the target has {len(labels)} classes. Use task: classification.",
+            key="data.task",
+        )
+    return TaskInfo("binary" if len(labels) == 2 else "classification", labels)
+
+
+def split_rows(
+    raw: RawData, split: SplitConfig, task: TaskInfo, seed: int
+) -> tuple[RawData, RawData, RawData]:
+    """Train, validation and test parts of ``raw``; stratified by class for classifiers when possible."""
+    positions = np.arange(len(raw))
+    labels = raw.target.to_numpy() if raw.target is not None else None
+    stratify = split.stratify and task.kind != "regression" and labels is not None
+    rest, test = _cut(positions, split.test, labels if stratify else None, seed)
+    if split.validation == 0:
+        train, validation = rest, rest[:0]
+    else:
+        share = split.validation / (1.0 - split.test)
+        train, validation = _cut(rest, share, labels[rest] if stratify else None, seed + 1)
+    return raw.take(train), raw.take(validation), raw.take(test)
+
+
+def _cut(
+    positions: np.ndarray, fraction: float, labels: np.ndarray | None, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    if fraction == 0:
+        return positions, positions[:0]
+    if labels is not None and pd.Series(labels).value_counts().min() < 2:
+        logger.warning(
+            "a class has fewer than 2 rows, so the split cannot be stratified; splitting at random instead"
+        )
+        labels = None
+    try:
+        kept, held_out = train_test_split(positions, test_size=fraction, random_state=seed, stratify=labels)
+    except ValueError as exc:
+        raise DataError(
+            f"cannot split {len(positions)} rows with fraction {fraction}: {exc}. Use more data or smaller data.split fractions."
+        ) from None
+    return np.sort(kept), np.sort(held_out)
+
+
+def _infer_kind(target: pd.Series) -> TaskKind:
+    if not pd.api.types.is_numeric_dtype(target) or pd.api.types.is_bool_dtype(target):
+        return "binary" if target.nunique() == 2 else "classification"
+    values = target.to_numpy(dtype=float)
+    whole = bool(np.all(np.isfinite(values)) and np.all(values == np.round(values)))
+    distinct = target.nunique()
+    if distinct == 2:
+        return "binary"
+    return "classification" if whole and distinct <= MAX_AUTO_CLASSES else "regression"
+
+
+def _require_complete_target(target: pd.Series) -> None:
+    missing = np.flatnonzero(target.isna().to_numpy())
+    if len(missing):
+        rows = ", ".join(str(row + 1) for row in missing[:5])
+        raise DataError(
+            f"target column {target.name!r} has {len(missing)} missing values (data rows {rows}). "
+            f"Remove those rows or run `forgeml check --fix`.",
+            column=str(target.name),
+            row=int(missing[0]) + 1,
+        )
+
+
+def _plain(value: object) -> str | int | float | bool:
+    """A label as a JSON-friendly Python value (numpy scalars become int/float/bool)."""
+    return value.item() if isinstance(value, np.generic) else value  # type: ignore[return-value]

@@ -1,0 +1,69 @@
+"""The Predictor: a bundle's model behind the same preprocessing that training ran.
+
+``forgeml predict``, the Python API (``forgeml.load(bundle).predict(rows)``) and, later, the server
+all go through this class, so they cannot disagree with each other or with evaluation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from forgeml.data import RawData
+from forgeml.deploy.bundle import Bundle, read_bundle
+from forgeml.errors import DataError
+from forgeml.models import predict_outputs
+
+PREDICTION_COLUMN = "prediction"
+
+
+class Predictor:
+    """Turns raw rows (a DataFrame, a list of records, or images) into predictions."""
+
+    def __init__(self, bundle: Bundle) -> None:
+        self.bundle = bundle
+        self.pipeline = bundle.pipeline
+
+    @classmethod
+    def from_bundle(cls, path: str | Path) -> Predictor:
+        return cls(read_bundle(path))
+
+    @property
+    def labels(self) -> tuple[Any, ...]:
+        return self.pipeline.task.labels
+
+    def predict(self, rows: pd.DataFrame | Sequence[dict[str, Any]] | np.ndarray | RawData) -> pd.DataFrame:
+        """One output row per input row: ``prediction`` plus ``probability_<label>`` for classifiers."""
+        raw = _as_raw(rows)
+        if len(raw) == 0:
+            return pd.DataFrame({PREDICTION_COLUMN: []})
+        outputs = self.raw_outputs(raw)
+        decoded = self.pipeline.target_.decode(outputs)
+        frame = pd.DataFrame({PREDICTION_COLUMN: decoded.values})
+        if decoded.probabilities is not None:
+            for index, label in enumerate(self.labels):
+                frame[f"probability_{label}"] = decoded.probabilities[:, index]
+        return frame
+
+    def raw_outputs(self, raw: RawData) -> np.ndarray:
+        """The model's raw outputs ``(N, output_dim)`` (logits or standardized values), as float32."""
+        inputs = self.pipeline.transform(raw).ordered(self.pipeline.input_spec.names)
+        return predict_outputs(self.bundle.model, inputs).numpy()
+
+
+def _as_raw(rows: pd.DataFrame | Sequence[dict[str, Any]] | np.ndarray | RawData) -> RawData:
+    if isinstance(rows, RawData):
+        return rows
+    if isinstance(rows, np.ndarray):
+        if rows.ndim < 3:
+            raise DataError(
+                f"an array passed to predict must hold images (N, C, H, W) or (N, H, W); got shape {rows.shape}."
+            )
+        images = rows[:, None] if rows.ndim == 3 else rows
+        return RawData(pd.DataFrame(index=range(len(images))), images.astype(np.float32), None, "array")
+    frame = rows if isinstance(rows, pd.DataFrame) else pd.DataFrame.from_records(list(rows))
+    return RawData(frame.reset_index(drop=True), None, None, "records")

@@ -1,0 +1,53 @@
+"""Errors forgeml raises for bad input.
+
+Every user mistake raises a subclass of :class:`ForgeError` whose message says what was wrong,
+where (file, row, column or config key) and how to fix it. The CLI prints the message and exits 2;
+the HTTP server maps these to 4xx answers. Anything else that escapes is a bug in forgeml.
+
+::
+
+    ForgeError
+    ├── ConfigError(ValueError)      a config key is unknown or its value is out of range
+    ├── DataError(ValueError)        a data file is missing, unreadable or does not match
+    ├── BundleError(ValueError)      a bundle is missing files, tampered with or incompatible
+    └── NotFittedError(RuntimeError) a preprocessor was used before fit()
+"""
+
+from __future__ import annotations
+
+
+class ForgeError(Exception):
+    """Base class of every error caused by the user's input rather than by forgeml itself."""
+
+
+class ConfigError(ForgeError, ValueError):
+    """A config key is unknown, missing, or has a value outside what it accepts."""
+
+    def __init__(self, message: str, *, key: str | None = None) -> None:
+        super().__init__(message)
+        self.key = key
+
+
+class DataError(ForgeError, ValueError):
+    """A data file cannot be read, or its content does not fit what the pipeline expects."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: str | None = None,
+        column: str | None = None,
+        row: int | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.path = path
+        self.column = column
+        self.row = row
+
+
+class BundleError(ForgeError, ValueError):
+    """A bundle is missing a file, fails its checksum, or was written by an incompatible version."""
+
+
+class NotFittedError(ForgeError, RuntimeError):
+    """A preprocessor's ``transform`` was called before ``fit``."""

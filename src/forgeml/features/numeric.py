@@ -1,0 +1,101 @@
+"""Numeric columns: impute missing values, then standardize; fitted on the training split only."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from forgeml.errors import DataError, NotFittedError
+
+
+class NumericFeatures:
+    """Median (or mean, or zero) imputation followed by standard scaling, column by column."""
+
+    def __init__(self, columns: list[str], *, impute: str = "median", scale: str = "standard") -> None:
+        self.columns = columns
+        self.impute = impute
+        self.scale = scale
+
+    def fit(self, table: pd.DataFrame) -> NumericFeatures:
+        values = to_numbers(table, self.columns)
+        with np.errstate(all="ignore"):
+            fill = {"median": np.nanmedian, "mean": np.nanmean}.get(self.impute)
+            fills = fill(values, axis=0) if fill is not None and len(values) else np.zeros(len(self.columns))
+        fills = np.where(np.isfinite(fills), fills, 0.0)  # an all-missing column imputes to 0
+        filled = np.where(np.isnan(values), fills, values)
+        means = filled.mean(axis=0) if self.scale == "standard" else np.zeros(len(self.columns))
+        stds = filled.std(axis=0) if self.scale == "standard" else np.ones(len(self.columns))
+        self.fill_values_ = fills
+        self.means_ = means
+        self.stds_ = np.where(stds > 0, stds, 1.0)  # a constant column scales to 0, not to NaN
+        return self
+
+    def transform(self, table: pd.DataFrame) -> np.ndarray:
+        """``(N, len(columns))`` float32 matrix, ready for the model."""
+        if not hasattr(self, "fill_values_"):
+            raise NotFittedError("NumericFeatures.transform called before fit.")
+        values = to_numbers(table, self.columns)
+        filled = np.where(np.isnan(values), self.fill_values_, values)
+        return ((filled - self.means_) / self.stds_).astype(np.float32)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "columns": self.columns,
+            "impute": self.impute,
+            "scale": self.scale,
+            "fill_values": self.fill_values_.tolist(),
+            "means": self.means_.tolist(),
+            "stds": self.stds_.tolist(),
+        }
+
+    @classmethod
+    def from_json(cls, state: dict[str, Any]) -> NumericFeatures:
+        features = cls(list(state["columns"]), impute=state["impute"], scale=state["scale"])
+        features.fill_values_ = np.asarray(state["fill_values"], dtype=np.float64)
+        features.means_ = np.asarray(state["means"], dtype=np.float64)
+        features.stds_ = np.asarray(state["stds"], dtype=np.float64)
+        return features
+
+
+def to_numbers(table: pd.DataFrame, columns: list[str]) -> np.ndarray:
+    """The columns as a float64 matrix with NaN for missing; a value that is not a number is an error.
+
+    Infinity is refused too: it would silently turn a whole batch's outputs into NaN.
+    """
+    matrix = np.empty((len(table), len(columns)), dtype=np.float64)
+    for index, column in enumerate(columns):
+        matrix[:, index] = _column_numbers(table[column], column)
+    return matrix
+
+
+def _column_numbers(series: pd.Series, column: str) -> np.ndarray:
+    if pd.api.types.is_bool_dtype(series) or pd.api.types.is_numeric_dtype(series):
+        values = (
+            series.astype("float64").to_numpy(na_value=np.nan)
+            if series.hasnans
+            else series.to_numpy(dtype=np.float64)
+        )
+    else:
+        values = pd.to_numeric(series, errors="coerce").astype("float64").to_numpy(na_value=np.nan)
+        bad = np.flatnonzero(
+            np.isnan(values) & series.notna().to_numpy() & (series.astype(str).str.strip() != "").to_numpy()
+        )
+        if len(bad):
+            row = int(bad[0])
+            raise DataError(
+                f"column {column!r}, row {row + 1}: {series.iloc[row]!r} is not a number "
+                f"({len(bad)} such value{'s' if len(bad) > 1 else ''}). Fix the value or leave it empty to impute it.",
+                column=column,
+                row=row + 1,
+            )
+    infinite = np.flatnonzero(np.isinf(values))
+    if len(infinite):
+        row = int(infinite[0])
+        raise DataError(
+            f"column {column!r}, row {row + 1}: infinite value. Replace it with a finite number or leave it empty.",
+            column=column,
+            row=row + 1,
+        )
+    return values

@@ -1,0 +1,186 @@
+"""The feature pipeline: decides each column's kind, fits every transform on train, applies it anywhere.
+
+Its JSON state goes into the bundle, so evaluation, batch prediction and the server run exactly
+the transform that training ran (no train/serve skew).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from forgeml.config import FeaturesConfig
+from forgeml.data import RawData, TaskInfo
+from forgeml.errors import ConfigError, DataError, NotFittedError
+from forgeml.features.categorical import CategoricalFeatures
+from forgeml.features.image import ImageFeatures
+from forgeml.features.numeric import NumericFeatures
+from forgeml.features.target import TargetEncoder
+
+INPUT_ORDER = ("numeric", "categorical", "image")
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """The shapes a model is built for: numeric width, categorical vocabularies, image shape."""
+
+    numeric_dim: int = 0
+    categorical_cardinalities: tuple[int, ...] = ()
+    embedding_dim: int = 8
+    image_shape: tuple[int, ...] | None = None
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """The model's inputs, in the order its ``forward`` takes them."""
+        present = {
+            "numeric": self.numeric_dim > 0,
+            "categorical": bool(self.categorical_cardinalities),
+            "image": self.image_shape is not None,
+        }
+        return tuple(name for name in INPUT_ORDER if present[name])
+
+
+@dataclass(frozen=True)
+class ModelInputs:
+    """Tensors for the model, keyed by input name, all with N rows."""
+
+    tensors: dict[str, torch.Tensor] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(next(iter(self.tensors.values())))
+
+    def ordered(self, names: tuple[str, ...]) -> tuple[torch.Tensor, ...]:
+        return tuple(self.tensors[name] for name in names)
+
+
+class FeaturePipeline:
+    """Every input transform plus the target encoder, fitted together on the training split."""
+
+    def __init__(self, config: FeaturesConfig, task: TaskInfo) -> None:
+        self.config = config
+        self.task = task
+
+    def fit(self, train: RawData) -> FeaturePipeline:
+        numeric, categorical = self._column_kinds(train.table)
+        self.numeric_ = NumericFeatures(
+            numeric, impute=self.config.numeric.impute, scale=self.config.numeric.scale
+        ).fit(train.table)
+        cat = self.config.categorical
+        self.categorical_ = CategoricalFeatures(
+            categorical,
+            encoding=cat.encoding,
+            max_categories=cat.max_categories,
+            min_frequency=cat.min_frequency,
+        ).fit(train.table)
+        self.image_ = (
+            None if train.images is None else ImageFeatures(scale=self.config.image.scale).fit(train.images)
+        )
+        if train.target is None:
+            raise DataError("the training rows have no target values.")
+        self.target_ = TargetEncoder(self.task).fit(train.target)
+        self.embedding_dim_ = cat.embedding_dim
+        return self
+
+    @property
+    def input_spec(self) -> InputSpec:
+        self._require_fitted()
+        one_hot = self.categorical_.encoding == "onehot"
+        width = len(self.numeric_.columns) + (sum(self.categorical_.cardinalities) if one_hot else 0)
+        return InputSpec(
+            numeric_dim=width,
+            categorical_cardinalities=() if one_hot else tuple(self.categorical_.cardinalities),
+            embedding_dim=self.embedding_dim_,
+            image_shape=None if self.image_ is None else self.image_.shape_,
+        )
+
+    @property
+    def input_columns(self) -> list[str]:
+        """The table columns a prediction request must carry."""
+        self._require_fitted()
+        return [*self.numeric_.columns, *self.categorical_.columns]
+
+    def transform(self, raw: RawData) -> ModelInputs:
+        """Model-ready tensors for ``raw``; raises DataError naming a missing column or a bad value."""
+        self._require_fitted()
+        missing = [column for column in self.input_columns if column not in raw.table.columns]
+        if missing:
+            raise DataError(
+                f"missing input column{'s' if len(missing) > 1 else ''}: {', '.join(missing)}. The model was trained with them.",
+                column=missing[0],
+            )
+        tensors: dict[str, torch.Tensor] = {}
+        blocks = [self.numeric_.transform(raw.table)]
+        if self.categorical_.encoding == "onehot":
+            blocks.append(self.categorical_.one_hot(raw.table))
+        elif self.categorical_.columns:
+            tensors["categorical"] = torch.from_numpy(self.categorical_.ids(raw.table))
+        numeric = np.concatenate(blocks, axis=1)
+        if numeric.shape[1]:
+            tensors["numeric"] = torch.from_numpy(np.ascontiguousarray(numeric))
+        if self.image_ is not None:
+            tensors["image"] = torch.from_numpy(self.image_.transform(raw.images))
+        return ModelInputs(tensors)
+
+    def encode_target(self, raw: RawData) -> torch.Tensor:
+        if raw.target is None:
+            raise DataError(f"{raw.source}: no target values to train or evaluate on.")
+        return torch.from_numpy(self.target_.encode(raw.target))
+
+    def to_json(self) -> dict[str, Any]:
+        self._require_fitted()
+        return {
+            "numeric": self.numeric_.to_json(),
+            "categorical": self.categorical_.to_json(),
+            "image": None if self.image_ is None else self.image_.to_json(),
+            "target": self.target_.to_json(),
+            "embedding_dim": self.embedding_dim_,
+            "config": self.config.model_dump(mode="json"),
+        }
+
+    @classmethod
+    def from_json(cls, state: dict[str, Any]) -> FeaturePipeline:
+        target = TargetEncoder.from_json(state["target"])
+        pipeline = cls(FeaturesConfig.model_validate(state["config"]), target.task)
+        pipeline.numeric_ = NumericFeatures.from_json(state["numeric"])
+        pipeline.categorical_ = CategoricalFeatures.from_json(state["categorical"])
+        pipeline.image_ = None if state["image"] is None else ImageFeatures.from_json(state["image"])
+        pipeline.target_ = target
+        pipeline.embedding_dim_ = int(state["embedding_dim"])
+        return pipeline
+
+    def _column_kinds(self, table: pd.DataFrame) -> tuple[list[str], list[str]]:
+        """Numeric and categorical input columns: listed ones as told, the rest by their dtype."""
+        forced_numeric, forced_categorical = (
+            set(self.config.numeric_columns),
+            set(self.config.categorical_columns),
+        )
+        for key, names in (
+            ("numeric_columns", forced_numeric),
+            ("categorical_columns", forced_categorical),
+            ("exclude", set(self.config.exclude)),
+        ):
+            unknown = sorted(names - set(map(str, table.columns)))
+            if unknown:
+                raise ConfigError(
+                    f"features.{key}: column{'s' if len(unknown) > 1 else ''} {', '.join(unknown)} not in the data.",
+                    key=f"features.{key}",
+                )
+        numeric, categorical = [], []
+        for column in map(str, table.columns):
+            if column in self.config.exclude:
+                continue
+            series = table[column]
+            is_number = pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series)
+            if column in forced_numeric or (is_number and column not in forced_categorical):
+                numeric.append(column)
+            else:
+                categorical.append(column)
+        return numeric, categorical
+
+    def _require_fitted(self) -> None:
+        if not hasattr(self, "target_"):
+            raise NotFittedError("FeaturePipeline used before fit.")

@@ -1,0 +1,120 @@
+"""Callbacks: the few hooks the training loop calls, and the ones forgeml ships.
+
+Early stopping and progress output are callbacks like any a user passes, so every behaviour of
+the loop beyond forward/backward/step is built on this one mechanism (as in Keras).
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+from dataclasses import dataclass, field
+
+import torch
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from torch import nn
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class EpochResult:
+    """One epoch's figures. ``val_loss`` is None when there are no validation rows."""
+
+    epoch: int
+    train_loss: float
+    val_loss: float | None
+    seconds: float
+
+
+@dataclass
+class TrainState:
+    """What callbacks see and may change: set ``should_stop`` to end training after this epoch."""
+
+    model: nn.Module
+    epochs: int
+    steps_per_epoch: int
+    history: list[EpochResult] = field(default_factory=list)
+    should_stop: bool = False
+    best_epoch: int | None = None
+
+
+class Callback:
+    """Override any hook; each is called with the live training state."""
+
+    def on_train_begin(self, state: TrainState) -> None: ...
+    def on_step_end(self, state: TrainState) -> None: ...
+    def on_epoch_end(self, state: TrainState, result: EpochResult) -> None: ...
+    def on_train_end(self, state: TrainState) -> None: ...
+
+
+class ProgressReporter(Callback):
+    """Prints ``Epoch e/E, Loss: …, Val Loss: …`` each epoch (the document's section 3.2).
+
+    A rich progress bar shows the steps of the running epoch on a terminal; when output is a file
+    or a pipe only the plain lines are written, so logs stay readable.
+    """
+
+    def __init__(self, console: Console | None = None) -> None:
+        self.console = console or Console(highlight=False)
+        self._progress: Progress | None = None
+
+    def on_train_begin(self, state: TrainState) -> None:
+        if self.console.is_terminal:
+            self._progress = Progress(
+                TextColumn("epoch {task.fields[epoch]}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeRemainingColumn(),
+                console=self.console,
+                transient=True,
+            )
+            self._progress.start()
+            self._task = self._progress.add_task("train", total=state.steps_per_epoch, epoch=1)
+
+    def on_step_end(self, state: TrainState) -> None:
+        if self._progress is not None:
+            self._progress.advance(self._task)
+
+    def on_epoch_end(self, state: TrainState, result: EpochResult) -> None:
+        val = "n/a" if result.val_loss is None else f"{result.val_loss:.4f}"
+        self.console.print(
+            f"Epoch {result.epoch}/{state.epochs}, Loss: {result.train_loss:.4f}, Val Loss: {val}"
+        )
+        if self._progress is not None:
+            self._progress.reset(self._task, total=state.steps_per_epoch, epoch=result.epoch + 1)
+
+    def on_train_end(self, state: TrainState) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+
+
+class EarlyStopping(Callback):
+    """Stops when the validation loss has not improved by ``min_delta`` for ``patience`` epochs,
+    then puts back the weights of the best epoch (Keras' ``restore_best_weights=True``)."""
+
+    def __init__(self, *, patience: int, min_delta: float = 0.0) -> None:
+        self.patience = patience
+        self.min_delta = min_delta
+        self.best_loss = math.inf
+        self.waited = 0
+        self._best_weights: dict[str, torch.Tensor] | None = None
+
+    def on_epoch_end(self, state: TrainState, result: EpochResult) -> None:
+        if result.val_loss is None:
+            return
+        if result.val_loss < self.best_loss - self.min_delta:
+            self.best_loss, self.waited = result.val_loss, 0
+            self._best_weights = copy.deepcopy(state.model.state_dict())
+            state.best_epoch = result.epoch
+        else:
+            self.waited += 1
+            if self.waited >= self.patience:
+                logger.info("early stopping: no improvement for %d epochs", self.patience)
+                state.should_stop = True
+
+    def on_train_end(self, state: TrainState) -> None:
+        if self._best_weights is not None:
+            state.model.load_state_dict(self._best_weights)
