@@ -9,6 +9,8 @@ The public API mirrors the CLI verbs::
     forgeml.load(run.bundle_path).predict(rows)
 
 Names are imported on first use so ``import forgeml`` (and ``forgeml explain``) stay fast.
+The stage packages are named ``training`` and ``evaluation`` (not ``train``/``evaluate``) so that
+importing them never shadows the functions ``forgeml.train`` and ``forgeml.evaluate``.
 """
 
 from __future__ import annotations

@@ -19,9 +19,9 @@ from forgeml.config import Config, dump_config, load_config
 from forgeml.data import RawData, Splits, load_data, load_source
 from forgeml.deploy import Predictor, predict_file, read_bundle, write_bundle
 from forgeml.errors import ConfigError
-from forgeml.evaluate import Metrics, evaluate_model
+from forgeml.evaluation import Metrics, evaluate_model
 from forgeml.features import FeaturePipeline, fit_features
-from forgeml.train import Callback, TrainResult, train_model
+from forgeml.training import Callback, TrainResult, train_model
 
 logger = logging.getLogger(__name__)
 BUNDLE_DIR = "bundle"

@@ -152,10 +152,13 @@ def _to_nchw(images: np.ndarray, path: Path) -> np.ndarray:
     if images.ndim == 3:  # (N, H, W) grey images
         return images[:, None, :, :]
     if images.ndim == 4:
-        if images.shape[1] in (1, 3, 4):
+        # Grey or RGB channels first wins; then channels last (PIL, Keras); a 4 first means RGBA.
+        if images.shape[1] in (1, 3):
             return images
-        if images.shape[3] in (1, 3, 4):  # channels last, as PIL and Keras store them
+        if images.shape[3] in (1, 3, 4):
             return np.ascontiguousarray(images.transpose(0, 3, 1, 2))
+        if images.shape[1] == 4:
+            return images
     raise DataError(
         f"{path}: images must be (N, H, W), (N, C, H, W) or (N, H, W, C); got shape {images.shape}.",
         path=str(path),

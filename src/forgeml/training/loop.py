@@ -16,8 +16,8 @@ import torch
 from torch import nn
 
 from forgeml.config import TrainConfig
-from forgeml.train.callbacks import Callback, EpochResult, TrainState
-from forgeml.train.losses import LossFunction
+from forgeml.training.callbacks import Callback, EpochResult, TrainState
+from forgeml.training.losses import LossFunction
 
 
 @dataclass(frozen=True)

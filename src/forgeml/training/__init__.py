@@ -12,9 +12,9 @@ from forgeml.config import ModelConfig, TrainConfig
 from forgeml.data import RawData
 from forgeml.features import FeaturePipeline
 from forgeml.models import build_model
-from forgeml.train.callbacks import Callback, EarlyStopping, EpochResult, ProgressReporter, TrainState
-from forgeml.train.loop import TensorData, TrainResult, fit, seed_everything, set_threads
-from forgeml.train.losses import make_loss
+from forgeml.training.callbacks import Callback, EarlyStopping, EpochResult, ProgressReporter, TrainState
+from forgeml.training.loop import TensorData, TrainResult, fit, seed_everything, set_threads
+from forgeml.training.losses import make_loss
 
 __all__ = [
     "Callback",

@@ -9,7 +9,7 @@ from torch import nn
 
 from forgeml.data import RawData
 from forgeml.errors import DataError
-from forgeml.evaluate.metrics import METRICS_SCHEMA_VERSION, Metrics, compute_metrics
+from forgeml.evaluation.metrics import METRICS_SCHEMA_VERSION, Metrics, compute_metrics
 from forgeml.features import FeaturePipeline
 from forgeml.models import predict_outputs
 

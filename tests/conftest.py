@@ -1,0 +1,69 @@
+"""Shared fixtures: tiny synthetic tables (at most 200 rows) and configs that train in seconds on CPU."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+
+def make_mixed_table(rows: int = 200, seed: int = 0) -> pd.DataFrame:
+    """Numeric and categorical columns; the label depends on both, so a model must use each kind."""
+    rng = np.random.default_rng(seed)
+    age = rng.normal(40, 12, rows).round(1)
+    income = rng.normal(50_000, 15_000, rows).round(0)
+    city = rng.choice(["paris", "lyon", "nice"], rows)
+    plan = rng.choice(["free", "pro"], rows)
+    score = (
+        (age - 40) / 12
+        + (income - 50_000) / 15_000
+        + np.where(city == "paris", 1.5, -0.5)
+        + np.where(plan == "pro", 1.0, -1.0)
+    )
+    churned = np.where(score + rng.normal(0, 0.3, rows) > 0, "yes", "no")
+    return pd.DataFrame({"age": age, "income": income, "city": city, "plan": plan, "churned": churned})
+
+
+def write_config(
+    path: Path, source: str, *, name: str = "tiny", output_dir: Path | None = None, **sections: dict
+) -> Path:
+    """A YAML config for ``source``: a small MLP trained for a few epochs unless ``sections`` say otherwise."""
+    config = {
+        "name": name,
+        "seed": 0,
+        "output_dir": str(output_dir or path.parent / "runs"),
+        "data": {"source": source, **sections.pop("data", {})},
+        "model": sections.pop("model", {"type": "mlp", "hidden": [16]}),
+        "train": {"epochs": 15, "batch_size": 16, "learning_rate": 0.01, **sections.pop("train", {})},
+        **sections,
+    }
+    path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def forgeml(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """Run the real CLI in a fresh process, as a user would."""
+    return subprocess.run(
+        [sys.executable, "-m", "forgeml", *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=300,
+    )
+
+
+@pytest.fixture
+def mixed_csv(tmp_path: Path) -> Path:
+    path = tmp_path / "customers.csv"
+    make_mixed_table().to_csv(path, index=False)
+    return path
+
+
+@pytest.fixture
+def tiny_config(tmp_path: Path, mixed_csv: Path) -> Path:
+    return write_config(tmp_path / "config.yaml", str(mixed_csv), data={"target": "churned"})

@@ -1,0 +1,45 @@
+"""The README's examples reach the accuracy the spine issue promises (fixed seeds, CPU)."""
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+from rich.console import Console
+
+import forgeml
+from conftest import forgeml as run_cli
+from forgeml.config import load_config
+
+EXAMPLES = Path(__file__).parents[1] / "examples"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("name", "metric", "floor"),
+    [("digits_cnn", "accuracy", 0.97), ("breast_cancer_mlp", "accuracy", 0.95), ("diabetes_mlp", "r2", 0.40)],
+)
+def test_example_reaches_its_target(name: str, metric: str, floor: float, tmp_path: Path) -> None:
+    config = load_config(EXAMPLES / f"{name}.yaml", [f"output_dir={tmp_path}"])
+    run, metrics = forgeml.run(config, console=Console(file=io.StringIO()))
+    assert metrics.values[metric] >= floor
+    assert (run.path / "metrics.json").is_file() and (run.path / "bundle" / "bundle.json").is_file()
+
+
+@pytest.mark.slow
+def test_digits_quickstart_predicts_the_sample(tmp_path: Path) -> None:
+    result = run_cli("run", EXAMPLES / "digits_cnn.yaml", "--set", f"output_dir={tmp_path}")
+    assert result.returncode == 0, result.stderr
+    result = run_cli(
+        "predict",
+        tmp_path / "digits_cnn" / "bundle",
+        EXAMPLES / "data" / "digits_sample.npz",
+        "-o",
+        tmp_path / "p.csv",
+    )
+    assert result.returncode == 0, result.stderr
+    import pandas as pd
+
+    predictions = pd.read_csv(tmp_path / "p.csv")
+    truth = np.load(EXAMPLES / "data" / "digits_sample.npz")["y"]
+    assert (predictions["prediction"].to_numpy() == truth).mean() >= 0.9
