@@ -131,6 +131,29 @@ class TrainConfig(Section):
         return value
 
 
+class CheckConfig(Section):
+    """The cleaning gate: training refuses data with blocking findings unless their ids are allowed."""
+
+    enabled: bool = True
+    allow: list[str] = []  # check ids accepted as they are, e.g. [duplicate_rows, class_imbalance]
+
+
+class EvaluateConfig(Section):
+    """What evaluation computes beyond the headline metrics."""
+
+    slices: list[str] = []  # columns whose values (or quantile bins) get their own metrics
+    slice_gap: Annotated[float, Field(ge=0.0, le=1.0)] = 0.05  # flag slices trailing overall by more
+    bootstrap: Annotated[int, Field(ge=0, le=100_000)] = 1000  # resamples for the headline interval; 0 = off
+    permutation_repeats: Annotated[int, Field(ge=0, le=100)] = 5  # 0 turns permutation importance off
+
+
+class CardConfig(Section):
+    """Free text for the model card (report.html)."""
+
+    intended_use: str = ""
+    limitations: str = ""
+
+
 class Config(Section):
     """A whole forgeml job: one file, every stage's settings."""
 
@@ -141,6 +164,9 @@ class Config(Section):
     features: FeaturesConfig = FeaturesConfig()
     model: ModelConfig = MLPConfig()
     train: TrainConfig = TrainConfig()
+    check: CheckConfig = CheckConfig()
+    evaluate: EvaluateConfig = EvaluateConfig()
+    card: CardConfig = CardConfig()
 
     def run_dir(self) -> Path:
         """The folder this config's run writes: ``<output_dir>/<name>``."""

@@ -10,6 +10,7 @@ the HTTP server maps these to 4xx answers. Anything else that escapes is a bug i
     ├── ConfigError(ValueError)      a config key is unknown or its value is out of range
     ├── DataError(ValueError)        a data file is missing, unreadable or does not match
     ├── BundleError(ValueError)      a bundle is missing files, tampered with or incompatible
+    ├── DataQualityError             the cleaning gate found blocking problems (CLI exit code 1)
     └── NotFittedError(RuntimeError) a preprocessor was used before fit()
 """
 
@@ -47,6 +48,19 @@ class DataError(ForgeError, ValueError):
 
 class BundleError(ForgeError, ValueError):
     """A bundle is missing a file, fails its checksum, or was written by an incompatible version."""
+
+
+class DataQualityError(ForgeError):
+    """The data has blocking quality problems; training refuses it (the CLI exits 1, not 2).
+
+    ``report`` is the checks' report object, so a caller can show or save the findings.
+    """
+
+    exit_code = 1
+
+    def __init__(self, message: str, *, report: object | None = None) -> None:
+        super().__init__(message)
+        self.report = report
 
 
 class NotFittedError(ForgeError, RuntimeError):
