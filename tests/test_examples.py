@@ -21,9 +21,10 @@ EXAMPLES = Path(__file__).parents[1] / "examples"
 )
 def test_example_reaches_its_target(name: str, metric: str, floor: float, tmp_path: Path) -> None:
     config = load_config(EXAMPLES / f"{name}.yaml", [f"output_dir={tmp_path}"])
-    run, metrics = forgeml.run(config, console=Console(file=io.StringIO()))
-    assert metrics.values[metric] >= floor
+    run, evaluation = forgeml.run(config, console=Console(file=io.StringIO()))
+    assert evaluation.metrics.values[metric] >= floor
     assert (run.path / "metrics.json").is_file() and (run.path / "bundle" / "bundle.json").is_file()
+    assert (run.path / "report.html").is_file()
 
 
 @pytest.mark.slow

@@ -5,7 +5,6 @@ The stages are chained here and only here; each stage module stays ignorant of t
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,10 +15,10 @@ from torch import nn
 
 from forgeml import atomic
 from forgeml.config import Config, dump_config, load_config
-from forgeml.data import RawData, Splits, load_data, load_source
+from forgeml.data import Splits, load_data, load_source
 from forgeml.deploy import Predictor, predict_file, read_bundle, write_bundle
 from forgeml.errors import ConfigError
-from forgeml.evaluation import Metrics, evaluate_model
+from forgeml.evaluation import Evaluation, compare_runs, evaluate_model, evaluate_run
 from forgeml.features import FeaturePipeline, fit_features
 from forgeml.training import Callback, TrainResult, train_model
 
@@ -78,28 +77,37 @@ def train(
     return Run(run_dir, config, result.model, pipeline, result, splits)
 
 
-def evaluate(run: Run | str | Path, *, data: str | Path | None = None) -> Metrics:
+def evaluate(
+    run: Run | str | Path, *, data: str | Path | None = None, slices: list[str] | None = None
+) -> Evaluation:
     """Score a run's bundle on its test split (re-derived from its saved config and seed) or on ``data``.
 
-    The test-split result is written to ``<run>/metrics.json``; a ``data`` file's to ``metrics-<name>.json``.
+    Writes ``metrics.json`` and the model card ``report.html`` into the run folder (for a ``data``
+    file: ``metrics-<name>.json`` and ``report-<name>.html``). ``slices`` overrides ``evaluate.slices``.
     """
     run_dir = run.path if isinstance(run, Run) else Path(run)
     bundle = read_bundle(run_dir / BUNDLE_DIR)
-    if data is not None:
-        rows = load_source(str(data), bundle.manifest["task"].get("target"))
-        target_file = run_dir / f"metrics-{Path(data).stem}.json"
+    config = run.config if isinstance(run, Run) else _saved_config(run_dir)
+    if slices is not None:
+        config = config.model_copy(update={"evaluate": config.evaluate.model_copy(update={"slices": slices})})
+    # The training split is needed too: the baseline row is the training majority class (or mean).
+    splits = run.splits if isinstance(run, Run) else load_data(config.data, seed=config.seed)
+    if data is None:
+        rows, name = splits.test, None
     else:
-        rows = run.splits.test if isinstance(run, Run) else _test_split(run_dir)
-        target_file = run_dir / "metrics.json"
-    metrics = evaluate_model(bundle.model, bundle.pipeline, rows)
-    atomic.write_text(target_file, json.dumps(metrics.to_json(), indent=2))
-    return metrics
+        rows, name = load_source(str(data), bundle.manifest["task"].get("target")), Path(data).stem
+    return evaluate_run(run_dir, bundle.model, bundle.pipeline, rows, splits.train.target, config, name=name)
+
+
+def compare(runs: list[str | Path], *, output: str | Path) -> Path:
+    """One HTML page with several runs' metrics and learning curves side by side."""
+    return compare_runs([Path(run) for run in runs], Path(output))
 
 
 def run(
     config: Config | str | Path, *, callbacks: list[Callback] | None = None, console: Console | None = None
-) -> tuple[Run, Metrics]:
-    """Every stage in order: data, features, train, evaluate, bundle."""
+) -> tuple[Run, Evaluation]:
+    """Every stage in order: data, features, train, evaluate (metrics and model card), bundle."""
     trained = train(config, callbacks=callbacks, console=console)
     return trained, evaluate(trained)
 
@@ -116,11 +124,6 @@ def load(bundle: str | Path) -> Predictor:
 
 def _as_config(config: Config | str | Path) -> Config:
     return config if isinstance(config, Config) else load_config(config)
-
-
-def _test_split(run_dir: Path) -> RawData:
-    saved = _saved_config(run_dir)
-    return load_data(saved.data, seed=saved.seed).test
 
 
 def _saved_config(run_dir: Path) -> Config:

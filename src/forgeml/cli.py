@@ -17,7 +17,7 @@ from rich.markup import escape
 
 from forgeml.errors import ForgeError
 
-console = Console(highlight=False)
+console = Console(highlight=False, soft_wrap=True)
 error_console = Console(stderr=True, highlight=False)
 
 
@@ -72,7 +72,17 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument(
         "--data", type=Path, help="a labelled file to evaluate on instead of the test split"
     )
+    evaluate.add_argument("--slices", help="comma-separated columns to score slice by slice, e.g. city,age")
     evaluate.set_defaults(handler=_evaluate)
+
+    compare = commands.add_parser(
+        "compare", help="several runs' metrics and curves side by side in one HTML page"
+    )
+    compare.add_argument("runs", type=Path, nargs="+", help="run folders, e.g. runs/a runs/b")
+    compare.add_argument(
+        "-o", "--output", type=Path, default=Path("compare.html"), help="the HTML page to write"
+    )
+    compare.set_defaults(handler=_compare)
 
     predict = commands.add_parser("predict", help="batch prediction with a bundle")
     predict.add_argument("bundle", type=Path, help="a bundle folder, e.g. runs/digits_cnn/bundle")
@@ -111,8 +121,8 @@ def _run(args: argparse.Namespace) -> int:
     from forgeml import api
     from forgeml.config import load_config
 
-    run, metrics = api.run(load_config(args.config, args.overrides), console=console)
-    _print_metrics(metrics, f"test ({metrics.rows} rows)")
+    run, evaluation = api.run(load_config(args.config, args.overrides), console=console)
+    _print_evaluation(evaluation, "test")
     console.print(f"trained in {run.result.seconds:.1f}s; run folder: {run.path}; bundle: {run.bundle_path}")
     return 0
 
@@ -120,8 +130,17 @@ def _run(args: argparse.Namespace) -> int:
 def _evaluate(args: argparse.Namespace) -> int:
     from forgeml import api
 
-    metrics = api.evaluate(args.run, data=args.data)
-    _print_metrics(metrics, f"{args.data or 'test'} ({metrics.rows} rows)")
+    evaluation = api.evaluate(
+        args.run, data=args.data, slices=args.slices.split(",") if args.slices else None
+    )
+    _print_evaluation(evaluation, str(args.data or "test"))
+    return 0
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from forgeml import api
+
+    console.print(f"wrote {api.compare(args.runs, output=args.output)}")
     return 0
 
 
@@ -133,9 +152,19 @@ def _predict(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_metrics(metrics, title: str) -> None:  # noqa: ANN001 - Metrics is imported lazily
-    values = ", ".join(f"{name} {value:.4f}" for name, value in metrics.values.items())
-    console.print(f"{title}: {values}")
+def _print_evaluation(evaluation, title: str) -> None:  # noqa: ANN001 - Evaluation is imported lazily
+    """The headline with its interval and the baseline, flagged slices, then where the full report is."""
+    name, value = evaluation.metrics.headline
+    interval = evaluation.interval
+    spread = f" (95% interval {interval.low:.4f} to {interval.high:.4f})" if interval is not None else ""
+    baseline = evaluation.baseline.values.get(name)
+    versus = f"; baseline {baseline:.4f}" if baseline is not None else ""
+    console.print(f"{title} ({evaluation.metrics.rows} rows): {name} {value:.4f}{spread}{versus}")
+    for item in evaluation.flagged_slices:
+        console.print(
+            f"  slice {item.column}={item.value} trails overall by {item.gap:.4f} ({item.rows} rows)"
+        )
+    console.print(f"metrics: {evaluation.metrics_path}; report: {evaluation.report_path}")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,117 @@
+"""Compare runs side by side: one self-contained HTML page with each run's metrics and loss curves."""
+
+from __future__ import annotations
+
+import json
+from html import escape
+from pathlib import Path
+from typing import Any
+
+from forgeml import atomic
+from forgeml.errors import DataError
+from forgeml.evaluation import plots
+from forgeml.evaluation.report import STYLE, png_data_uri, table
+from forgeml.evaluation.run import read_history
+
+
+def compare_runs(run_dirs: list[Path], output: Path) -> Path:
+    """Write ``output``: a metrics table (one column per run) and every run's curves; returns ``output``.
+
+    Each run folder needs ``metrics.json`` (written by ``forgeml evaluate``); history.csv is optional.
+    """
+    if not run_dirs:
+        raise DataError("compare needs at least one run folder, e.g. forgeml compare runs/a runs/b.")
+    runs = [(Path(run_dir), _read_metrics(Path(run_dir))) for run_dir in run_dirs]
+    names = _unique_names([run_dir for run_dir, _ in runs])
+    atomic.write_text(output, _render(names, runs))
+    return output
+
+
+def _read_metrics(run_dir: Path) -> dict[str, Any]:
+    path = run_dir / "metrics.json"
+    if not path.is_file():
+        raise DataError(
+            f"{run_dir}: no metrics.json. Run `forgeml evaluate {run_dir}` first, or check the run folder path.",
+            path=str(path),
+        )
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as exc:
+        raise DataError(f"{path}: not valid JSON ({exc}). Re-run forgeml evaluate.", path=str(path)) from None
+    return document
+
+
+def _unique_names(run_dirs: list[Path]) -> list[str]:
+    """Folder names, made unique with their parent where two runs share a name."""
+    names = [run_dir.name or str(run_dir) for run_dir in run_dirs]
+    return [
+        f"{run_dir.parent.name}/{name}" if names.count(name) > 1 else name
+        for run_dir, name in zip(run_dirs, names, strict=True)
+    ]
+
+
+def _render(names: list[str], runs: list[tuple[Path, dict[str, Any]]]) -> str:
+    documents = [document for _, document in runs]
+    keys: list[str] = []
+    for document in documents:
+        keys += [key for key in document.get("metrics", {}) if key not in keys]
+    rows: list[list[object]] = [
+        ["task", *(document.get("task") for document in documents)],
+        ["rows", *(document.get("rows") for document in documents)],
+    ]
+    if any(_interval_text(document) for document in documents):
+        name = _headline_name(documents)
+        rows.append([f"{name} interval", *(_interval_text(document) for document in documents)])
+    rows += [[key, *(document.get("metrics", {}).get(key) for document in documents)] for key in keys]
+    rows.append(["baseline " + _headline_name(documents), *(_baseline(document) for document in documents)])
+    curves = []
+    for name, (run_dir, _) in zip(names, runs, strict=True):
+        history = read_history(run_dir)
+        if history is not None and len(history):
+            png = plots.learning_curves(history, title=name)
+            curves.append(f'<figure><img alt="{escape(name)} loss" src="{png_data_uri(png)}"></figure>')
+        else:
+            curves.append(f'<p class="muted">{escape(name)}: no history.csv</p>')
+    overlay = _overlay(names, [run_dir for run_dir, _ in runs])
+    return (
+        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>forgeml run comparison</title>'
+        f"<style>{STYLE}.grid{{display:flex;flex-wrap:wrap;gap:1em}}</style></head><body>"
+        f"<h1>Run comparison</h1><h2>Metrics</h2>{table(('metric', *names), rows)}"
+        f'<h2>Validation loss</h2>{overlay}<h2>Learning curves</h2><div class="grid">{"".join(curves)}</div>'
+        "</body></html>\n"
+    )
+
+
+def _overlay(names: list[str], run_dirs: list[Path]) -> str:
+    """Every run's validation (or training) loss on one set of axes."""
+    histories = [(name, read_history(run_dir)) for name, run_dir in zip(names, run_dirs, strict=True)]
+    present = [(name, history) for name, history in histories if history is not None and len(history)]
+    if not present:
+        return '<p class="muted">No history.csv in any run.</p>'
+    figure = plots.Figure(figsize=(6.4, 3.8), dpi=plots.DPI, layout="constrained")
+    plots.FigureCanvasAgg(figure)
+    axes = figure.subplots()
+    for name, history in present:
+        column = "val_loss" if history["val_loss"].notna().any() else "train_loss"
+        axes.plot(history["epoch"], history[column], marker=".", label=f"{name} ({column})")
+    axes.set_xlabel("epoch")
+    axes.set_ylabel("loss")
+    axes.legend(fontsize="small")
+    return f'<figure><img alt="validation loss of every run" src="{png_data_uri(plots.to_png(figure))}"></figure>'
+
+
+def _headline_name(documents: list[dict[str, Any]]) -> str:
+    for document in documents:
+        if document.get("headline"):
+            return str(document["headline"]["name"])
+    return "headline"
+
+
+def _interval_text(document: dict[str, Any]) -> str | None:
+    interval = (document.get("headline") or {}).get("interval")
+    return None if not interval else f"{interval['low']:.4f} to {interval['high']:.4f}"
+
+
+def _baseline(document: dict[str, Any]) -> float | None:
+    value = (document.get("headline") or {}).get("baseline")
+    return None if value is None else float(value)

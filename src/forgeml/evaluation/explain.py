@@ -1,0 +1,203 @@
+"""Explanations: which input columns the model relies on, and which pixels drove a prediction.
+
+* Permutation importance (scikit-learn's ``permutation_importance``): shuffle one raw column of the
+  test table, run the fitted pipeline and the model again, and measure how much the headline metric
+  drops. It works on raw columns, so a one-hot column counts once, and it needs no gradients.
+* Integrated gradients (Captum's ``IntegratedGradients``): per example, the path integral of the
+  gradient from a zero baseline (the training mean of each standardized numeric column, no category,
+  a black image) to the input. One-hot blocks are summed back to their raw column. Categorical
+  embedding inputs are integers, which have no gradient, so they get no attribution.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from forgeml.data import RawData, TaskInfo
+from forgeml.evaluation.metrics import class_indices, headline_score, predicted_indices
+from forgeml.features import FeaturePipeline
+from forgeml.models import predict_outputs
+
+IG_STEPS = 32
+IG_TABLE_ROWS = 8  # examples shown one by one in the report
+IG_SUMMARY_ROWS = 256  # examples averaged for the mean |attribution| per column
+SALIENCY_IMAGES = 6
+
+
+@dataclass(frozen=True)
+class Importance:
+    """Drop of the headline metric when ``column`` is shuffled: mean and std over the repeats."""
+
+    column: str
+    mean: float
+    std: float
+
+    def to_json(self) -> dict[str, str | float]:
+        return {"column": self.column, "mean": self.mean, "std": self.std}
+
+
+@dataclass(frozen=True)
+class Attributions:
+    """Integrated gradients: per-column attributions of a few test rows, and image saliency maps.
+
+    ``per_example`` is (len(rows), len(columns)), signed, towards the predicted class (or value).
+    ``saliency`` is (S, H, W) |attribution| summed over channels for ``saliency_rows``.
+    """
+
+    method: str
+    columns: tuple[str, ...]
+    rows: tuple[int, ...]
+    per_example: np.ndarray
+    mean_abs: np.ndarray
+    saliency_rows: tuple[int, ...] = ()
+    saliency: np.ndarray | None = None
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "method": self.method,
+            "columns": list(self.columns),
+            "mean_abs": [float(value) for value in self.mean_abs],
+            "rows": list(self.rows),
+            "per_example": self.per_example.round(6).tolist(),
+            "saliency_rows": list(self.saliency_rows),
+        }
+
+
+class _ScoredPipeline:
+    """What ``permutation_importance`` calls: raw table in, headline metric out (images kept aligned)."""
+
+    def __init__(self, model: nn.Module, pipeline: FeaturePipeline, rows: RawData) -> None:
+        self.model, self.pipeline, self.rows = model, pipeline, rows
+
+    def fit(self, *_: object) -> _ScoredPipeline:  # sklearn's estimator check wants one; nothing to fit
+        return self
+
+    def score(self, table: object, truth: np.ndarray) -> float:
+        rows = RawData(table, self.rows.images, None, self.rows.source)  # type: ignore[arg-type]
+        inputs = self.pipeline.transform(rows).ordered(self.pipeline.input_spec.names)
+        decoded = self.pipeline.target_.decode(predict_outputs(self.model, inputs).numpy())
+        task = self.pipeline.task
+        guess = decoded.values if task.kind == "regression" else predicted_indices(task, decoded)
+        return headline_score(task.kind, truth, guess)
+
+
+def permutation_importance(
+    model: nn.Module, pipeline: FeaturePipeline, rows: RawData, *, repeats: int, seed: int
+) -> tuple[Importance, ...]:
+    """Importance of every raw input column, most important first; empty if off or no columns."""
+    columns = pipeline.input_columns
+    if repeats == 0 or not columns or rows.target is None:
+        return ()
+    from sklearn.inspection import permutation_importance as sklearn_permutation
+
+    task = pipeline.task
+    truth = (
+        rows.target.to_numpy(dtype=np.float64)
+        if task.kind == "regression"
+        else class_indices(task, rows.target)
+    )
+    scorer = _ScoredPipeline(model, pipeline, rows)
+    result = sklearn_permutation(
+        scorer,
+        rows.table[columns],
+        truth,
+        scoring=lambda estimator, table, target: estimator.score(table, target),
+        n_repeats=repeats,
+        random_state=seed,
+    )
+    found = [
+        Importance(column, float(mean), float(std))
+        for column, mean, std in zip(columns, result.importances_mean, result.importances_std, strict=True)
+    ]
+    return tuple(sorted(found, key=lambda item: -item.mean))
+
+
+def integrated_gradients(
+    model: nn.Module, pipeline: FeaturePipeline, rows: RawData, *, seed: int
+) -> Attributions | None:
+    """Attributions of the first test rows (and saliency of the first images); None with no float input."""
+    import captum
+    from captum.attr import IntegratedGradients
+
+    names = pipeline.input_spec.names
+    floats = [name for name in names if name != "categorical"]
+    if not floats or len(rows) == 0:
+        return None
+    torch.manual_seed(seed)
+    count = min(len(rows), max(IG_SUMMARY_ROWS, IG_TABLE_ROWS))
+    tensors = pipeline.transform(rows.take(np.arange(count))).tensors
+    fixed = tuple(tensors[name] for name in names if name == "categorical")
+
+    def forward(*inputs: torch.Tensor) -> torch.Tensor:
+        given = dict(zip(floats, inputs[: len(floats)], strict=True))
+        given |= dict(zip([n for n in names if n == "categorical"], inputs[len(floats) :], strict=True))
+        return model(*(given[name] for name in names))
+
+    outputs = predict_outputs(model, tuple(tensors[name] for name in names))
+    target, sign = _targets(pipeline.task, outputs)
+    was_training = model.training
+    model.eval()
+    try:
+        attributions = IntegratedGradients(forward).attribute(
+            tuple(tensors[name] for name in floats),
+            baselines=tuple(torch.zeros_like(tensors[name]) for name in floats),
+            target=target,
+            additional_forward_args=fixed or None,
+            n_steps=IG_STEPS,
+            internal_batch_size=1024,
+        )
+    finally:
+        model.train(was_training)
+    by_name = {
+        name: (value.detach() * sign.view(-1, *[1] * (value.dim() - 1))).numpy()
+        for name, value in zip(floats, attributions, strict=True)
+    }
+    columns, per_column = _per_raw_column(pipeline, by_name.get("numeric"))
+    shown = min(count, IG_TABLE_ROWS)
+    saliency_rows: tuple[int, ...] = ()
+    saliency = None
+    if "image" in by_name:
+        saliency_rows = tuple(range(min(count, SALIENCY_IMAGES)))
+        saliency = np.abs(by_name["image"][: len(saliency_rows)]).sum(axis=1)  # (S, H, W)
+    return Attributions(
+        method=f"captum.attr.IntegratedGradients (captum {captum.__version__}), {IG_STEPS} steps, zero baseline",
+        columns=columns,
+        rows=tuple(range(shown)),
+        per_example=per_column[:shown],
+        mean_abs=np.abs(per_column).mean(axis=0) if len(columns) else np.zeros(0),
+        saliency_rows=saliency_rows,
+        saliency=saliency,
+    )
+
+
+def _targets(task: TaskInfo, outputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Output index to explain per row, and a sign that points a binary logit at the predicted class."""
+    rows = len(outputs)
+    if task.kind == "classification":
+        return outputs.argmax(dim=1), torch.ones(rows)
+    if task.kind == "binary":
+        return torch.zeros(rows, dtype=torch.long), torch.where(outputs[:, 0] >= 0, 1.0, -1.0)
+    return torch.zeros(rows, dtype=torch.long), torch.ones(rows)
+
+
+def _per_raw_column(
+    pipeline: FeaturePipeline, numeric: np.ndarray | None
+) -> tuple[tuple[str, ...], np.ndarray]:
+    """Map the numeric tensor's columns (numeric columns, then one-hot blocks) back to raw columns."""
+    if numeric is None:
+        return (), np.zeros((0, 0))
+    names = list(pipeline.numeric_.columns)
+    blocks = [numeric[:, : len(names)]]
+    if pipeline.categorical_.encoding == "onehot":
+        start = len(names)
+        for column, size in zip(
+            pipeline.categorical_.columns, pipeline.categorical_.cardinalities, strict=True
+        ):
+            blocks.append(numeric[:, start : start + size].sum(axis=1, keepdims=True))
+            names.append(column)
+            start += size
+    return tuple(names), np.concatenate(blocks, axis=1)
