@@ -14,6 +14,8 @@ from rich.console import Console
 from torch import nn
 
 from forgeml import atomic
+from forgeml.checks import DataReport, gate
+from forgeml.checks import check as check_data
 from forgeml.config import Config, dump_config, load_config
 from forgeml.data import Splits, load_data, load_source
 from forgeml.deploy import Predictor, predict_file, read_bundle, write_bundle
@@ -45,8 +47,14 @@ class Run:
 def train(
     config: Config | str | Path, *, callbacks: list[Callback] | None = None, console: Console | None = None
 ) -> Run:
-    """Load and split the data, fit features on train, train, and write the run folder with its bundle."""
+    """Check the data (the cleaning gate), split it, fit features on train, train, write the run folder.
+
+    The gate runs first: blocking data problems raise DataQualityError before any epoch, and the
+    data report is saved in the run folder either way.
+    """
     config = _as_config(config)
+    if config.check.enabled:
+        gate(config.data, config.check, run_dir=config.run_dir())
     splits = load_data(config.data, seed=config.seed)
     pipeline = fit_features(splits.train, config.features, splits.task)
     result = train_model(
@@ -110,6 +118,19 @@ def run(
     """Every stage in order: data, features, train, evaluate (metrics and model card), bundle."""
     trained = train(config, callbacks=callbacks, console=console)
     return trained, evaluate(trained)
+
+
+def check(
+    source: str | Path,
+    *,
+    target: str | None = None,
+    test_source: str | Path | None = None,
+    allow: tuple[str, ...] = (),
+) -> DataReport:
+    """The data-quality report of ``source`` (and ``test_source``): schema, findings, severities."""
+    return check_data(
+        str(source), target=target, test_source=None if test_source is None else str(test_source), allow=allow
+    )
 
 
 def predict(bundle: str | Path, source: str | Path, output: str | Path) -> pd.DataFrame:

@@ -35,7 +35,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         error_console.print(
             f"[bold red]error:[/] {escape(str(exc))}", markup=True, highlight=False, soft_wrap=True
         )
-        return 2
+        return getattr(exc, "exit_code", 2)  # 2: bad input; DataQualityError: 1, the data itself is dirty
     except KeyboardInterrupt:
         error_console.print("interrupted")
         return 130
@@ -101,10 +101,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _register_optional(commands: argparse._SubParsersAction) -> None:
-    try:
-        from forgeml.scratch.command import register_explain
-    except ImportError:  # the scratch engine is optional while it is being built
-        return
+    """Verbs whose parsers live beside their stage (they import no torch until they run)."""
+    from forgeml.checks.command import register_check
+    from forgeml.scratch.command import register_explain
+
+    register_check(commands)
     register_explain(commands)
 
 

@@ -110,8 +110,25 @@ class EarlyStoppingConfig(Section):
     min_delta: Annotated[float, Field(ge=0.0)] = 0.0
 
 
+class ScheduleConfig(Section):
+    """A learning-rate schedule (torch.optim.lr_scheduler); every type but plateau steps per optimizer step."""
+
+    type: Literal["constant", "step", "cosine", "one_cycle", "plateau"] = "cosine"
+    warmup_steps: Annotated[int, Field(ge=0)] = 0  # linear warmup from lr/10 (not with plateau/one_cycle)
+    step_epochs: PositiveInt = 10  # step: multiply the lr by gamma every this many epochs
+    gamma: Annotated[float, Field(gt=0.0, le=1.0)] = 0.1  # step and plateau decay factor
+    min_learning_rate: Annotated[float, Field(ge=0.0)] = 0.0  # cosine floor
+    patience: PositiveInt = 3  # plateau: epochs without a better validation loss before decaying
+
+    @model_validator(mode="after")
+    def _warmup_fits(self) -> ScheduleConfig:
+        if self.warmup_steps and self.type in ("plateau", "one_cycle"):
+            raise ValueError(f"warmup_steps does not combine with {self.type} (one_cycle warms up itself)")
+        return self
+
+
 class TrainConfig(Section):
-    """The training loop: optimizer, loss, batch size, when to stop."""
+    """The training loop: optimizer, loss, batch size, when to stop; checkpoints, precision, logs."""
 
     epochs: PositiveInt = 20
     batch_size: PositiveInt = 32
@@ -122,6 +139,21 @@ class TrainConfig(Section):
     loss: Literal["auto", "mse", "cross_entropy", "bce"] = "auto"
     early_stopping: EarlyStoppingConfig | None = EarlyStoppingConfig()
     threads: Annotated[int, Field(ge=0)] = 0  # torch threads; 0 uses one per physical core
+    schedule: ScheduleConfig | None = None  # None keeps the learning rate constant
+    grad_clip: Annotated[float, Field(gt=0.0)] | None = None  # max global gradient norm
+    accumulate: PositiveInt = 1  # batches whose gradients are summed before one optimizer step
+    label_smoothing: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.0  # cross_entropy and bce
+    class_weights: Literal["auto"] | list[Annotated[float, Field(gt=0.0)]] | None = None  # auto: 1/frequency
+    precision: Literal["fp32", "bf16", "fp16"] = "fp32"  # fp16 needs CUDA (it uses a grad scaler)
+    compile: bool = False  # torch.compile the model
+    deterministic: bool = False  # deterministic kernels (slower on GPU); CPU runs repeat exactly anyway
+    device: Literal["auto", "cpu", "cuda", "mps"] = "auto"  # auto: cuda when present, else cpu
+    on_nan: Literal["stop", "skip"] = "stop"  # a non-finite loss stops the run, or its step is skipped
+    checkpoint_every: Annotated[int, Field(ge=0)] = 0  # steps between checkpoints; 0: epoch ends only
+    keep_checkpoints: PositiveInt = 3  # the last k step checkpoints kept, plus best.pt
+    resume: Literal["never", "auto"] = "never"  # auto: continue from the run folder's last checkpoint
+    tensorboard: bool = False  # event files in runs/<name>/tensorboard/
+    csv_log: bool = False  # per-step loss and lr in runs/<name>/train_log.csv
 
     @field_validator("learning_rate", "weight_decay")
     @classmethod
@@ -147,6 +179,27 @@ class EvaluateConfig(Section):
     permutation_repeats: Annotated[int, Field(ge=0, le=100)] = 5  # 0 turns permutation importance off
 
 
+class ServeConfig(Section):
+    """The HTTP server and ONNX export (the deploy stage). Every limit is enforced before the model runs."""
+
+    host: str = "127.0.0.1"  # loopback only by default; put a gateway (TLS, auth, rate limits) in front for more
+    port: Annotated[int, Field(ge=0, le=65535)] = 8000  # 0 picks a free port
+    workers: Annotated[int, Field(ge=1, le=64)] = 1  # uvicorn worker processes, each with its own model copy
+    threads: Annotated[int, Field(ge=0, le=256)] = 0  # ONNX Runtime threads per worker; 0 = cores / workers
+    max_batch_size: Annotated[int, Field(ge=1, le=65536)] = 256  # rows per model call (dynamic micro-batching)
+    max_wait_ms: Annotated[float, Field(ge=0.0, le=1000.0)] = 0.0  # extra wait for more rows; 0 = batch what queued
+    max_queue: Annotated[int, Field(ge=1, le=1_000_000)] = 512  # queued requests; beyond it 503 + Retry-After
+    request_timeout_s: Annotated[float, Field(gt=0.0, le=3600.0)] = 10.0  # queue + model time; then 504
+    max_body_bytes: Annotated[int, Field(ge=1024, le=1 << 30)] = 1 << 20  # larger bodies get 413 unread
+    max_rows: Annotated[int, Field(ge=1, le=1_000_000)] = 1000  # rows per request; more gets 422
+    unseen_category: Literal["unknown", "reject"] = "unknown"  # unknown bucket (as in training) or 422
+    api_key_file: str | None = None  # a file holding the key clients send as `Authorization: Bearer <key>`
+    graceful_timeout_s: Annotated[float, Field(gt=0.0, le=3600.0)] = 30.0  # SIGTERM drain limit
+    docs: bool = True  # serve /docs and /openapi.json
+    metrics: bool = True  # serve /metrics (Prometheus text)
+    onnx: bool = True  # also write model.onnx into the bundle when exporting
+
+
 class CardConfig(Section):
     """Free text for the model card (report.html)."""
 
@@ -167,6 +220,7 @@ class Config(Section):
     check: CheckConfig = CheckConfig()
     evaluate: EvaluateConfig = EvaluateConfig()
     card: CardConfig = CardConfig()
+    serve: ServeConfig = ServeConfig()
 
     def run_dir(self) -> Path:
         """The folder this config's run writes: ``<output_dir>/<name>``."""

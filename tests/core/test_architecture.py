@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 SRC = Path(__file__).parents[2] / "src" / "forgeml"
-STAGES = ["data", "features", "models", "training", "evaluation", "deploy"]
+STAGES = ["data", "checks", "features", "models", "training", "evaluation", "deploy"]
 
 
 def _imports(path: Path) -> set[str]:

@@ -97,6 +97,14 @@ def test_bad_config_and_data_exit_2_with_one_line(
     _one_line_error(in_process(capsys, "train", tiny_config, "--set", override), *fragments)
 
 
+def test_ragged_csv_is_stopped_by_the_gate_with_exit_1(tmp_path: Path, capsys) -> None:
+    (tmp_path / "ragged.csv").write_bytes(b"a,b,y\n1,2,0\n3,4\n5,6,1\n")
+    config = write_config(tmp_path / "c.yaml", str(tmp_path / "ragged.csv"), data={"target": "y"})
+    result = in_process(capsys, "train", config)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "[unparseable_rows]" in result.stderr and "line 3 (expected 3 fields, found 2)" in result.stderr
+
+
 @pytest.mark.parametrize(
     ("content", "fragments"),
     [
@@ -104,9 +112,13 @@ def test_bad_config_and_data_exit_2_with_one_line(
         (b"", ["ragged.csv: the file is empty (0 bytes)"]),
     ],
 )
-def test_bad_files_exit_2(tmp_path: Path, content: bytes, fragments: list[str], capsys) -> None:
+def test_bad_files_exit_2_without_the_gate(
+    tmp_path: Path, content: bytes, fragments: list[str], capsys
+) -> None:
     (tmp_path / "ragged.csv").write_bytes(content)
-    config = write_config(tmp_path / "c.yaml", str(tmp_path / "ragged.csv"), data={"target": "y"})
+    config = write_config(
+        tmp_path / "c.yaml", str(tmp_path / "ragged.csv"), data={"target": "y"}, check={"enabled": False}
+    )
     _one_line_error(in_process(capsys, "train", config), *fragments)
 
 

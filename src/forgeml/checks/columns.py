@@ -1,0 +1,265 @@
+"""Checks that look at one column at a time: missing values, types, constants, ids, outliers, text.
+
+Each function takes a column's :class:`Profile` and returns findings; rows are reported as 1-based
+source data rows through ``rows_of`` (which accounts for rows the reader had to skip).
+Personal-data patterns run with pandas ``.str`` methods on the first ``TEXT_SAMPLE`` present values
+of each string column, so their cost does not grow with the file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from forgeml.checks import catalogue as cat
+from forgeml.checks.report import Finding
+from forgeml.checks.schema import CATEGORY_CARDINALITY, DATE_PATTERN, Profile, number_bits
+from forgeml.data.tables import MISSING_MARKERS
+
+RowsOf = Callable[[np.ndarray], list[int]]  # 0-based positions -> 1-based source rows
+EMAIL = r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}"
+PHONE = r"(?:\+\d{1,3}[ .-]?)?(?:\(\d{2,4}\)[ .-]?)?\d{2,4}[ .-]\d{2,4}[ .-]\d{2,4}"
+CARD = r"\b(?:\d[ -]?){12,18}\d\b"
+
+
+def column_findings(
+    profile: Profile, rows_of: RowsOf, *, is_target: bool, typed_source: bool
+) -> list[Finding]:
+    """Every per-column check for one column (the target skips the feature-only ones).
+
+    ``typed_source``: the file stores types (Parquet, JSON Lines, a DataFrame), so a text column of
+    numbers is worth reporting; in a CSV every column is text.
+    """
+    findings = _missing(profile, rows_of, is_target)
+    if profile.present == 0:
+        return findings
+    findings += _types(profile, rows_of, typed_source)
+    if not is_target:
+        findings += _shape(profile, rows_of)
+        findings += _text(profile, rows_of)
+    return findings
+
+
+def first(mask: np.ndarray) -> np.ndarray:
+    """Positions of the first few True values."""
+    return np.flatnonzero(mask)[: cat.EXAMPLE_ROWS]
+
+
+def thin(rows: int) -> int:
+    """A slicing step that keeps about ``SAMPLE_ROWS`` evenly spaced rows (1 for small tables).
+
+    Statistics that only decide *whether* to look closer (quartiles, the most common value, the
+    leakage score) use every ``thin(n)``-th row; the counts and rows reported are always exact.
+    """
+    return max(1, rows // cat.SAMPLE_ROWS)
+
+
+def _missing(profile: Profile, rows_of: RowsOf, is_target: bool) -> list[Finding]:
+    findings: list[Finding] = []
+    count, rows = int(profile.missing.sum()), len(profile.missing)
+    odd = {s: n for s, n in profile.markers.items() if s not in MISSING_MARKERS}
+    if odd:
+        spelled = ", ".join(f"{s!r} ({n})" for s, n in odd.items())
+        mask = np.asarray(pc.is_in(profile.raw, value_set=pa.array(list(odd))).fill_null(False))
+        message = f"missing values written as {spelled}; other readers take them as real values"
+        findings.append(
+            Finding("missing_markers", profile.name, message, _rows(mask, rows_of), sum(odd.values()))
+        )
+    if count == 0 or is_target:  # a missing target is its own (blocking) check
+        return findings
+    share = f"{count} of {rows} values ({count / rows:.1%}) are missing"
+    if count == rows:
+        return [*findings, Finding("empty_column", profile.name, "every value is missing", (), count)]
+    check_id = "missing_values" if count / rows >= cat.MISSING_WARNING_RATE else "some_missing_values"
+    return [*findings, Finding(check_id, profile.name, share, _rows(profile.missing, rows_of), count)]
+
+
+def _types(profile: Profile, rows_of: RowsOf, typed_source: bool) -> list[Finding]:
+    findings: list[Finding] = []
+    name, numbers = profile.name, profile.numbers
+    if profile.not_numbers is not None and profile.not_numbers.any():
+        bad = profile.not_numbers
+        examples = profile.strings.filter(pa.array(bad)).slice(0, 3).to_pylist()
+        message = f"{int(bad.sum())} values are not numbers in a mostly numeric column, e.g. {examples}"
+        findings.append(Finding("mixed_types", name, message, _rows(bad, rows_of), int(bad.sum())))
+    if typed_source and profile.kind == "numeric" and profile.strings is not None:
+        findings.append(Finding("numeric_strings", name, "numbers stored as text", (), profile.present))
+    if numbers is not None:
+        infinite = np.isinf(numbers)
+        if infinite.any():
+            message = f"{int(infinite.sum())} infinite values"
+            findings.append(
+                Finding("infinite_values", name, message, _rows(infinite, rows_of), int(infinite.sum()))
+            )
+    if profile.kind == "datetime":
+        not_dates = ~np.asarray(pc.match_substring_regex(profile.strings, DATE_PATTERN).fill_null(True))
+        if not_dates.any():
+            message = f"{int(not_dates.sum())} values are not ISO-8601 dates"
+            findings.append(
+                Finding("unparseable_dates", name, message, _rows(not_dates, rows_of), int(not_dates.sum()))
+            )
+    return findings
+
+
+def _shape(profile: Profile, rows_of: RowsOf) -> list[Finding]:
+    name, kind = profile.name, profile.kind
+    if kind == "constant":
+        value = profile.schema.examples[0] if profile.schema.examples else None
+        return [Finding("constant_column", name, f"every present value is {value!r}", (), profile.present)]
+    if kind == "identifier":
+        message = f"{profile.schema.distinct} distinct values in {profile.present} rows: looks like an id"
+        return [Finding("identifier_column", name, message, (), profile.present)]
+    findings: list[Finding] = []
+    top = _most_common(profile)
+    if (
+        top is not None
+        and len(profile.missing) >= 100
+        and top[1] >= cat.NEAR_CONSTANT_SHARE * profile.present
+    ):
+        message = f"{top[0]!r} is {top[1] / profile.present:.1%} of present values"
+        findings.append(Finding("near_constant_column", name, message, (), top[1]))
+    if kind == "numeric" and profile.numbers is not None:
+        findings += _outliers(profile, rows_of)
+    if kind in ("categorical", "boolean") and profile.spellings:
+        findings += _variants(profile, rows_of)
+    return findings
+
+
+def _most_common(profile: Profile) -> tuple[object, int] | None:
+    """The most frequent present value and its count (hash-based, no sort of the column)."""
+    if profile.schema.distinct > 0.01 * profile.present + 1:
+        return None  # no value can cover 99% of the rows
+    if profile.numbers is not None and profile.kind in ("numeric", "boolean"):
+        present = profile.numbers[~profile.missing]
+        step = thin(len(present))
+        if step > 1:  # only count exactly when a sample says one value dominates
+            mode = pc.mode(pa.array(number_bits(present[::step])))
+            if not len(mode) or mode[0]["count"].as_py() < 0.95 * len(present[::step]):
+                return None
+        mode = pc.mode(pa.array(number_bits(present)))
+        if not len(mode):
+            return None
+        value = np.array([mode[0]["mode"].as_py()], dtype=np.int64).view(np.float64)[0]
+        return float(value), mode[0]["count"].as_py()
+    if profile.strings is None or profile.schema.distinct > CATEGORY_CARDINALITY:
+        return None
+    counts = pc.value_counts(profile.strings.drop_null())
+    if len(counts) == 0:
+        return None
+    best = pc.index(counts.field("counts"), pc.max(counts.field("counts"))).as_py()
+    return counts.field("values")[best].as_py(), counts.field("counts")[best].as_py()
+
+
+def _outliers(profile: Profile, rows_of: RowsOf) -> list[Finding]:
+    numbers = profile.numbers
+    finite = np.isfinite(numbers)
+    if finite.sum() < 20:
+        return []
+    sample = numbers[:: thin(len(numbers))]
+    q1, q3 = np.percentile(sample[np.isfinite(sample)], [25, 75])
+    spread = q3 - q1
+    if spread <= 0:
+        return []
+    low, high = q1 - cat.OUTLIER_IQR_FACTOR * spread, q3 + cat.OUTLIER_IQR_FACTOR * spread
+    with np.errstate(invalid="ignore"):
+        outside = finite & ((numbers < low) | (numbers > high))
+    count = int(outside.sum())
+    if not count:
+        return []
+    message = f"{count} values outside [{low:.4g}, {high:.4g}] (quartiles ± {cat.OUTLIER_IQR_FACTOR:g} IQR)"
+    return [Finding("outliers", profile.name, message, _rows(outside, rows_of), count)]
+
+
+def variant_groups(spellings: dict[str, int]) -> dict[str, list[str]]:
+    """Spellings grouped by their case- and space-insensitive form, only groups with 2+ spellings.
+
+    Each group's list is ordered most frequent first (ties: alphabetical), so its head is the
+    spelling ``--fix`` keeps.
+    """
+    groups: dict[str, list[str]] = {}
+    for spelling in spellings:
+        groups.setdefault(spelling.strip().casefold(), []).append(spelling)
+    return {
+        key: sorted(members, key=lambda s: (-spellings[s], s))
+        for key, members in groups.items()
+        if len(members) > 1
+    }
+
+
+def _variants(profile: Profile, rows_of: RowsOf) -> list[Finding]:
+    groups = variant_groups(profile.spellings)
+    if not groups:
+        return []
+    minority = [s for members in groups.values() for s in members[1:]]
+    mask = np.asarray(pc.is_in(profile.raw, value_set=pa.array(minority)).fill_null(False))
+    described = "; ".join(" / ".join(repr(s) for s in members) for members in list(groups.values())[:3])
+    message = f"{len(groups)} values written in several ways: {described}"
+    return [Finding("category_variants", profile.name, message, _rows(mask, rows_of), int(mask.sum()))]
+
+
+def _text(profile: Profile, rows_of: RowsOf) -> list[Finding]:
+    if profile.strings is None or profile.kind in ("numeric", "boolean", "constant", "datetime"):
+        return []
+    findings: list[Finding] = []
+    if profile.kind == "text":
+        long = np.asarray(pc.greater(pc.utf8_length(profile.strings), cat.LONG_TEXT_CHARS).fill_null(False))
+        if long.any():
+            message = f"{int(long.sum())} values longer than {cat.LONG_TEXT_CHARS:,} characters"
+            findings.append(
+                Finding("very_long_text", profile.name, message, _rows(long, rows_of), int(long.sum()))
+            )
+    return findings + _personal_data(profile, rows_of)
+
+
+def _personal_data(profile: Profile, rows_of: RowsOf) -> list[Finding]:
+    positions = np.flatnonzero(~profile.missing)[: cat.TEXT_SAMPLE]
+    values = pd.Series(profile.strings.take(pa.array(positions)).to_pylist(), dtype=object)
+    codes, sample = pd.factorize(values)  # patterns run once per distinct value
+    sample = pd.Series(sample, dtype=object)
+    kinds: list[str] = []
+    hits = np.zeros(len(sample), dtype=bool)
+    for label, pattern in (("e-mail addresses", EMAIL), ("phone numbers", PHONE)):
+        found = sample.str.contains(pattern, regex=True).to_numpy(dtype=bool)
+        if found.any():
+            kinds.append(label)
+            hits |= found
+    cards = sample.str.findall(CARD)
+    card_hits = cards.map(lambda numbers: any(luhn_valid(n) for n in numbers)).to_numpy(dtype=bool)
+    if card_hits.any():
+        kinds.append("payment card numbers (Luhn-valid)")
+        hits |= card_hits
+    hits = hits[codes]
+    if not kinds:
+        return []
+    scope = "" if len(positions) == profile.present else f" in the first {len(positions):,} values"
+    message = f"{', '.join(kinds)} found in {int(hits.sum())} values{scope}"
+    return [
+        Finding(
+            "personal_data",
+            profile.name,
+            message,
+            tuple(rows_of(positions[hits][: cat.EXAMPLE_ROWS])),
+            int(hits.sum()),
+        )
+    ]
+
+
+def luhn_valid(number: str) -> bool:
+    """The Luhn checksum that every payment card number satisfies (filters out random digit runs)."""
+    digits = [int(c) for c in number if c.isdigit()]
+    if not 13 <= len(digits) <= 19:
+        return False
+    total = 0
+    for index, digit in enumerate(reversed(digits)):
+        if index % 2 == 1:
+            digit = digit * 2 - 9 if digit > 4 else digit * 2
+        total += digit
+    return total % 10 == 0
+
+
+def _rows(mask: np.ndarray, rows_of: RowsOf) -> tuple[int, ...]:
+    return tuple(rows_of(first(mask)))

@@ -1,0 +1,258 @@
+"""Checks across rows: the target, duplicates, conflicting labels, train/test overlap, leakage.
+
+Rows are compared through 64-bit hashes: each column's values are hashed (numbers by their float
+bits, so "1" and "1.0" match; strings by their trimmed text), and a row's hash mixes its columns'
+hashes in column order. Two different rows share a hash with probability about n²/2⁶⁴, which for
+a billion rows is still under one in ten; that is the price of never holding rows as Python objects.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from forgeml.checks import catalogue as cat
+from forgeml.checks.columns import RowsOf, first, thin
+from forgeml.checks.report import Finding
+from forgeml.checks.schema import Profile
+from forgeml.data.split import MAX_AUTO_CLASSES
+
+MISSING_HASH = np.uint64(0x9E3779B97F4A7C15)
+
+
+def mix(values: np.ndarray) -> np.ndarray:
+    """splitmix64's finaliser: spreads the bits of each uint64 (wrapping arithmetic is intended)."""
+    z = values + np.uint64(0x9E3779B97F4A7C15)
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return z ^ (z >> np.uint64(31))
+
+
+def value_hash(profile: Profile) -> np.ndarray:
+    """(N,) uint64: one hash per value, equal for equal values across files, one value for missing."""
+    all_numbers = profile.numbers is not None and (
+        profile.not_numbers is None or not profile.not_numbers.any()
+    )
+    hashes = _string_hash(profile.strings) if profile.strings is not None and not all_numbers else None
+    if profile.numbers is not None:
+        numbers = np.where(profile.numbers == 0, 0.0, profile.numbers)  # -0.0 equals 0.0
+        number_hash = numbers.view(np.uint64).copy()  # the bits themselves: equal numbers, equal hashes
+        parsed = ~np.isnan(numbers)
+        hashes = number_hash if hashes is None else np.where(parsed, number_hash, hashes)
+    assert hashes is not None  # a profile has strings or numbers
+    hashes[profile.missing] = MISSING_HASH
+    return hashes
+
+
+def _string_hash(strings: pa.ChunkedArray) -> np.ndarray:
+    encoded = pc.dictionary_encode(strings.combine_chunks() if strings.num_chunks != 1 else strings.chunk(0))
+    words = encoded.dictionary.to_numpy(zero_copy_only=False).astype(object)
+    word_hashes = pd.util.hash_array(words, categorize=False) if len(words) else np.zeros(0, np.uint64)
+    codes = encoded.indices.fill_null(0).to_numpy(zero_copy_only=False)
+    if len(word_hashes) == 0:
+        return np.full(len(strings), MISSING_HASH, dtype=np.uint64)
+    return word_hashes[codes]
+
+
+def combine(row_hash: np.ndarray, column_hash: np.ndarray) -> np.ndarray:
+    """Fold one column into the row hashes: xor then multiply by an odd constant (a bijection)."""
+    return (row_hash ^ column_hash) * np.uint64(0x100000001B3)
+
+
+@dataclass(frozen=True)
+class Target:
+    """The target column as the row checks need it: task, class codes or numbers, missing mask."""
+
+    name: str
+    task: str  # "classification" or "regression"
+    codes: np.ndarray | None  # (N,) int64 class codes, -1 where missing (classification)
+    classes: tuple[str, ...]
+    values: np.ndarray | None  # (N,) float64 (regression)
+    missing: np.ndarray
+
+
+def describe_target(profile: Profile, requested: str = "auto") -> Target:
+    """Decide classification vs regression the way the data stage does (``data.split.infer_task``)."""
+    numeric = profile.numbers is not None and profile.kind in ("numeric", "boolean", "identifier", "constant")
+    task = "classification"
+    if requested == "regression" or (requested == "auto" and numeric and profile.schema.distinct > 2):
+        present = profile.numbers[~profile.missing]
+        whole = bool(np.all(np.isfinite(present)) and np.all(present == np.round(present)))
+        if requested == "regression" or not (whole and profile.schema.distinct <= MAX_AUTO_CLASSES):
+            task = "regression"
+    if task == "regression":
+        return Target(profile.name, task, None, (), profile.numbers, profile.missing)
+    keys = profile.strings if profile.strings is not None else pa.chunked_array([pa.array(profile.numbers)])
+    encoded = pc.dictionary_encode(keys.combine_chunks())
+    codes = encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+    codes[profile.missing] = -1
+    classes = tuple(str(c) for c in encoded.dictionary.to_pylist())
+    return Target(profile.name, task, codes, classes, None, profile.missing)
+
+
+def target_findings(target: Target, rows_of: RowsOf) -> list[Finding]:
+    findings: list[Finding] = []
+    missing = int(target.missing.sum())
+    if missing:
+        message = f"{missing} rows have no target value"
+        findings.append(
+            Finding("missing_target", target.name, message, tuple(rows_of(first(target.missing))), missing)
+        )
+    if target.task != "classification" or target.codes is None:
+        return findings
+    counts = np.bincount(target.codes[target.codes >= 0], minlength=len(target.classes))
+    present = [(name, int(n)) for name, n in zip(target.classes, counts, strict=True) if n > 0]
+    if len(present) == 1:
+        return [
+            *findings,
+            Finding(
+                "single_class_target",
+                target.name,
+                f"every row has class {present[0][0]!r}",
+                (),
+                present[0][1],
+            ),
+        ]
+    for check_id, limit in (("class_too_rare", 2), ("rare_class", cat.RARE_CLASS_ROWS)):
+        low = [i for i, n in enumerate(counts) if 0 < n < limit and (check_id == "class_too_rare" or n >= 2)]
+        if low:
+            mask = np.isin(target.codes, low)
+            names = ", ".join(f"{target.classes[i]!r} ({counts[i]} rows)" for i in low[:5])
+            findings.append(
+                Finding(
+                    check_id,
+                    target.name,
+                    f"classes with fewer than {limit} rows: {names}",
+                    tuple(rows_of(first(mask))),
+                    int(mask.sum()),
+                )
+            )
+    smallest, largest = min(n for _, n in present), max(n for _, n in present)
+    if smallest < cat.IMBALANCE_RATIO * largest:
+        message = f"smallest class has {smallest} rows, largest {largest} (ratio {smallest / largest:.3f})"
+        findings.append(Finding("class_imbalance", target.name, message, (), smallest))
+    return findings
+
+
+def duplicate_findings(row_hash: np.ndarray, rows_of: RowsOf) -> list[Finding]:
+    duplicated = pd.Series(row_hash).duplicated(keep="first").to_numpy()
+    count = int(duplicated.sum())
+    if not count:
+        return []
+    return [
+        Finding(
+            "duplicate_rows",
+            None,
+            f"{count} rows repeat an earlier row exactly",
+            tuple(rows_of(first(duplicated))),
+            count,
+        )
+    ]
+
+
+def conflict_mask(feature_hash: np.ndarray, target: Target) -> np.ndarray:
+    """(N,) bool: rows whose features equal another row's while their (present) labels differ."""
+    labelled = ~target.missing
+    mask = np.zeros(len(feature_hash), dtype=bool)
+    # only rows whose features repeat can conflict; usually few, so group just those
+    repeated = labelled & pd.Series(feature_hash).duplicated(keep=False).to_numpy()
+    if not repeated.any():
+        return mask
+    frame = pd.DataFrame({"features": feature_hash[repeated], "label": target.codes[repeated]})
+    labels_per_group = frame.groupby("features", sort=False)["label"].transform("nunique").to_numpy()
+    mask[np.flatnonzero(repeated)] = labels_per_group > 1
+    return mask
+
+
+def conflict_findings(feature_hash: np.ndarray, target: Target, rows_of: RowsOf) -> list[Finding]:
+    if target.task != "classification":
+        return []  # equal features with different numbers is ordinary noise in regression
+    mask = conflict_mask(feature_hash, target)
+    count = int(mask.sum())
+    if not count:
+        return []
+    message = f"{count} rows share their features with a row of a different class"
+    return [Finding("conflicting_labels", target.name, message, tuple(rows_of(first(mask))), count)]
+
+
+def overlap_findings(
+    train_hash: np.ndarray, test_hash: np.ndarray, test_source: str, rows_of: RowsOf
+) -> list[Finding]:
+    shared = pd.Series(test_hash).isin(pd.Series(train_hash).unique()).to_numpy()
+    count = int(shared.sum())
+    if not count:
+        return []
+    message = f"{count} rows of the test file {test_source} also appear in the training data (rows are test-file rows)"
+    return [Finding("train_test_overlap", None, message, tuple(rows_of(first(shared))), count)]
+
+
+def leakage_finding(profile: Profile, target: Target) -> Finding | None:
+    """A feature that on its own predicts the target almost perfectly (2-fold, binned, out of sample)."""
+    step = thin(len(profile.missing))  # a real leak shows on a sample as clearly as on every row
+    codes = _feature_codes(profile, step)
+    if codes is None:
+        return None
+    if target.task == "classification":
+        labels = target.codes[::step]
+        keep = labels >= 0
+        score = _class_power(codes[keep], labels[keep], len(target.classes))
+    else:
+        values = target.values[::step]
+        keep = np.isfinite(values)
+        score = _regression_power(codes[keep], values[keep])
+    if score < cat.LEAKAGE_SCORE:
+        return None
+    message = f"this feature alone predicts {target.name!r} with score {score:.3f} (1 = perfectly)"
+    return Finding("target_leakage", profile.name, message, (), int(keep.sum()))
+
+
+def _feature_codes(profile: Profile, step: int) -> np.ndarray | None:
+    """(N,) int64 bins: quantile bins of numbers, or category codes; the last code is 'missing'."""
+    if profile.kind in ("identifier", "text", "constant", "datetime") or profile.present < 20:
+        return None
+    if profile.numbers is not None and profile.kind in ("numeric", "boolean"):
+        sample = profile.numbers[::step]
+        finite = np.isfinite(sample)
+        edges = np.unique(np.quantile(sample[finite], np.linspace(0, 1, cat.LEAKAGE_BINS + 1)[1:-1]))
+        codes = np.searchsorted(edges, sample, side="right").astype(np.int64)
+        codes[~finite] = len(edges) + 1
+        return codes
+    if profile.strings is None or profile.schema.distinct > 50:
+        return None
+    encoded = pc.dictionary_encode(profile.strings.combine_chunks())
+    codes = encoded.indices.fill_null(len(encoded.dictionary)).to_numpy(zero_copy_only=False)
+    return codes[::step].astype(np.int64)
+
+
+def _class_power(codes: np.ndarray, labels: np.ndarray, classes: int) -> float:
+    bins, total = int(codes.max()) + 1, len(labels)
+    fold = np.arange(total) % 2
+    correct = 0
+    for held in (0, 1):
+        train = fold != held
+        table = np.bincount(codes[train] * classes + labels[train], minlength=bins * classes).reshape(
+            bins, classes
+        )
+        majority = np.bincount(labels[train], minlength=classes).argmax()
+        guess = np.where(table.sum(axis=1) > 0, table.argmax(axis=1), majority)
+        correct += int((guess[codes[~train]] == labels[~train]).sum())
+    base = np.bincount(labels, minlength=classes).max() / total
+    return 0.0 if base >= 1 else ((correct / total) - base) / (1 - base)
+
+
+def _regression_power(codes: np.ndarray, values: np.ndarray) -> float:
+    bins, total = int(codes.max()) + 1, len(values)
+    fold = np.arange(total) % 2
+    squared_error = 0.0
+    for held in (0, 1):
+        train = fold != held
+        counts = np.bincount(codes[train], minlength=bins)
+        sums = np.bincount(codes[train], weights=values[train], minlength=bins)
+        means = np.where(counts > 0, sums / np.maximum(counts, 1), values[train].mean())
+        squared_error += float(((values[~train] - means[codes[~train]]) ** 2).sum())
+    spread = float(((values - values.mean()) ** 2).sum())
+    return 0.0 if spread == 0 else 1.0 - squared_error / spread

@@ -1,0 +1,215 @@
+"""Run every check on a source and build the :class:`DataReport`; the gate that training calls.
+
+One pass over the columns: the target first (so each feature can be tested for leakage against
+it), then each feature is profiled, checked, folded into the row hashes and released.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from forgeml.checks import catalogue as cat
+from forgeml.checks.columns import column_findings
+from forgeml.checks.reading import RawTable, frame_columns, read_source
+from forgeml.checks.report import DataReport, Finding, sort_findings
+from forgeml.checks.rows import (
+    Target,
+    combine,
+    conflict_findings,
+    describe_target,
+    duplicate_findings,
+    leakage_finding,
+    overlap_findings,
+    target_findings,
+    value_hash,
+)
+from forgeml.checks.schema import profile_column
+from forgeml.config import CheckConfig, DataConfig
+from forgeml.data.sources import DEFAULT_TARGET
+from forgeml.errors import DataError, DataQualityError
+
+logger = logging.getLogger(__name__)
+Source = str | Path | pd.DataFrame
+
+
+def check(
+    source: Source,
+    *,
+    target: str | None = None,
+    test_source: str | Path | None = None,
+    allow: Iterable[str] = (),
+    task: str = "auto",
+) -> DataReport:
+    """Check a table (a path, ``sklearn:<name>`` or a DataFrame) and return every finding.
+
+    ``target`` names the label column (scikit-learn sets and .npz labels are called "target");
+    without one, the target checks are skipped. ``test_source`` adds the train/test overlap check.
+    Findings whose ids are in ``allow`` are kept but marked allowed, so they do not block.
+    Raises DataError when the source cannot be read at all (missing, empty, binary, ...).
+    """
+    start = time.perf_counter()
+    table = read_source(source)
+    target = resolve_target(table, target)
+    names = list(table.columns)
+    findings = _unparseable(table) + _image_findings(table)
+    schema, more, full_hash, described = _analyse(table, target, task)
+    findings += more
+    test_rows = None
+    if test_source is not None:
+        test_table = read_source(test_source)
+        test_rows = test_table.rows
+        _, test_findings, test_hash, _ = _analyse(test_table, target, task, only_hash=names)
+        findings += [
+            replace(f, message=f"test file: {f.message}") for f in test_findings if f.id == "unparseable_rows"
+        ]
+        findings += overlap_findings(full_hash, test_hash, str(test_source), test_table.source_rows)
+    allowed = set(allow)
+    findings = [replace(f, allowed=f.id in allowed) for f in findings]
+    order = {name: i for i, name in enumerate(names)}
+    return DataReport(
+        source=table.source,
+        target=target,
+        rows=table.rows,
+        columns=len(names),
+        schema=tuple(sorted(schema, key=lambda c: order.get(c.name, len(order)))),
+        findings=sort_findings(findings),
+        test_source=None if test_source is None else str(test_source),
+        test_rows=test_rows,
+        task=None if described is None else described.task,
+        seconds=time.perf_counter() - start,
+    )
+
+
+def resolve_target(table: RawTable, target: str | None) -> str | None:
+    loaded = table.source.startswith("sklearn:") or table.source.lower().endswith(".npz")
+    if target is None and loaded and (DEFAULT_TARGET in table.columns or table.image_target is not None):
+        target = DEFAULT_TARGET
+    if target is not None and table.image_target is not None:
+        table.columns[target] = frame_columns(pd.DataFrame({target: table.image_target}))[target]
+    if target is not None and target not in table.columns:
+        columns = ", ".join(list(table.columns)[:20])
+        raise DataError(
+            f"{table.source}: target column {target!r} not found. Columns are: {columns}. "
+            f"Pass --target with one of them (or fix data.target in the config).",
+            path=table.source,
+            column=target,
+        )
+    return target
+
+
+def _analyse(
+    table: RawTable, target_name: str | None, task: str, *, only_hash: list[str] | None = None
+) -> tuple[list, list[Finding], np.ndarray, Target | None]:
+    """Profile and check every column; return schema, findings, row hashes and the target."""
+    rows_of = table.source_rows
+    feature_hash = np.zeros(table.rows, dtype=np.uint64)
+    target_hash = np.zeros(table.rows, dtype=np.uint64)
+    schema, findings = [], _unparseable(table) if only_hash is not None else []
+    target: Target | None = None
+    names = only_hash if only_hash is not None else list(table.columns)
+    if target_name is not None:
+        names = [target_name] + [n for n in names if n != target_name]
+    for name in names:
+        values = table.columns.pop(name, None)  # released after this step: one column at a time
+        if values is None:
+            continue
+        profile = profile_column(name, values)
+        hashes = value_hash(profile)
+        if name == target_name:
+            target_hash = hashes
+        else:
+            feature_hash = combine(feature_hash, hashes)
+        if only_hash is not None:
+            continue
+        schema.append(profile.schema)
+        is_target = name == target_name
+        findings += column_findings(profile, rows_of, is_target=is_target, typed_source=not table.text_file)
+        if is_target:
+            target = describe_target(profile, task)
+            findings += target_findings(target, rows_of)
+        elif target is not None and (leak := leakage_finding(profile, target)) is not None:
+            findings.append(leak)
+    full_hash = combine(feature_hash, target_hash) if target_name is not None else feature_hash
+    if only_hash is None:
+        features = [n for n in names if n != target_name]
+        findings += duplicate_findings(full_hash, rows_of) if features else []
+        if target is not None and len(names) > 1:
+            findings += conflict_findings(feature_hash, target, rows_of)
+        if 0 < table.rows < cat.FEW_ROWS:
+            findings.append(Finding("too_few_rows", None, f"only {table.rows} rows", (), table.rows))
+    return schema, findings, full_hash, target
+
+
+def _unparseable(table: RawTable) -> list[Finding]:
+    if not table.bad_rows:
+        return []
+    lines = ", ".join(f"line {b.row + 1} ({b.reason})" for b in table.bad_rows[:3])
+    message = f"{len(table.bad_rows)} rows could not be read and were skipped: {lines}"
+    rows = tuple(b.row for b in table.bad_rows[: cat.EXAMPLE_ROWS])
+    return [Finding("unparseable_rows", None, message, rows, len(table.bad_rows))]
+
+
+def _image_findings(table: RawTable) -> list[Finding]:
+    if table.images is None:
+        return []
+    bad = ~np.isfinite(table.images.reshape(len(table.images), -1)).all(axis=1)
+    if not bad.any():
+        return []
+    message = f"{int(bad.sum())} images contain NaN or infinite pixel values"
+    return [
+        Finding(
+            "non_finite_pixels",
+            None,
+            message,
+            tuple(int(i) + 1 for i in np.flatnonzero(bad)[:5]),
+            int(bad.sum()),
+        )
+    ]
+
+
+def gate(data_config: DataConfig, check_config: CheckConfig, *, run_dir: Path | None = None) -> DataReport:
+    """The cleaning gate run before training: check the data, save the report, refuse blocking errors.
+
+    Writes ``data_report.json`` and ``data_report.html`` into ``run_dir`` when given. Warnings are
+    logged. Raises DataQualityError listing each blocking finding and the two ways forward, unless
+    ``check.enabled`` is false (then the report is still written and the blocking findings logged).
+    """
+    from forgeml.checks.render import write_reports
+
+    report = check(
+        data_config.source,
+        target=data_config.target,
+        test_source=data_config.test_source,
+        allow=check_config.allow,
+        task=data_config.task,
+    )
+    if run_dir is not None:
+        write_reports(report, run_dir)
+    for finding in report.warnings:
+        logger.warning("data check: %s", finding.describe())
+    if report.blocking and not check_config.enabled:
+        logger.warning(
+            "check.enabled is false: training goes on despite %d blocking findings", len(report.blocking)
+        )
+    elif report.blocking:
+        raise DataQualityError(blocking_message(report), report=report)
+    return report
+
+
+def blocking_message(report: DataReport) -> str:
+    """What blocks training, and how to proceed."""
+    lines = [f"{report.source}: the data has {len(report.blocking)} blocking problems, so training stops:"]
+    lines += [f"  - {f.describe()}" for f in report.blocking]
+    ids = ", ".join(sorted({f.id for f in report.blocking}))
+    lines.append(
+        f"To proceed: run `forgeml check {report.source} --fix -o CLEAN.csv` and train on CLEAN.csv, "
+        f"or accept these findings by adding their ids to check.allow in the config: [{ids}]."
+    )
+    return "\n".join(lines)
