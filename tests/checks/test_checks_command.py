@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -114,3 +115,28 @@ def test_header_only_file_is_a_data_error(tmp_path: Path) -> None:
     path.write_text("a,b\n")
     with pytest.raises(DataError, match="no rows"):
         run([str(path)])
+
+
+def test_terminal_report_groups_a_check_into_one_entry(capsys: pytest.CaptureFixture[str]) -> None:
+    """breast_cancer's 23 outlier findings read as one entry naming each column once, in a few lines."""
+    from forgeml.checks import check
+
+    report = check("sklearn:breast_cancer", target="target")
+    affected = [f.column for f in report.findings if f.id == "outliers"]
+    assert len(affected) > 10
+    assert run(["sklearn:breast_cancer", "--target", "target"]) == 0
+    out = capsys.readouterr().out
+    flat = " ".join(out.split())  # names may be wrapped across lines
+    for name in affected:
+        assert len(re.findall(rf"(?<=[:,] ){re.escape(name)} \(", flat)) == 1, name
+    assert out.count("outliers") == 1 and "inferred schema" in out
+    assert len(out.splitlines()) <= 15
+    assert "passed: 0 errors" in out.splitlines()[-1]
+
+
+def test_schema_flag_adds_the_per_column_table(clean: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run([str(clean), "--target", TARGET]) == 0
+    assert "parse rate" not in capsys.readouterr().out
+    assert run([str(clean), "--target", TARGET, "--schema"]) == 0
+    out = capsys.readouterr().out
+    assert "parse rate" in out and "income" in out

@@ -83,10 +83,10 @@ def _types(profile: Profile, rows_of: RowsOf, typed_source: bool) -> list[Findin
     name, numbers = profile.name, profile.numbers
     if profile.not_numbers is not None and profile.not_numbers.any():
         bad = profile.not_numbers
-        examples = profile.strings.filter(pa.array(bad)).slice(0, 3).to_pylist()
+        examples = _values_at(profile, first(bad)[:3])
         message = f"{int(bad.sum())} values are not numbers in a mostly numeric column, e.g. {examples}"
         findings.append(Finding("mixed_types", name, message, _rows(bad, rows_of), int(bad.sum())))
-    if typed_source and profile.kind == "numeric" and profile.strings is not None:
+    if typed_source and profile.kind == "numeric" and profile.textual:
         findings.append(Finding("numeric_strings", name, "numbers stored as text", (), profile.present))
     if numbers is not None:
         infinite = np.isinf(numbers)
@@ -96,7 +96,7 @@ def _types(profile: Profile, rows_of: RowsOf, typed_source: bool) -> list[Findin
                 Finding("infinite_values", name, message, _rows(infinite, rows_of), int(infinite.sum()))
             )
     if profile.kind == "datetime":
-        not_dates = ~np.asarray(pc.match_substring_regex(profile.strings, DATE_PATTERN).fill_null(True))
+        not_dates = ~_per_value(profile, lambda words: pc.match_substring_regex(words, DATE_PATTERN), True)
         if not_dates.any():
             message = f"{int(not_dates.sum())} values are not ISO-8601 dates"
             findings.append(
@@ -134,7 +134,7 @@ def _most_common(profile: Profile) -> tuple[object, int] | None:
     if profile.schema.distinct > 0.01 * profile.present + 1:
         return None  # no value can cover 99% of the rows
     if profile.numbers is not None and profile.kind in ("numeric", "boolean"):
-        present = profile.numbers[~profile.missing]
+        present = profile.numbers[~profile.missing] if profile.missing.any() else profile.numbers
         step = thin(len(present))
         if step > 1:  # only count exactly when a sample says one value dominates
             mode = pc.mode(pa.array(number_bits(present[::step])))
@@ -145,8 +145,15 @@ def _most_common(profile: Profile) -> tuple[object, int] | None:
             return None
         value = np.array([mode[0]["mode"].as_py()], dtype=np.int64).view(np.float64)[0]
         return float(value), mode[0]["count"].as_py()
-    if profile.strings is None or profile.schema.distinct > CATEGORY_CARDINALITY:
+    if not profile.textual or profile.schema.distinct > CATEGORY_CARDINALITY:
         return None
+    if profile.coded is not None:  # counts per distinct value, from the codes
+        coded = profile.coded
+        tally = np.bincount(coded.codes[coded.codes >= 0], minlength=len(coded.words))
+        if not tally.sum():
+            return None
+        best = int(tally.argmax())  # the first of equal counts, as pc.index below
+        return coded.words[best].as_py(), int(tally[best])
     counts = pc.value_counts(profile.strings.drop_null())
     if len(counts) == 0:
         return None
@@ -202,11 +209,13 @@ def _variants(profile: Profile, rows_of: RowsOf) -> list[Finding]:
 
 
 def _text(profile: Profile, rows_of: RowsOf) -> list[Finding]:
-    if profile.strings is None or profile.kind in ("numeric", "boolean", "constant", "datetime"):
+    if not profile.textual or profile.kind in ("numeric", "boolean", "constant", "datetime"):
         return []
     findings: list[Finding] = []
     if profile.kind == "text":
-        long = np.asarray(pc.greater(pc.utf8_length(profile.strings), cat.LONG_TEXT_CHARS).fill_null(False))
+        long = _per_value(
+            profile, lambda words: pc.greater(pc.utf8_length(words), cat.LONG_TEXT_CHARS), False
+        )
         if long.any():
             message = f"{int(long.sum())} values longer than {cat.LONG_TEXT_CHARS:,} characters"
             findings.append(
@@ -217,7 +226,7 @@ def _text(profile: Profile, rows_of: RowsOf) -> list[Finding]:
 
 def _personal_data(profile: Profile, rows_of: RowsOf) -> list[Finding]:
     positions = np.flatnonzero(~profile.missing)[: cat.TEXT_SAMPLE]
-    values = pd.Series(profile.strings.take(pa.array(positions)).to_pylist(), dtype=object)
+    values = pd.Series(_values_at(profile, positions), dtype=object)
     codes, sample = pd.factorize(values)  # patterns run once per distinct value
     sample = pd.Series(sample, dtype=object)
     kinds: list[str] = []
@@ -259,6 +268,21 @@ def luhn_valid(number: str) -> bool:
             digit = digit * 2 - 9 if digit > 4 else digit * 2
         total += digit
     return total % 10 == 0
+
+
+def _values_at(profile: Profile, positions: np.ndarray) -> list[str | None]:
+    """The trimmed string values at some row positions."""
+    if profile.coded is not None:
+        return profile.coded.rows(positions)
+    return profile.strings.take(pa.array(positions, type=pa.int64())).to_pylist()
+
+
+def _per_value(profile: Profile, test: Callable[[pa.Array], pa.Array], when_missing: bool) -> np.ndarray:
+    """(N,) bool: a vectorised string test, run once per distinct value when the column is coded."""
+    if profile.coded is not None:
+        per_word = np.append(np.asarray(test(profile.coded.words).to_numpy(False), dtype=bool), when_missing)
+        return per_word[profile.coded.codes]
+    return np.asarray(test(profile.strings).fill_null(when_missing))
 
 
 def _rows(mask: np.ndarray, rows_of: RowsOf) -> tuple[int, ...]:

@@ -38,6 +38,9 @@ def register_check(subparsers: argparse._SubParsersAction) -> argparse.ArgumentP
     parser.add_argument(
         "--json", action="store_true", help="print the JSON report to stdout instead of tables"
     )
+    parser.add_argument(
+        "--schema", action="store_true", help="also print the inferred kind and evidence of every column"
+    )
     parser.add_argument("--report-dir", type=Path, help="also write data_report.json and .html here")
     parser.set_defaults(handler=run_check)
     return parser
@@ -65,7 +68,7 @@ def run_check(args: argparse.Namespace) -> int:
     if args.json:
         sys.stdout.write(report_json(report))
     else:
-        print_report(report, console)
+        print_report(report, console, schema=args.schema)
     return 0 if report.passed else 1
 
 

@@ -8,17 +8,22 @@ from __future__ import annotations
 
 import html
 import json
+from collections import Counter
 from pathlib import Path
 
 from rich.console import Console
+from rich.padding import Padding
 from rich.table import Table
+from rich.text import Text
 
 from forgeml import atomic
-from forgeml.checks.report import DataReport
+from forgeml.checks.catalogue import CHECKS
+from forgeml.checks.report import DataReport, Finding
 
 JSON_NAME = "data_report.json"
 HTML_NAME = "data_report.html"
 _STYLE = {"error": "bold red", "warning": "yellow", "info": "dim"}
+GROUP_LIMIT = 40  # columns listed by name in one grouped finding; the rest are counted
 
 
 def report_json(report: DataReport) -> str:
@@ -34,37 +39,69 @@ def write_reports(report: DataReport, folder: Path) -> tuple[Path, Path]:
     return json_path, html_path
 
 
-def print_report(report: DataReport, console: Console) -> None:
-    """A findings table, then a schema table, then one verdict line."""
+def print_report(report: DataReport, console: Console, *, schema: bool = False) -> None:
+    """Findings grouped by check (errors first), the schema table if asked, then one verdict line.
+
+    A check that fires on many columns takes one entry listing the columns, not one row each, so a
+    wide table reads at a glance; ``data_report.json`` and the HTML page keep every finding.
+    """
     title = f"{report.source}: {report.rows} rows x {report.columns} columns" + (
         f", target {report.target!r} ({report.task})" if report.target else ""
     )
-    findings = Table(title=title, show_lines=False)
-    for header in ("severity", "check", "column", "rows", "finding", "fix"):
-        findings.add_column(header, overflow="fold")
-    for f in report.findings:
-        severity = f"{f.severity} (allowed)" if f.allowed else f.severity
-        findings.add_row(
-            f"[{_STYLE[f.severity]}]{severity}[/]",
-            f.id,
-            f.column or "",
-            ", ".join(map(str, f.rows)),
-            f.message,
-            f.fix,
-        )
-    if report.findings:
-        console.print(findings)
-    schema = Table(title="inferred schema")
-    for header in ("column", "kind", "missing", "distinct", "parse rate", "examples"):
-        schema.add_column(header, overflow="fold")
-    for c in report.schema:
-        schema.add_row(
-            c.name, c.kind, str(c.missing), str(c.distinct), f"{c.parse_rate:.0%}", ", ".join(c.examples)
-        )
-    console.print(schema)
+    console.print(f"[bold]{title}[/]", soft_wrap=True)
+    for group in group_findings(report.findings):
+        _print_group(group, console)
+    if schema:
+        console.print(schema_table(report))
+    kinds = Counter(c.kind for c in report.schema)
+    described = ", ".join(f"{n} {kind}" for kind, n in kinds.most_common())
+    console.print(
+        f"[dim]inferred schema: {described}{'' if schema else ' (--schema lists each column)'}[/]",
+        soft_wrap=True,
+    )
     counts = {s: sum(1 for f in report.findings if f.severity == s) for s in ("error", "warning", "info")}
     verdict = "[green]passed[/]" if report.passed else f"[bold red]{len(report.blocking)} blocking[/]"
     console.print(f"{verdict}: {counts['error']} errors, {counts['warning']} warnings, {counts['info']} info")
+
+
+def group_findings(findings: tuple[Finding, ...]) -> list[list[Finding]]:
+    """Findings with the same id (and allowed flag) together, in the order the first of each appears."""
+    groups: dict[tuple[str, bool], list[Finding]] = {}
+    for finding in findings:
+        groups.setdefault((finding.id, finding.allowed), []).append(finding)
+    return list(groups.values())
+
+
+def _print_group(group: list[Finding], console: Console) -> None:
+    """One check: a heading line, what it found (one line per finding, or a list of columns), the fix."""
+    head = group[0]
+    severity = f"{head.severity} (allowed)" if head.allowed else head.severity
+    label = f"[{_STYLE[head.severity]}]{severity:<8}[/] [bold]{head.id}[/]"
+    if len(group) == 1:
+        where = f" {head.column!r}" if head.column is not None else ""
+        rows = f" (rows {', '.join(map(str, head.rows))})" if head.rows else ""
+        console.print(f"{label}{where}: {head.message}{rows}", soft_wrap=True, highlight=False)
+    else:
+        console.print(f"{label}: {CHECKS[head.id].title}", soft_wrap=True, highlight=False)
+        shown = [
+            f"{f.column if f.column is not None else '(rows)'} ({f.count:,})" for f in group[:GROUP_LIMIT]
+        ]
+        more = f", and {len(group) - GROUP_LIMIT} more" if len(group) > GROUP_LIMIT else ""
+        listing = f"{len(group)} columns (count affected): {', '.join(shown)}{more}"
+        console.print(Padding(Text(listing, overflow="fold"), (0, 0, 0, 2), expand=False))
+    console.print(Padding(Text(f"fix: {head.fix}", style="dim", overflow="fold"), (0, 0, 0, 2), expand=False))
+
+
+def schema_table(report: DataReport) -> Table:
+    """The inferred kind of each column with its evidence (``forgeml check --schema``)."""
+    table = Table(title="inferred schema")
+    for header in ("column", "kind", "missing", "distinct", "parse rate", "examples"):
+        table.add_column(header, overflow="fold")
+    for c in report.schema:
+        table.add_row(
+            c.name, c.kind, str(c.missing), str(c.distinct), f"{c.parse_rate:.0%}", ", ".join(c.examples)
+        )
+    return table
 
 
 def report_html(report: DataReport) -> str:

@@ -7,9 +7,11 @@ it), then each feature is profiled, checked, folded into the row hashes and rele
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Iterable
-from dataclasses import replace
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +20,7 @@ import pandas as pd
 from forgeml.checks import catalogue as cat
 from forgeml.checks.columns import column_findings
 from forgeml.checks.reading import RawTable, frame_columns, read_source
-from forgeml.checks.report import DataReport, Finding, sort_findings
+from forgeml.checks.report import ColumnSchema, DataReport, Finding, sort_findings
 from forgeml.checks.rows import (
     Target,
     combine,
@@ -37,6 +39,7 @@ from forgeml.errors import DataError, DataQualityError
 
 logger = logging.getLogger(__name__)
 Source = str | Path | pd.DataFrame
+WORKERS = min(4, os.cpu_count() or 1)  # columns checked at once; each holds about one column in memory
 
 
 def check(
@@ -104,47 +107,70 @@ def resolve_target(table: RawTable, target: str | None) -> str | None:
     return target
 
 
+@dataclass(frozen=True)
+class _Column:
+    """What one column contributes: its schema entry, its findings and its (N,) value hashes."""
+
+    schema: ColumnSchema
+    findings: list[Finding]
+    hashes: np.ndarray
+
+
 def _analyse(
     table: RawTable, target_name: str | None, task: str, *, only_hash: list[str] | None = None
 ) -> tuple[list, list[Finding], np.ndarray, Target | None]:
-    """Profile and check every column; return schema, findings, row hashes and the target."""
+    """Profile and check every column; return schema, findings, row hashes and the target.
+
+    The target goes first (each feature is tested for leakage against it); the features then run
+    on a few threads, since pyarrow and numpy release the GIL in the whole-column kernels. Results
+    are taken in column order, so findings and row hashes do not depend on the threads.
+    """
     rows_of = table.source_rows
     feature_hash = np.zeros(table.rows, dtype=np.uint64)
     target_hash = np.zeros(table.rows, dtype=np.uint64)
     schema, findings = [], _unparseable(table) if only_hash is not None else []
     target: Target | None = None
-    names = only_hash if only_hash is not None else list(table.columns)
-    if target_name is not None:
-        names = [target_name] + [n for n in names if n != target_name]
-    for name in names:
-        values = table.columns.pop(name, None)  # released after this step: one column at a time
-        if values is None:
-            continue
-        profile = profile_column(name, values)
-        hashes = value_hash(profile)
-        if name == target_name:
-            target_hash = hashes
-        else:
-            feature_hash = combine(feature_hash, hashes)
-        if only_hash is not None:
-            continue
-        schema.append(profile.schema)
-        is_target = name == target_name
-        findings += column_findings(profile, rows_of, is_target=is_target, typed_source=not table.text_file)
-        if is_target:
+    names = [n for n in (only_hash if only_hash is not None else list(table.columns)) if n in table.columns]
+    features = [n for n in names if n != target_name]
+    if target_name is not None and target_name in names:
+        profile = profile_column(target_name, table.columns.pop(target_name))
+        target_hash = value_hash(profile)
+        if only_hash is None:
+            schema.append(profile.schema)
+            findings += column_findings(profile, rows_of, is_target=True, typed_source=not table.text_file)
             target = describe_target(profile, task)
             findings += target_findings(target, rows_of)
-        elif target is not None and (leak := leakage_finding(profile, target)) is not None:
-            findings.append(leak)
+        del profile
+
+    def one(name: str) -> _Column:
+        return _feature(table, name, target, checked=only_hash is None)
+
+    with ThreadPoolExecutor(max_workers=min(WORKERS, max(1, len(features)))) as pool:
+        for column in pool.map(one, features):
+            feature_hash = combine(feature_hash, column.hashes, in_place=True)
+            schema.append(column.schema)
+            findings += column.findings
     full_hash = combine(feature_hash, target_hash) if target_name is not None else feature_hash
     if only_hash is None:
-        features = [n for n in names if n != target_name]
         findings += duplicate_findings(full_hash, rows_of) if features else []
-        if target is not None and len(names) > 1:
+        if target is not None and features:
             findings += conflict_findings(feature_hash, target, rows_of)
         if 0 < table.rows < cat.FEW_ROWS:
             findings.append(Finding("too_few_rows", None, f"only {table.rows} rows", (), table.rows))
     return schema, findings, full_hash, target
+
+
+def _feature(table: RawTable, name: str, target: Target | None, *, checked: bool) -> _Column:
+    """Profile, check and hash one feature column; its values are released from the table."""
+    profile = profile_column(name, table.columns.pop(name))
+    hashes = value_hash(profile)
+    if not checked:
+        return _Column(profile.schema, [], hashes)
+    typed_source = not table.text_file
+    findings = column_findings(profile, table.source_rows, is_target=False, typed_source=typed_source)
+    if target is not None and (leak := leakage_finding(profile, target)) is not None:
+        findings.append(leak)
+    return _Column(profile.schema, findings, hashes)
 
 
 def _unparseable(table: RawTable) -> list[Finding]:

@@ -43,6 +43,30 @@ BOOLEAN_WORDS = {"true", "false", "yes", "no", "y", "n", "t", "f", "0", "1", "0.
 CATEGORY_CARDINALITY = 10_000  # spellings of columns with more distinct values are not compared
 
 
+@dataclass(frozen=True)
+class Coded:
+    """A string column as distinct trimmed present values plus one code per row.
+
+    ``words`` are in order of first appearance (the order ``pc.unique`` and ``pc.value_counts``
+    report), ``codes`` index them with -1 for a missing value. Checks work on the (usually small)
+    words and map results back with ``per_word[codes]``; an array with one extra trailing entry
+    turns code -1 into that entry, the value for "missing".
+    """
+
+    words: pa.Array
+    codes: np.ndarray  # (N,) int32
+
+    def expand(self) -> pa.ChunkedArray:
+        """The trimmed values row by row, null where missing."""
+        indices = pa.array(self.codes, mask=self.codes < 0)
+        return pa.chunked_array([self.words.take(indices)], type=pa.string())
+
+    def rows(self, positions: np.ndarray) -> list[str | None]:
+        """The trimmed values at some row positions (None where missing)."""
+        codes = self.codes[positions]
+        return self.words.take(pa.array(codes, mask=codes < 0)).to_pylist()
+
+
 @dataclass
 class Profile:
     """What the checks need to know about one column; ``schema`` is the part that is reported."""
@@ -52,15 +76,28 @@ class Profile:
     missing: np.ndarray  # (N,) bool
     numbers: np.ndarray | None  # (N,) float64, NaN where missing or not a number; None if not numeric-ish
     not_numbers: np.ndarray | None  # (N,) bool: present but not a number, when numbers is not None
-    strings: pa.ChunkedArray | None  # trimmed values, null where missing (None for typed numeric columns)
+    stored_strings: pa.ChunkedArray | None  # trimmed values, null where missing (or built from coded)
     raw: pa.ChunkedArray  # the values as read
     spellings: dict[str, int]  # raw spelling -> count, for low-cardinality string columns
     markers: dict[str, int]  # missing-value spelling -> count
     schema: ColumnSchema
+    coded: Coded | None = None  # string columns: the same values dictionary-encoded
 
     @property
     def present(self) -> int:
         return int(len(self.missing) - self.missing.sum())
+
+    @property
+    def textual(self) -> bool:
+        """The column has string values (None for typed numeric columns)."""
+        return self.stored_strings is not None or self.coded is not None
+
+    @property
+    def strings(self) -> pa.ChunkedArray | None:
+        """Trimmed values, null where missing; built on first use for dictionary-coded columns."""
+        if self.stored_strings is None and self.coded is not None:
+            self.stored_strings = self.coded.expand()
+        return self.stored_strings
 
 
 def profile_column(name: str, values: pa.ChunkedArray) -> Profile:
@@ -69,15 +106,17 @@ def profile_column(name: str, values: pa.ChunkedArray) -> Profile:
         return _profile_strings(name, values)
     numbers = _as_float(values)
     missing = np.isnan(numbers)
-    distinct = distinct_numbers(numbers[~missing])
-    kind = _numeric_kind(numbers, missing, distinct)
-    examples = tuple(_example(v) for v in pc.unique(pa.array(numbers[~missing][:1000])).to_pylist()[:3])
+    present = numbers[~missing] if missing.any() else numbers
+    distinct = distinct_numbers(present)
+    kind = _numeric_kind(present, distinct)
+    examples = tuple(_example(v) for v in pc.unique(pa.array(present[:1000])).to_pylist()[:3])
     schema = ColumnSchema(name, kind, str(values.type), int(missing.sum()), distinct, 1.0, examples)
     not_numbers = np.zeros(len(numbers), dtype=bool)
     return Profile(name, kind, missing, numbers, not_numbers, None, values, {}, {}, schema)
 
 
 def _profile_strings(name: str, values: pa.ChunkedArray) -> Profile:
+    """Every step runs on the distinct spellings (dictionary-encoded once), then maps back by code."""
     if values.null_count == 0:
         try:  # the fast path: a complete column of plain numbers needs no trimming or marker search
             numbers = _as_float(pc.cast(values, pa.float64()))
@@ -85,24 +124,30 @@ def _profile_strings(name: str, values: pa.ChunkedArray) -> Profile:
             pass
         else:
             return _profile_plain_numbers(name, values, numbers)
-    trimmed = pc.utf8_trim_whitespace(values)
-    is_marker = pc.is_in(trimmed, value_set=pa.array(MISSING_SPELLINGS))
-    missing_mask = pc.or_kleene(is_marker, pc.is_null(values)).fill_null(True)
-    missing = missing_mask.to_numpy()
-    markers = _value_counts(values.filter(is_marker.fill_null(False)))
-    strings = pc.if_else(missing_mask, pa.scalar(None, pa.string()), trimmed)
-    present = int(len(missing) - missing.sum())
-    numbers, not_numbers, parsed = _parse_numbers(strings, missing)
+    encoded = pc.dictionary_encode(values.combine_chunks() if values.num_chunks != 1 else values.chunk(0))
+    spelled = encoded.dictionary  # (D,) raw spellings in order of first appearance
+    raw_codes = encoded.indices.fill_null(len(spelled)).to_numpy(zero_copy_only=False)  # D = null
+    trimmed = pc.utf8_trim_whitespace(spelled)
+    is_marker = np.append(pc.is_in(trimmed, value_set=pa.array(MISSING_SPELLINGS)).to_numpy(False), True)
+    missing = is_marker[raw_codes]
+    counts = np.bincount(raw_codes, minlength=len(spelled) + 1)
+    markers = {spelled[i].as_py(): int(counts[i]) for i in np.flatnonzero(is_marker[:-1])}
+    kept = np.flatnonzero(~is_marker)  # spellings of present values
+    words_encoded = pc.dictionary_encode(trimmed.take(pa.array(kept)))
+    word_of = np.full(len(spelled) + 1, -1, dtype=np.int32)
+    word_of[kept] = words_encoded.indices.to_numpy(zero_copy_only=False)
+    coded = Coded(words_encoded.dictionary, word_of[raw_codes])
+    present_at = np.flatnonzero(~missing)
+    present = len(present_at)
+    numbers, not_numbers, parsed = _parse_numbers(coded, missing, present_at)
     if numbers is not None and parsed == present:
-        distinct = distinct_numbers(numbers[~missing])  # hashing 8-byte numbers beats hashing text
+        distinct = distinct_numbers(numbers[present_at])  # hashing 8-byte numbers beats hashing text
     else:
-        distinct = pc.count_distinct(strings).as_py() if present else 0
-    examples = tuple(pc.unique(strings.drop_null().slice(0, 1000)).to_pylist()[:3])
+        distinct = len(coded.words)
+    examples = tuple(coded.words.take(pa.array(first_seen(coded.codes[present_at[:1000]])[:3])).to_pylist())
     parse_rate = parsed / present if present else 0.0
-    kind = _string_kind(strings, numbers, missing, present, distinct, parse_rate)
-    spellings = (
-        _value_counts(values.filter(pc.invert(missing_mask))) if distinct <= CATEGORY_CARDINALITY else {}
-    )
+    kind = _string_kind(coded, numbers, present_at, distinct, parse_rate)
+    spellings = {spelled[i].as_py(): int(counts[i]) for i in kept} if distinct <= CATEGORY_CARDINALITY else {}
     if kind == "numeric" or (numbers is not None and parse_rate < 1.0):
         pass  # numbers kept: numeric columns and mixed columns (mostly numbers) are checked as numbers
     elif kind != "boolean":
@@ -111,13 +156,19 @@ def _profile_strings(name: str, values: pa.ChunkedArray) -> Profile:
         name, kind, str(values.type), len(missing) - present, distinct, parse_rate, examples,
         tuple(sorted(markers, key=lambda spelling: -markers[spelling])),
     )  # fmt: skip
-    return Profile(name, kind, missing, numbers, not_numbers, strings, values, spellings, markers, schema)
+    return Profile(name, kind, missing, numbers, not_numbers, None, values, spellings, markers, schema, coded)
+
+
+def first_seen(codes: np.ndarray) -> np.ndarray:
+    """Distinct codes in order of first appearance."""
+    _, first_at = np.unique(codes, return_index=True)
+    return codes[np.sort(first_at)]
 
 
 def _profile_plain_numbers(name: str, values: pa.ChunkedArray, numbers: np.ndarray) -> Profile:
     missing = np.zeros(len(numbers), dtype=bool)
     distinct = distinct_numbers(numbers)
-    kind = _numeric_kind(numbers, missing, distinct)
+    kind = _numeric_kind(numbers, distinct)
     examples = tuple(pc.unique(values.slice(0, 1000)).to_pylist()[:3])
     schema = ColumnSchema(name, kind, str(values.type), 0, distinct, 1.0, examples)
     return Profile(name, kind, missing, numbers, missing.copy(), values, values, {}, {}, schema)
@@ -125,7 +176,7 @@ def _profile_plain_numbers(name: str, values: pa.ChunkedArray, numbers: np.ndarr
 
 def number_bits(numbers: np.ndarray) -> np.ndarray:
     """float64 values as int64 bit patterns (-0.0 folded into 0.0): arrow hashes integers far faster."""
-    return np.where(numbers == 0, 0.0, numbers).view(np.int64)
+    return (numbers + 0.0).view(np.int64)  # IEEE: -0.0 + 0.0 is +0.0
 
 
 def distinct_numbers(numbers: np.ndarray) -> int:
@@ -150,26 +201,27 @@ def distinct_numbers(numbers: np.ndarray) -> int:
 
 
 def _parse_numbers(
-    strings: pa.ChunkedArray, missing: np.ndarray
+    coded: Coded, missing: np.ndarray, present_at: np.ndarray
 ) -> tuple[np.ndarray | None, np.ndarray | None, int]:
     """Present values as float64 when at least half parse; also which present values do not parse."""
-    present = int(len(missing) - missing.sum())
+    present = len(present_at)
     if present == 0:
         return None, None, 0
     try:  # the fast path: every present value is a number
-        numbers = _as_float(pc.cast(strings, pa.float64()))
-        return numbers, np.zeros(len(missing), dtype=bool), present
+        per_word = _as_float(pc.cast(coded.words, pa.float64()))
+        return np.append(per_word, np.nan)[coded.codes], np.zeros(len(missing), dtype=bool), present
     except pa.ArrowInvalid:
         pass
-    sample = strings.drop_null().slice(0, 1000)
-    if pc.sum(pc.match_substring_regex(sample, NUMBER_PATTERN)).as_py() < MIXED_PARSE_RATE * len(sample):
-        return None, None, 0  # plainly text: skip the full-column pattern match
-    number_mask = pc.match_substring_regex(strings, NUMBER_PATTERN).fill_null(False)
-    is_number = number_mask.to_numpy()
+    word_is_number = np.append(pc.match_substring_regex(coded.words, NUMBER_PATTERN).to_numpy(False), False)
+    sample = coded.codes[present_at[:1000]]  # the first 1,000 present values
+    if word_is_number[sample].sum() < MIXED_PARSE_RATE * len(sample):
+        return None, None, 0  # plainly text: skip counting over the full column
+    is_number = word_is_number[coded.codes]
     parsed = int(is_number.sum())
     if parsed < MIXED_PARSE_RATE * present:
         return None, None, parsed
-    numbers = _as_float(pc.cast(pc.if_else(number_mask, strings, pa.scalar(None, pa.string())), pa.float64()))
+    number_words = pc.if_else(pa.array(word_is_number[:-1]), coded.words, pa.scalar(None, pa.string()))
+    numbers = np.append(_as_float(pc.cast(number_words, pa.float64())), np.nan)[coded.codes]
     return numbers, ~is_number & ~missing, parsed
 
 
@@ -180,10 +232,9 @@ def _as_float(values: pa.ChunkedArray | pa.Array) -> np.ndarray:
     return np.asarray(pc.cast(values, pa.float64()).to_numpy(zero_copy_only=False), dtype=np.float64)
 
 
-def _numeric_kind(numbers: np.ndarray, missing: np.ndarray, distinct: int) -> ColumnKind:
+def _numeric_kind(present: np.ndarray, distinct: int) -> ColumnKind:
     if distinct <= 1:
         return "constant"
-    present = numbers[~missing]
     if (
         distinct == 2
         and set(np.unique(present[:1000]).tolist()) <= {0.0, 1.0}
@@ -206,42 +257,34 @@ def _integer_identifier(present: np.ndarray, distinct: int) -> bool:
 
 
 def _string_kind(
-    strings: pa.ChunkedArray,
-    numbers: np.ndarray | None,
-    missing: np.ndarray,
-    present: int,
-    distinct: int,
-    parse_rate: float,
+    coded: Coded, numbers: np.ndarray | None, present_at: np.ndarray, distinct: int, parse_rate: float
 ) -> ColumnKind:
     if distinct <= 1:
         return "constant"
     if distinct == 2:
-        words = {str(v).lower() for v in pc.unique(strings.drop_null()).to_pylist()}
+        words = {str(v).lower() for v in coded.words.to_pylist()}
         if words <= BOOLEAN_WORDS:
             return "boolean"
     if numbers is not None and parse_rate >= NUMERIC_PARSE_RATE:
         return "identifier" if _integer_identifier(numbers[~np.isnan(numbers)], distinct) else "numeric"
-    sample = strings.drop_null().slice(0, 20_000)
-    if (
-        pc.mean(pc.cast(pc.match_substring_regex(sample, DATE_PATTERN), pa.int8())).as_py()
-        >= NUMERIC_PARSE_RATE
-    ):
+    # the first 20,000 present values decide; each test runs once per distinct word among them
+    seen, sample = np.unique(coded.codes[present_at[:20_000]], return_inverse=True)
+    words = coded.words.take(pa.array(seen))
+    if _share(pc.match_substring_regex(words, DATE_PATTERN), sample) >= NUMERIC_PARSE_RATE:
         return "datetime"
-    mean_length = pc.mean(pc.utf8_length(sample)).as_py()
-    spaced = pc.mean(pc.cast(pc.match_substring_regex(sample, r"\s"), pa.int8())).as_py()
-    unique_ratio = distinct / present
+    mean_length = float(pc.utf8_length(words).to_numpy(False)[sample].mean())
+    spaced = _share(pc.match_substring_regex(words, r"\s"), sample)
+    unique_ratio = distinct / len(present_at)
     if mean_length >= 30 or (unique_ratio >= 0.5 and spaced >= 0.5):
         return "text"
-    if present >= IDENTIFIER_MIN_ROWS and unique_ratio >= IDENTIFIER_DISTINCT_RATIO and spaced < 0.05:
+    if len(present_at) >= IDENTIFIER_MIN_ROWS and unique_ratio >= IDENTIFIER_DISTINCT_RATIO and spaced < 0.05:
         return "identifier"
     return "categorical"
 
 
-def _value_counts(values: pa.ChunkedArray) -> dict[str, int]:
-    if len(values) == 0:
-        return {}
-    counts = pc.value_counts(values)
-    return dict(zip(counts.field("values").to_pylist(), counts.field("counts").to_pylist(), strict=True))
+def _share(per_word: pa.BooleanArray, sample: np.ndarray) -> float:
+    """The share of sample rows whose word is True."""
+    return float(per_word.to_numpy(False)[sample].mean())
 
 
 def _example(value: float) -> str:
