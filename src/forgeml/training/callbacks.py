@@ -10,6 +10,8 @@ import copy
 import logging
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 import torch
 from rich.console import Console
@@ -31,7 +33,13 @@ class EpochResult:
 
 @dataclass
 class TrainState:
-    """What callbacks see and may change: set ``should_stop`` to end training after this epoch."""
+    """What callbacks see and may change: set ``should_stop`` to end training after this epoch.
+
+    ``global_step`` counts batches since the run began (it continues across a resume, which
+    ``resumed_step`` records); ``last_loss`` is the last batch's loss as a tensor on the device,
+    so a callback that does not read it costs no host sync. Files go under ``run_dir`` and only
+    where ``is_main`` (rank 0 of a multi-process job).
+    """
 
     model: nn.Module
     epochs: int
@@ -39,15 +47,38 @@ class TrainState:
     history: list[EpochResult] = field(default_factory=list)
     should_stop: bool = False
     best_epoch: int | None = None
+    epoch: int = 1
+    global_step: int = 0
+    last_loss: torch.Tensor | None = None
+    optimizer: torch.optim.Optimizer | None = None
+    run_dir: Path | None = None
+    is_main: bool = True
+    resumed_step: int | None = None
+    sample_inputs: tuple[torch.Tensor, ...] = ()
+    hyperparameters: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def learning_rate(self) -> float:
+        return float(self.optimizer.param_groups[0]["lr"]) if self.optimizer is not None else math.nan
 
 
 class Callback:
-    """Override any hook; each is called with the live training state."""
+    """Override any hook; each is called with the live training state.
+
+    A callback with state that must survive a resume returns it from ``state_dict`` (tensors,
+    numbers, strings, lists, dicts) and takes it back in ``load_state_dict``; the checkpoint keeps it.
+    ``on_checkpoint`` runs just before a checkpoint is written (flush buffered logs there).
+    """
 
     def on_train_begin(self, state: TrainState) -> None: ...
     def on_step_end(self, state: TrainState) -> None: ...
     def on_epoch_end(self, state: TrainState, result: EpochResult) -> None: ...
+    def on_checkpoint(self, state: TrainState) -> None: ...
     def on_train_end(self, state: TrainState) -> None: ...
+    def state_dict(self) -> dict[str, Any]:
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None: ...
 
 
 class ProgressReporter(Callback):
@@ -118,3 +149,10 @@ class EarlyStopping(Callback):
     def on_train_end(self, state: TrainState) -> None:
         if self._best_weights is not None:
             state.model.load_state_dict(self._best_weights)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"best_loss": self.best_loss, "waited": self.waited, "best_weights": self._best_weights}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.best_loss, self.waited = float(state["best_loss"]), int(state["waited"])
+        self._best_weights = state["best_weights"]

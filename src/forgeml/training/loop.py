@@ -1,15 +1,19 @@
 """The training loop: forward, loss, backpropagation, optimizer step; stop when done.
 
-Data that fits in memory is held as tensors and sliced per batch (no per-sample Dataset), and the
-epoch loss is summed on the device, read back once per epoch: no host sync per step.
+Data that fits in memory is held as tensors on the device and sliced per batch (no per-sample
+Dataset), and the epoch loss is summed on the device, read back once per epoch: no host sync per
+step on a GPU. Everything a resume needs (see :mod:`forgeml.training.checkpoint`) is captured at
+step boundaries, so a resumed run takes exactly the batches and random numbers it would have taken.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import random
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -17,7 +21,35 @@ from torch import nn
 
 from forgeml.config import TrainConfig
 from forgeml.training.callbacks import Callback, EpochResult, TrainState
+from forgeml.training.checkpoint import CHECKPOINT_DIR, CheckpointStore, Fingerprints, data_fingerprint
+from forgeml.training.distributed import Ranks, init_process_group
 from forgeml.training.losses import LossFunction
+from forgeml.training.optim import make_optimizer, make_scheduler
+from forgeml.training.resume import Progress, ResumeMode, capture, restore, start_or_resume
+from forgeml.training.runtime import (
+    GracefulStop,
+    NonFiniteLoss,
+    TrainingInterrupted,
+    check_precision,
+    enforce_determinism,
+    grad_scaler,
+    resolve_device,
+)
+from forgeml.training.steps import Stepper, fault_hooks
+
+__all__ = [
+    "NonFiniteLoss",
+    "Session",
+    "TensorData",
+    "TrainResult",
+    "TrainingInterrupted",
+    "evaluate_loss",
+    "fit",
+    "make_optimizer",
+    "seed_everything",
+    "set_threads",
+]
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -30,15 +62,40 @@ class TensorData:
     def __len__(self) -> int:
         return len(self.target)
 
+    def to(self, device: torch.device) -> TensorData:
+        return TensorData(tuple(tensor.to(device) for tensor in self.inputs), self.target.to(device))
+
 
 @dataclass(frozen=True)
 class TrainResult:
-    """The trained model (best weights restored when early stopping ran) and its per-epoch history."""
+    """The trained model (best weights restored when early stopping ran) and its per-epoch history.
+
+    ``is_main`` is false on the ranks > 0 of a multi-process job, which write no files.
+    """
 
     model: nn.Module
     history: tuple[EpochResult, ...]
     best_epoch: int | None
     seconds: float
+    is_main: bool = True
+    resumed_step: int | None = None
+
+
+@dataclass(frozen=True)
+class Session:
+    """Where a run keeps its files and how it starts (the parts of a run beyond the train section).
+
+    ``run_dir`` None writes nothing (no checkpoints, no logs). ``resume``: ``never`` starts fresh
+    (clearing old checkpoints), ``auto`` continues when checkpoints exist, ``require`` fails without
+    one, and a path resumes from that file. ``config`` holds the weight-shaping config keys, compared
+    on resume.
+    """
+
+    run_dir: Path | None = None
+    resume: ResumeMode = "never"
+    force_resume: bool = False
+    config: dict[str, str] = field(default_factory=dict)
+    ranks: Ranks = Ranks()
 
 
 def seed_everything(seed: int) -> None:
@@ -56,16 +113,6 @@ def set_threads(threads: int) -> None:
     )
 
 
-def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
-    parameters = model.parameters()
-    if config.optimizer == "sgd":
-        return torch.optim.SGD(
-            parameters, lr=config.learning_rate, momentum=config.momentum, weight_decay=config.weight_decay
-        )
-    optimizer_class = torch.optim.Adam if config.optimizer == "adam" else torch.optim.AdamW
-    return optimizer_class(parameters, lr=config.learning_rate, weight_decay=config.weight_decay)
-
-
 def fit(
     model: nn.Module,
     train: TensorData,
@@ -75,62 +122,151 @@ def fit(
     *,
     seed: int,
     callbacks: list[Callback],
+    session: Session | None = None,
 ) -> TrainResult:
-    """Train ``model`` in place for up to ``config.epochs`` epochs; callbacks may stop it early."""
+    """Train ``model`` in place for up to ``config.epochs`` epochs; callbacks may stop it early.
+
+    Raises TrainingInterrupted after SIGTERM/SIGINT (a checkpoint is written first) and
+    NonFiniteLoss when the loss stops being finite under ``on_nan: stop``.
+    """
     started = time.perf_counter()
+    session = session or Session()
+    ranks = session.ranks
+    device = resolve_device(config.device, local_rank=ranks.local_rank)
+    check_precision(config.precision, device)
+    if config.deterministic:
+        enforce_determinism()
+    init_process_group(ranks, device)
+    model.to(device)
+    train = train.to(device)
+    validation = validation.to(device) if validation is not None and len(validation) else None
+    batches = max(1, -(-len(train) // config.batch_size))
     optimizer = make_optimizer(model, config)
-    generator = torch.Generator().manual_seed(seed)
-    steps = max(1, -(-len(train) // config.batch_size))
-    state = TrainState(model=model, epochs=config.epochs, steps_per_epoch=steps)
+    scheduler = make_scheduler(optimizer, config, steps_per_epoch=-(-batches // config.accumulate))
+    scaler = grad_scaler(config, device)
+    store = (
+        CheckpointStore(session.run_dir / CHECKPOINT_DIR, keep=config.keep_checkpoints)
+        if session.run_dir is not None
+        else None
+    )
+    fingerprints = Fingerprints(session.config, data_fingerprint([*train.inputs, train.target]))
+    state = TrainState(
+        model=model,
+        epochs=config.epochs,
+        steps_per_epoch=batches,
+        optimizer=optimizer,
+        run_dir=session.run_dir,
+        is_main=ranks.is_main,
+        sample_inputs=tuple(tensor[:2] for tensor in train.inputs),
+    )
+    progress = Progress(generator=torch.Generator().manual_seed(seed), device=device)
+    parts = {"optimizer": optimizer, "scheduler": scheduler, "scaler": scaler, "callbacks": callbacks}
+    payload = start_or_resume(store, session.resume, session.force_resume, fingerprints, ranks)
+    if payload is not None:
+        restore(payload, state, progress, **parts)
+    stepper = Stepper(model, loss_function, optimizer, scheduler, scaler, config, ranks, device)
+
+    def save(*, best: bool = False) -> str | None:
+        if store is None:
+            return None
+        stepper.assert_finite()  # never overwrite a good checkpoint with broken weights
+        for callback in callbacks:
+            callback.on_checkpoint(state)
+        if not ranks.is_main:
+            return None
+        return str(store.save(capture(state, progress, fingerprints, ranks, **parts), best=best))
+
     for callback in callbacks:
         callback.on_train_begin(state)
-    for epoch in range(1, config.epochs + 1):
-        epoch_started = time.perf_counter()
-        train_loss = _train_one_epoch(
-            model, train, loss_function, optimizer, config.batch_size, generator, state, callbacks
-        )
-        val_loss = (
-            evaluate_loss(model, validation, loss_function)
-            if validation is not None and len(validation)
-            else None
-        )
-        result = EpochResult(epoch, train_loss, val_loss, time.perf_counter() - epoch_started)
-        state.history.append(result)
-        for callback in callbacks:
-            callback.on_epoch_end(state, result)
-        if state.should_stop:
-            break
+    with GracefulStop().installed() as stop:
+        while progress.epoch <= config.epochs and not progress.finished:
+            _run_epoch(
+                train, validation, loss_function, config, state, progress, stepper, callbacks, stop, save
+            )
     for callback in callbacks:
         callback.on_train_end(state)
     model.eval()
-    return TrainResult(model, tuple(state.history), state.best_epoch, time.perf_counter() - started)
+    model.to("cpu")
+    return TrainResult(
+        model,
+        tuple(state.history),
+        state.best_epoch,
+        time.perf_counter() - started,
+        ranks.is_main,
+        state.resumed_step,
+    )
 
 
-def _train_one_epoch(
-    model: nn.Module,
-    data: TensorData,
+def _run_epoch(
+    train: TensorData,
+    validation: TensorData | None,
     loss_function: LossFunction,
-    optimizer: torch.optim.Optimizer,
-    batch_size: int,
-    generator: torch.Generator,
+    config: TrainConfig,
     state: TrainState,
+    progress: Progress,
+    stepper: Stepper,
     callbacks: list[Callback],
-) -> float:
-    model.train()
-    order = torch.randperm(len(data), generator=generator)
-    total = torch.zeros(())
-    for start in range(0, len(data), batch_size):
-        rows = order[start : start + batch_size]
-        inputs = tuple(tensor.index_select(0, rows) for tensor in data.inputs)
-        target = data.target.index_select(0, rows)
-        optimizer.zero_grad(set_to_none=True)
-        loss = loss_function(model(*inputs), target)
-        loss.backward()
-        optimizer.step()
-        total += loss.detach() * len(rows)
-        for callback in callbacks:
-            callback.on_step_end(state)
-    return float(total) / len(data)
+    stop: GracefulStop,
+    save,  # noqa: ANN001 - the closure in fit
+) -> None:
+    """One epoch from ``progress.index`` on; checkpoints on schedule and when a signal arrived."""
+    epoch_started = time.perf_counter()
+    progress.start_epoch(len(train))
+    state.epoch = progress.epoch
+    state.model.train()
+    faults = fault_hooks(state.global_step, stepper.ranks)
+    every = config.checkpoint_every
+    while progress.index < state.steps_per_epoch:
+        first = progress.index
+        last = min(first + config.accumulate, state.steps_per_epoch)
+        for batch in range(first, last):
+            rows = progress.order[batch * config.batch_size : (batch + 1) * config.batch_size]
+            progress.loss_sum += stepper.forward_backward(train, rows, last - first)
+            state.global_step += 1
+            state.last_loss = stepper.last_loss
+            for callback in callbacks:
+                callback.on_step_end(state)
+            faults(state.global_step)
+        stepper.optimizer_step()
+        progress.index = last
+        interrupted = stepper.ranks.any(stop.signum is not None)
+        # due when this group crossed a multiple of checkpoint_every (global steps: same spots after resume)
+        due = every and state.global_step // every > (state.global_step - (last - first)) // every
+        if (interrupted or due) and progress.index < state.steps_per_epoch:
+            written = save()
+            if interrupted:
+                raise TrainingInterrupted(stop.signum or 15, written)
+    _end_epoch(train, validation, loss_function, state, progress, stepper, callbacks, epoch_started, save)
+    if stepper.ranks.any(stop.signum is not None):
+        raise TrainingInterrupted(stop.signum or 15, progress.last_checkpoint)
+
+
+def _end_epoch(
+    train: TensorData,
+    validation: TensorData | None,
+    loss_function: LossFunction,
+    state: TrainState,
+    progress: Progress,
+    stepper: Stepper,
+    callbacks: list[Callback],
+    epoch_started: float,
+    save,  # noqa: ANN001 - the closure in fit
+) -> None:
+    stepper.assert_finite()
+    train_loss = stepper.ranks.sum(progress.loss_sum) / len(train)
+    val_loss = evaluate_loss(state.model, validation, loss_function) if validation is not None else None
+    result = EpochResult(
+        progress.epoch, train_loss, val_loss, progress.seconds + time.perf_counter() - epoch_started
+    )
+    state.history.append(result)
+    for callback in callbacks:
+        callback.on_epoch_end(state, result)
+    stepper.end_of_epoch(val_loss if val_loss is not None else train_loss)
+    metric = val_loss if val_loss is not None else train_loss
+    best = metric < progress.best_metric
+    progress.best_metric = min(progress.best_metric, metric)
+    progress.next_epoch(finished=state.should_stop)
+    progress.last_checkpoint = save(best=best)
 
 
 @torch.inference_mode()
@@ -139,9 +275,9 @@ def evaluate_loss(
 ) -> float:
     """Mean loss over ``data`` in eval mode (dropout off), in large batches."""
     model.eval()
-    total = torch.zeros(())
+    total = torch.zeros((), device=data.target.device)
     for start in range(0, len(data), batch_size):
         inputs = tuple(tensor[start : start + batch_size] for tensor in data.inputs)
         target = data.target[start : start + batch_size]
-        total += loss_function(model(*inputs), target) * len(target)
+        total += loss_function(model(*inputs).float(), target) * len(target)
     return float(total) / len(data)

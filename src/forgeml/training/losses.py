@@ -32,14 +32,54 @@ def resolve_loss_name(name: str, task: TaskInfo) -> str:
     return resolved
 
 
-def make_loss(name: str, task: TaskInfo, *, class_weights: torch.Tensor | None = None) -> LossFunction:
-    """A callable ``loss(outputs (N, D), target)`` averaging over the batch."""
+def make_loss(
+    name: str,
+    task: TaskInfo,
+    *,
+    class_weights: torch.Tensor | None = None,
+    label_smoothing: float = 0.0,
+) -> LossFunction:
+    """A callable ``loss(outputs (N, D), target)`` averaging over the batch.
+
+    ``class_weights`` are per class for cross-entropy; for BCE (one logit) the two-entry weights
+    ``[w_negative, w_positive]`` become ``pos_weight = w_positive / w_negative``. Label smoothing
+    moves targets towards uniform (BCE: towards 0.5).
+    """
     resolved = resolve_loss_name(name, task)
     if resolved == "cross_entropy":
-        return nn.CrossEntropyLoss(weight=class_weights)
-    criterion: nn.Module = nn.BCEWithLogitsLoss() if resolved == "bce" else nn.MSELoss()
+        return nn.CrossEntropyLoss(weight=class_weights, label_smoothing=label_smoothing)
+    if resolved == "bce":
+        pos_weight = None if class_weights is None else class_weights[1:2] / class_weights[0]
+        criterion: nn.Module = nn.BCEWithLogitsLoss(pos_weight=pos_weight)
+    else:
+        if label_smoothing or class_weights is not None:
+            raise ConfigError(
+                "train.label_smoothing and train.class_weights apply to classification only; remove them.",
+                key="train.label_smoothing" if label_smoothing else "train.class_weights",
+            )
+        criterion = nn.MSELoss()
 
     def single_output(outputs: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        if label_smoothing:
+            target = target * (1 - label_smoothing) + 0.5 * label_smoothing
         return criterion(outputs.squeeze(1), target)  # (N, 1) -> (N,)
 
     return single_output
+
+
+def class_weights_for(
+    setting: str | list[float] | None, target: torch.Tensor, classes: int
+) -> torch.Tensor | None:
+    """``auto``: inverse class frequency in the training targets, ``n / (classes * count)``; a list as given."""
+    if setting is None:
+        return None
+    if setting == "auto":
+        counts = torch.bincount(target.long().flatten(), minlength=classes).clamp(min=1).float()
+        return len(target) / (classes * counts)
+    if len(setting) != classes:
+        raise ConfigError(
+            f"train.class_weights has {len(setting)} entries but the task has {classes} classes. "
+            "Give one weight per class (in label order) or use auto.",
+            key="train.class_weights",
+        )
+    return torch.tensor(setting, dtype=torch.float32)

@@ -1,0 +1,91 @@
+"""Per-step overhead of checkpointing (every 100 steps + epoch ends) and of the logging callbacks.
+
+On the document's CNN (examples/digits_cnn.yaml), fixed epochs, early stopping off. Each variant
+runs ``--repeats`` times, interleaved (none, checkpoints, callbacks, none, ...) so machine noise
+hits all alike; the table shows the median seconds per step and the overhead versus none.
+Writes benchmarks/results/training_overhead.json.
+
+    .venv/bin/python benchmarks/training_overhead.py [--repeats 5] [--epochs 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import statistics
+import tempfile
+from pathlib import Path
+
+from rich.console import Console
+
+from forgeml.config import load_config
+from forgeml.data import load_data
+from forgeml.features import fit_features
+from forgeml.training import Session, train_model
+from forgeml.training.checkpoint import relevant_config
+
+ROOT = Path(__file__).parents[1]
+
+
+def _time(config, splits, pipeline, run_dir: Path | None) -> float:  # noqa: ANN001
+    result = train_model(
+        pipeline, splits.train, splits.validation, config.model, config.train, seed=config.seed,
+        console=Console(file=io.StringIO()),
+        session=Session(run_dir=run_dir, config=relevant_config(config.model_dump(mode="json"))),
+    )  # fmt: skip
+    steps = sum(1 for _ in result.history) * -(-len(splits.train) // config.train.batch_size)
+    return result.seconds / steps
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--epochs", type=int, default=3)
+    args = parser.parse_args()
+    base = [
+        f"train.epochs={args.epochs}",
+        "train.early_stopping=null",
+        "train.threads=1",
+        "check.enabled=false",
+    ]
+    variants = {
+        "none": (base, False),
+        "checkpoint every 100 steps": ([*base, "train.checkpoint_every=100"], True),
+        "callbacks (csv + tensorboard)": ([*base, "train.csv_log=true", "train.tensorboard=true"], True),
+    }
+    configs = {
+        name: load_config(ROOT / "examples/digits_cnn.yaml", overrides)
+        for name, (overrides, _) in variants.items()
+    }
+    first = configs["none"]
+    splits = load_data(first.data, seed=first.seed)
+    pipeline = fit_features(splits.train, first.features, splits.task)
+    times: dict[str, list[float]] = {name: [] for name in variants}
+    with tempfile.TemporaryDirectory() as folder:
+        for repeat in range(args.repeats):
+            for name, (_, writes) in variants.items():
+                run_dir = Path(folder) / f"{repeat}-{len(times[name])}-{name[:4]}" if writes else None
+                times[name].append(_time(configs[name], splits, pipeline, run_dir))
+    none = statistics.median(times["none"])
+    rows = {
+        name: {
+            "median_ms_per_step": statistics.median(v) * 1000,
+            "overhead_pct": (statistics.median(v) / none - 1) * 100,
+            "runs_ms": [t * 1000 for t in v],
+        }
+        for name, v in times.items()
+    }
+    print(f"{'variant':<32} {'ms/step':>9} {'overhead':>9}")
+    for name, row in rows.items():
+        print(f"{name:<32} {row['median_ms_per_step']:>9.3f} {row['overhead_pct']:>8.2f}%")
+    out = ROOT / "benchmarks/results/training_overhead.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(
+        json.dumps({"epochs": args.epochs, "repeats": args.repeats, "variants": rows}, indent=2) + "\n"
+    )
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()

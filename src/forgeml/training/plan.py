@@ -1,0 +1,119 @@
+"""``forgeml plan``: what a config will cost before it trains, measured on this machine.
+
+Parameters and memory come from the built model; FLOPs per sample from
+``torch.utils.flop_counter.FlopCounterMode`` on one forward (training costs about 3x: forward,
+backward for activations, backward for weights); the epoch time from a few real training steps.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from dataclasses import dataclass
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from forgeml.config import Config
+from forgeml.data import load_data
+from forgeml.features import fit_features
+from forgeml.models import build_model
+from forgeml.training.loop import seed_everything, set_threads
+from forgeml.training.losses import make_loss
+from forgeml.training.optim import make_optimizer
+from forgeml.training.stage import tensor_data
+
+OPTIMIZER_STATES = {
+    "sgd": 1,
+    "adam": 2,
+    "adamw": 2,
+}  # tensors kept per parameter (momentum; exp_avg, exp_avg_sq)
+
+
+@dataclass(frozen=True)
+class ResourcePlan:
+    parameters: int
+    flops_per_sample: int  # forward only
+    weight_bytes: int
+    gradient_bytes: int
+    optimizer_bytes: int
+    rows: int
+    steps_per_epoch: int
+    seconds_per_step: float
+
+    @property
+    def epoch_seconds(self) -> float:
+        return self.seconds_per_step * self.steps_per_epoch
+
+
+def plan_config(config: Config, *, timed_batches: int = 5) -> ResourcePlan:
+    """Build the config's model on its real data and measure it (a few steps on a copy; nothing is saved)."""
+    set_threads(config.train.threads)
+    splits = load_data(config.data, seed=config.seed)
+    pipeline = fit_features(splits.train, config.features, splits.task)
+    data = tensor_data(pipeline, splits.train)
+    seed_everything(config.seed)
+    model = build_model(config.model, pipeline.input_spec, pipeline.target_.output_dim)
+    parameters = sum(p.numel() for p in model.parameters())
+    weight_bytes = sum(p.numel() * p.element_size() for p in model.parameters())
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        model.eval()
+        model(*(tensor[:1] for tensor in data.inputs))
+    batch = config.train.batch_size
+    return ResourcePlan(
+        parameters=parameters,
+        flops_per_sample=int(counter.get_total_flops()),
+        weight_bytes=weight_bytes,
+        gradient_bytes=weight_bytes,
+        optimizer_bytes=weight_bytes * OPTIMIZER_STATES[config.train.optimizer],
+        rows=len(data),
+        steps_per_epoch=max(1, -(-len(data) // batch)),
+        seconds_per_step=_time_steps(copy.deepcopy(model), data, config, pipeline.task, timed_batches),
+    )
+
+
+def _time_steps(model, data, config: Config, task, batches: int) -> float:  # noqa: ANN001
+    """Median seconds of one training step over ``batches`` real batches, after one warm-up step."""
+    model.train()
+    optimizer = make_optimizer(model, config.train)
+    loss_function = make_loss(config.train.loss, task)
+    times = []
+    for index in range(batches + 1):
+        rows = torch.arange(index * config.train.batch_size, (index + 1) * config.train.batch_size) % len(
+            data
+        )
+        started = time.perf_counter()
+        optimizer.zero_grad(set_to_none=True)
+        loss_function(
+            model(*(t.index_select(0, rows) for t in data.inputs)), data.target.index_select(0, rows)
+        ).backward()
+        optimizer.step()
+        if index:
+            times.append(time.perf_counter() - started)
+    return sorted(times)[len(times) // 2]
+
+
+def render_plan(plan: ResourcePlan) -> str:
+    total = plan.weight_bytes + plan.gradient_bytes + plan.optimizer_bytes
+    rows = [
+        ("parameters", f"{plan.parameters:,}"),
+        ("FLOPs per sample (forward)", f"{plan.flops_per_sample:,}"),
+        ("FLOPs per sample (training, ~3x)", f"{3 * plan.flops_per_sample:,}"),
+        ("memory: weights", _size(plan.weight_bytes)),
+        ("memory: gradients", _size(plan.gradient_bytes)),
+        ("memory: optimizer state", _size(plan.optimizer_bytes)),
+        ("memory: total (before activations)", _size(total)),
+        ("training rows / steps per epoch", f"{plan.rows:,} / {plan.steps_per_epoch:,}"),
+        ("time per step (measured)", f"{plan.seconds_per_step * 1000:.2f} ms"),
+        ("time per epoch (estimate)", f"{plan.epoch_seconds:.2f} s"),
+    ]
+    width = max(len(name) for name, _ in rows)
+    return "\n".join(f"{name:<{width}}  {value}" for name, value in rows)
+
+
+def _size(count: int) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if count < 1024 or unit == "GiB":
+            return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
+        count /= 1024
+    return f"{count} B"

@@ -1,0 +1,105 @@
+"""The train stage's public function: build the model for the fitted features and run the loop."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from forgeml.config import ModelConfig, TrainConfig
+from forgeml.data import RawData
+from forgeml.features import FeaturePipeline
+from forgeml.models import build_model
+from forgeml.training.callbacks import Callback, EarlyStopping, ProgressReporter
+from forgeml.training.checkpoint import relevant_config
+from forgeml.training.distributed import is_restart, ranks_from_environment
+from forgeml.training.logs import CSVLogger, TensorBoardLogger
+from forgeml.training.loop import Session, TensorData, TrainResult, fit, seed_everything, set_threads
+from forgeml.training.losses import class_weights_for, make_loss
+from forgeml.training.resume import ResumeMode
+
+
+def tensor_data(pipeline: FeaturePipeline, raw: RawData) -> TensorData:
+    """``raw`` transformed by the fitted pipeline into model-ready tensors with encoded targets."""
+    inputs = pipeline.transform(raw)
+    return TensorData(inputs.ordered(pipeline.input_spec.names), pipeline.encode_target(raw))
+
+
+def train_model(
+    pipeline: FeaturePipeline,
+    train: RawData,
+    validation: RawData,
+    model_config: ModelConfig,
+    config: TrainConfig,
+    *,
+    seed: int,
+    callbacks: list[Callback] | None = None,
+    console: Console | None = None,
+    session: Session | None = None,
+) -> TrainResult:
+    """Build a model for ``pipeline``'s inputs and train it on ``train``, watching ``validation``.
+
+    ``session`` says where checkpoints and logs go and whether to resume (default: no files).
+    Under torchrun the process's rank comes from the environment; only rank 0 prints and writes.
+    """
+    session = session or Session(ranks=ranks_from_environment())
+    set_threads(config.threads)
+    train_data = tensor_data(pipeline, train)
+    classes = max(2, len(pipeline.task.labels)) if pipeline.task.kind != "regression" else 0
+    weights = class_weights_for(config.class_weights, train_data.target, classes) if classes else None
+    # fails on a bad pairing before any work
+    loss_function = make_loss(
+        config.loss, pipeline.task, class_weights=weights, label_smoothing=config.label_smoothing
+    )
+    seed_everything(seed)
+    model = build_model(model_config, pipeline.input_spec, pipeline.target_.output_dim)
+    validation_data = tensor_data(pipeline, validation) if len(validation) else None
+    main = session.ranks.is_main
+    shipped: list[Callback] = [ProgressReporter(console if main else Console(file=io.StringIO()))]
+    if config.early_stopping is not None and validation_data is not None:
+        shipped.append(
+            EarlyStopping(patience=config.early_stopping.patience, min_delta=config.early_stopping.min_delta)
+        )
+    if session.run_dir is not None and main:
+        if config.csv_log:
+            shipped.append(CSVLogger(session.run_dir / "train_log.csv"))
+        if config.tensorboard:
+            shipped.append(TensorBoardLogger(session.run_dir / "tensorboard", hyperparameters=session.config))
+    return fit(
+        model,
+        train_data,
+        validation_data,
+        loss_function,
+        config,
+        seed=seed,
+        callbacks=[*shipped, *(callbacks or [])],
+        session=session,
+    )
+
+
+def make_session(
+    run_dir: Path,
+    config: dict[str, Any],
+    train_config: TrainConfig,
+    *,
+    resume: bool | str | Path = False,
+    force_resume: bool = False,
+) -> Session:
+    """The :class:`Session` of a run folder: ``resume`` True requires a checkpoint, a path names one,
+    False follows ``train.resume`` (and a worker restarted by torchrun always continues)."""
+    mode: ResumeMode
+    if resume is True:
+        mode = "require"
+    elif resume:
+        mode = Path(resume)
+    else:
+        mode = "auto" if train_config.resume == "auto" or is_restart() else "never"
+    return Session(
+        run_dir=run_dir,
+        resume=mode,
+        force_resume=force_resume,
+        config=relevant_config(config),
+        ranks=ranks_from_environment(),
+    )
