@@ -26,7 +26,7 @@ from forgeml import atomic
 from forgeml.config import ModelConfig
 from forgeml.errors import BundleError
 from forgeml.features import FeaturePipeline, InputSpec
-from forgeml.models import build_model
+from forgeml.models import build_model, exportable
 
 FORMAT = "forgeml-bundle"
 FORMAT_VERSION = 1
@@ -56,7 +56,10 @@ def write_bundle(
 ) -> Path:
     """Write a complete bundle to ``path``, replacing any bundle there only once it is fully written."""
     with atomic.replace_folder(path) as staging:
-        weights = {name: tensor.detach().contiguous() for name, tensor in model.state_dict().items()}
+        # exportable(): LoRA adapters merged into plain weights, so serving needs neither peft nor the hub.
+        weights = {
+            name: tensor.detach().contiguous() for name, tensor in exportable(model).state_dict().items()
+        }
         safetensors.torch.save_file(weights, staging / WEIGHTS, metadata={"format": FORMAT})
         manifest = {
             "format": FORMAT,
@@ -89,14 +92,12 @@ def read_bundle(path: str | Path) -> Bundle:
     try:
         pipeline = FeaturePipeline.from_json(manifest["features"])
         model_config = _MODEL_CONFIG.validate_python(manifest["model"]["config"])
-        spec = manifest["model"]["spec"]
-        spec = InputSpec(
-            spec["numeric_dim"],
-            tuple(spec["categorical_cardinalities"]),
-            spec["embedding_dim"],
-            None if spec["image_shape"] is None else tuple(spec["image_shape"]),
+        spec = InputSpec(**manifest["model"]["spec"])
+        # pretrained_weights=False: a pretrained backbone is rebuilt from the config stored in the
+        # spec, with no download and no LoRA layers; the merged weights are loaded below.
+        model = build_model(
+            model_config, spec, int(manifest["model"]["output_dim"]), pretrained_weights=False
         )
-        model = build_model(model_config, spec, int(manifest["model"]["output_dim"]))
     except (KeyError, TypeError, ValueError, ValidationError) as exc:
         raise BundleError(f"{path / MANIFEST}: malformed manifest ({type(exc).__name__}: {exc}).") from None
     _load_weights(model, path / WEIGHTS)
@@ -152,6 +153,8 @@ def input_schema(pipeline: FeaturePipeline) -> dict[str, Any]:
         {"name": name, "kind": "categorical", "categories": pipeline.categorical_.vocabularies_[name][1:]}
         for name in pipeline.categorical_.columns
     ]
+    text = getattr(pipeline, "text_", None)
+    columns += [{"name": name, "kind": "text"} for name in (text.columns if text is not None else [])]
     image = None if pipeline.image_ is None else {"shape": list(pipeline.image_.shape_)}
     return {"columns": columns, "image": image}
 

@@ -1,7 +1,9 @@
 """The Predictor: a bundle's model behind the same preprocessing that training ran.
 
-``forgeml predict``, the Python API (``forgeml.load(bundle).predict(rows)``) and, later, the server
-all go through this class, so they cannot disagree with each other or with evaluation.
+``forgeml predict``, the Python API (``forgeml.load(bundle).predict(rows)``) and the server all go
+through this class, so they cannot disagree with each other or with evaluation. It runs ONNX
+Runtime when the bundle holds ``model.onnx`` and PyTorch otherwise; both engines take the same
+raw inputs and do imputation, scaling and one-hot expansion inside the graph.
 """
 
 from __future__ import annotations
@@ -15,8 +17,9 @@ import pandas as pd
 
 from forgeml.data import RawData
 from forgeml.deploy.bundle import Bundle, read_bundle
+from forgeml.deploy.encode import Feeds, UnseenPolicy, encode_raw
+from forgeml.deploy.engine import Engine, make_engine
 from forgeml.errors import DataError
-from forgeml.models import predict_outputs
 
 PREDICTION_COLUMN = "prediction"
 
@@ -24,13 +27,24 @@ PREDICTION_COLUMN = "prediction"
 class Predictor:
     """Turns raw rows (a DataFrame, a list of records, or images) into predictions."""
 
-    def __init__(self, bundle: Bundle) -> None:
+    def __init__(
+        self,
+        bundle: Bundle,
+        *,
+        engine: str = "auto",
+        threads: int = 0,
+        unseen: UnseenPolicy = "unknown",
+        spinning: bool = True,
+    ) -> None:
         self.bundle = bundle
         self.pipeline = bundle.pipeline
+        self.unseen = unseen
+        self.engine: Engine = make_engine(bundle, engine, threads=threads, spinning=spinning)
 
     @classmethod
-    def from_bundle(cls, path: str | Path) -> Predictor:
-        return cls(read_bundle(path))
+    def from_bundle(cls, path: str | Path, **options: Any) -> Predictor:
+        """``options``: ``engine`` ("auto", "onnx", "torch"), ``threads``, ``unseen``, ``spinning``."""
+        return cls(read_bundle(path), **options)
 
     @property
     def labels(self) -> tuple[Any, ...]:
@@ -38,10 +52,24 @@ class Predictor:
 
     def predict(self, rows: pd.DataFrame | Sequence[dict[str, Any]] | np.ndarray | RawData) -> pd.DataFrame:
         """One output row per input row: ``prediction`` plus ``probability_<label>`` for classifiers."""
-        raw = _as_raw(rows)
+        raw = as_raw(rows)
         if len(raw) == 0:
             return pd.DataFrame({PREDICTION_COLUMN: []})
-        outputs = self.raw_outputs(raw)
+        return self.frame(self.raw_outputs(raw))
+
+    def raw_outputs(self, raw: RawData) -> np.ndarray:
+        """The model's raw outputs ``(N, output_dim)`` (logits or standardized values), as float32."""
+        return self.run(self.encode(raw))
+
+    def encode(self, raw: RawData) -> Feeds:
+        """Graph inputs for ``raw``; bad values raise DataError before anything reaches the model."""
+        return encode_raw(self.pipeline, raw, unseen=self.unseen)
+
+    def run(self, feeds: Feeds) -> np.ndarray:
+        return self.engine.run(feeds)
+
+    def frame(self, outputs: np.ndarray) -> pd.DataFrame:
+        """Decoded predictions (and class probabilities) for raw outputs."""
         decoded = self.pipeline.target_.decode(outputs)
         frame = pd.DataFrame({PREDICTION_COLUMN: decoded.values})
         if decoded.probabilities is not None:
@@ -49,13 +77,8 @@ class Predictor:
                 frame[f"probability_{label}"] = decoded.probabilities[:, index]
         return frame
 
-    def raw_outputs(self, raw: RawData) -> np.ndarray:
-        """The model's raw outputs ``(N, output_dim)`` (logits or standardized values), as float32."""
-        inputs = self.pipeline.transform(raw).ordered(self.pipeline.input_spec.names)
-        return predict_outputs(self.bundle.model, inputs).numpy()
 
-
-def _as_raw(rows: pd.DataFrame | Sequence[dict[str, Any]] | np.ndarray | RawData) -> RawData:
+def as_raw(rows: pd.DataFrame | Sequence[dict[str, Any]] | np.ndarray | RawData) -> RawData:
     if isinstance(rows, RawData):
         return rows
     if isinstance(rows, np.ndarray):

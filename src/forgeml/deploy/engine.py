@@ -1,0 +1,94 @@
+"""Inference engines: ONNX Runtime when the bundle has ``model.onnx``, PyTorch eager otherwise.
+
+Both take the same raw graph inputs (see :mod:`forgeml.deploy.encode`) and return the model's raw
+outputs ``(N, output_dim)`` float32, so everything around them is shared.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+import torch
+
+from forgeml.deploy.bundle import Bundle
+from forgeml.deploy.encode import Feeds
+from forgeml.deploy.onnx_export import ONNX_FILE, InferenceModule, check_onnx
+from forgeml.errors import BundleError
+
+TORCH_BATCH = 1024
+
+
+class Engine(Protocol):
+    name: str
+
+    def run(self, feeds: Feeds) -> np.ndarray: ...
+
+
+def available_cores() -> int:
+    """CPU cores this process may use (its affinity mask, which containers and taskset narrow)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+class OnnxEngine:
+    """An ONNX Runtime session tuned for CPU serving: sequential graph, intra-op threads = cores given."""
+
+    name = "onnxruntime"
+
+    def __init__(self, file: Path, expected_sha256: str, *, threads: int = 0, spinning: bool = True) -> None:
+        import onnxruntime as ort
+
+        data = file.read_bytes()  # hash what is loaded, not the file a second time (no swap in between)
+        if hashlib.sha256(data).hexdigest() != expected_sha256:
+            raise BundleError(f"{file}: checksum mismatch; re-export the bundle.")
+        check_onnx(file)
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads or available_cores()
+        options.inter_op_num_threads = 1
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        # Spinning threads cut latency for a lone caller but steal CPU from the server's event loop.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spinning else "0")
+        options.log_severity_level = 3
+        self.session = ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
+        self.input_names = [item.name for item in self.session.get_inputs()]
+
+    def run(self, feeds: Feeds) -> np.ndarray:
+        return self.session.run(None, {name: feeds[name] for name in self.input_names})[0]
+
+
+class TorchEngine:
+    """The PyTorch model behind the same in-graph preprocessing, in eager mode."""
+
+    name = "torch"
+
+    def __init__(self, bundle: Bundle) -> None:
+        self.module = InferenceModule(bundle.model, bundle.pipeline).eval()
+
+    @torch.inference_mode()
+    def run(self, feeds: Feeds) -> np.ndarray:
+        names = self.module.input_names
+        total = len(feeds[names[0]])
+        outputs = [
+            self.module(
+                **{name: torch.from_numpy(feeds[name][start : start + TORCH_BATCH]) for name in names}
+            )
+            for start in range(0, total, TORCH_BATCH)
+        ]
+        return torch.cat(outputs).numpy() if outputs else np.zeros((0, 1), dtype=np.float32)
+
+
+def make_engine(bundle: Bundle, kind: str = "auto", *, threads: int = 0, spinning: bool = True) -> Engine:
+    """``auto``: ONNX Runtime if the bundle lists model.onnx, else PyTorch."""
+    record = bundle.manifest.get("files", {}).get(ONNX_FILE)
+    if kind == "onnx" or (kind == "auto" and record is not None):
+        if record is None:
+            raise BundleError(f"{bundle.path}: no {ONNX_FILE}; run `forgeml export` first.")
+        return OnnxEngine(bundle.path / ONNX_FILE, record["sha256"], threads=threads, spinning=spinning)
+    return TorchEngine(bundle)

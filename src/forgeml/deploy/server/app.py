@@ -1,0 +1,301 @@
+"""The FastAPI app: LitServe-style hooks ``decode_request -> predict -> encode_response`` around a Predictor.
+
+Routes: ``POST /v1/predict``, ``GET /v1/metadata``, ``GET /health/live``, ``GET /health/ready``
+(503 until the model is loaded and warmed up, and again once shutdown starts), ``GET /metrics``,
+``GET /`` (the try-it page) and the OpenAPI docs. No route loads a model or fetches a URL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from fastapi import FastAPI, Request
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
+
+from forgeml.config import ServeConfig
+from forgeml.deploy.bundle import read_manifest, verify_files
+from forgeml.deploy.encode import RecordEncoder
+from forgeml.deploy.predictor import Predictor
+from forgeml.deploy.server.batching import MicroBatcher, Overloaded
+from forgeml.deploy.server.guard import BodyTooLarge, Guard, error_body
+from forgeml.deploy.server.metrics import Metrics
+from forgeml.deploy.server.page import render_page
+from forgeml.deploy.server.schema import RequestError, RequestSchema, data_error
+from forgeml.errors import DataError
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class ServerState:
+    """What the routes share: the predictor once loaded, the batcher, metrics and readiness."""
+
+    bundle_path: Path
+    manifest: dict[str, Any]
+    config: ServeConfig
+    metrics: Metrics = field(default_factory=Metrics)
+    predictor: Predictor | None = None
+    encoder: RecordEncoder | None = None
+    batcher: MicroBatcher | None = None
+    ready: bool = False
+    draining: bool = False
+    not_ready_reason: str = "loading the model"
+
+
+def create_app(
+    bundle_path: str | Path, config: ServeConfig | None = None, *, api_key: str | None = None
+) -> Any:
+    """The ASGI app for one bundle (FastAPI wrapped in the :class:`Guard`).
+
+    The bundle's checksums are verified here, before any port is bound; the model itself is
+    loaded and warmed up in the lifespan, while ``/health/ready`` answers 503.
+    """
+    config = config or ServeConfig()
+    path = Path(bundle_path)
+    manifest = read_manifest(path)
+    verify_files(path, manifest)
+    state = ServerState(path, manifest, config)
+    schema = RequestSchema.from_manifest(manifest["input_schema"], max_rows=config.max_rows)
+    adapter = schema.adapter()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):  # noqa: ANN202 - the FastAPI lifespan protocol
+        await asyncio.to_thread(_load, state)
+        state.batcher = MicroBatcher(
+            state.predictor.run,  # type: ignore[union-attr]
+            state.metrics,
+            max_batch_size=config.max_batch_size,
+            max_wait_ms=config.max_wait_ms,
+            max_queue=config.max_queue,
+        )
+        state.batcher.start()
+        state.ready = True
+        yield
+        state.ready = False
+        await state.batcher.stop()
+
+    app = FastAPI(
+        title=f"forgeml: {manifest['task']['kind']} model",
+        version=str(manifest.get("versions", {}).get("forgeml", "")),
+        lifespan=lifespan,
+        docs_url="/docs" if config.docs else None,
+        redoc_url=None,
+        openapi_url="/openapi.json" if config.docs else None,
+    )
+    app.state.forgeml = state
+
+    @app.post(
+        "/v1/predict",
+        summary="Predict rows",
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/PredictRequest"}}},
+            }
+        },
+        responses={400: {}, 401: {}, 413: {}, 415: {}, 422: {}, 503: {}, 504: {}},
+    )
+    async def predict(request: Request) -> Response:
+        request_id = request.state.request_id
+        if not state.ready:
+            return _error(503, "not_ready", state.not_ready_reason, request_id, retry=True)
+        content_type = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
+        if content_type != "application/json":
+            state.metrics.reject("unsupported_media_type")
+            return _error(415, "unsupported_media_type", "send the rows as application/json.", request_id)
+        state.metrics.inflight += 1
+        try:
+            return await _predict(state, schema, adapter, request, request_id)
+        finally:
+            state.metrics.inflight -= 1
+
+    @app.get("/v1/metadata", summary="Input schema, labels, metrics, versions and checksums")
+    async def metadata() -> dict[str, Any]:
+        return _metadata(state)
+
+    @app.get("/health/live", summary="Liveness: the process answers")
+    async def live() -> dict[str, str]:
+        return {"status": "live"}
+
+    @app.get("/health/ready", summary="Readiness: the model is loaded and warmed up")
+    async def ready(request: Request) -> Response:
+        if state.ready and not state.draining:
+            return JSONResponse({"status": "ready"})
+        reason = "shutting down" if state.draining else state.not_ready_reason
+        return _error(503, "not_ready", reason, request.state.request_id, retry=True)
+
+    if config.metrics:
+
+        @app.get("/metrics", summary="Prometheus metrics", response_class=PlainTextResponse)
+        async def metrics() -> Response:
+            return PlainTextResponse(state.metrics.render(), media_type="text/plain; version=0.0.4")
+
+    @app.get("/", summary="Try-it page", response_class=HTMLResponse)
+    async def page() -> Response:
+        return HTMLResponse(render_page(manifest, api_key_required=api_key is not None))
+
+    _install_handlers(app)
+    _install_openapi(app, schema)
+    return Guard(app, max_body_bytes=config.max_body_bytes, api_key=api_key, metrics=state.metrics)
+
+
+async def _predict(
+    state: ServerState, schema: RequestSchema, adapter: Any, request: Request, request_id: str
+) -> Response:
+    assert state.batcher is not None and state.predictor is not None and state.encoder is not None
+    try:
+        body = await request.body()
+        records, images = schema.decode(adapter, body)  # decode_request
+        feeds = state.encoder.encode(records, images)
+    except RequestError as exc:
+        state.metrics.reject(exc.code)
+        return _error(exc.status, exc.code, exc.message, request_id, field=exc.field, row=exc.row)
+    except DataError as exc:
+        error = data_error(exc)
+        state.metrics.reject("unseen_category" if "not seen in training" in str(exc) else error.code)
+        return _error(422, error.code, error.message, request_id, field=error.field, row=error.row)
+    except ClientDisconnect:
+        return Response(status_code=400)
+    try:
+        outputs = await state.batcher.submit(feeds, len(records), state.config.request_timeout_s)  # predict
+    except Overloaded:
+        state.metrics.reject("queue_full")
+        return _error(503, "overloaded", "the server is busy; retry shortly.", request_id, retry=True)
+    except TimeoutError:
+        state.metrics.reject("timeout")
+        return _error(504, "timeout", f"no answer within {state.config.request_timeout_s} s.", request_id)
+    return Response(_encode_response(state.predictor, outputs, request_id), media_type="application/json")
+
+
+def _encode_response(predictor: Predictor, outputs: np.ndarray, request_id: str) -> bytes:
+    decoded = predictor.pipeline.target_.decode(outputs)
+    values = decoded.values.tolist()
+    labels = [str(label) for label in predictor.labels]
+    if decoded.probabilities is None:
+        predictions = [{"prediction": value} for value in values]
+    else:
+        predictions = [
+            {"prediction": value, "probabilities": dict(zip(labels, row, strict=True))}
+            for value, row in zip(values, decoded.probabilities.tolist(), strict=True)
+        ]
+    return json.dumps({"predictions": predictions, "request_id": request_id}, default=_plain).encode()
+
+
+def _plain(value: object) -> object:
+    return value.item() if isinstance(value, np.generic) else str(value)
+
+
+def _load(state: ServerState) -> None:
+    started = time.perf_counter()
+    config = state.config
+    threads = config.threads or max(1, _cores() // config.workers)
+    predictor = Predictor.from_bundle(
+        state.bundle_path, threads=threads, unseen=config.unseen_category, spinning=False
+    )
+    encoder = RecordEncoder(predictor.pipeline, unseen=config.unseen_category)
+    warm = {name: np.repeat(array, 2, axis=0) for name, array in _zero_feeds(predictor).items()}
+    predictor.run(warm)  # the first call allocates; do it before we say ready
+    state.predictor, state.encoder = predictor, encoder
+    state.metrics.model_load_seconds = time.perf_counter() - started
+    logger.info("model loaded (%s) in %.2fs", predictor.engine.name, state.metrics.model_load_seconds)
+
+
+def _zero_feeds(predictor: Predictor) -> dict[str, np.ndarray]:
+    from forgeml.deploy.onnx_export import example_inputs
+
+    return {name: tensor.numpy()[:1] for name, tensor in example_inputs(predictor.pipeline).items()}
+
+
+def _cores() -> int:
+    from forgeml.deploy.engine import available_cores
+
+    return available_cores()
+
+
+def _metadata(state: ServerState) -> dict[str, Any]:
+    manifest = state.manifest
+    return {
+        "task": manifest["task"],
+        "input_schema": manifest["input_schema"],
+        "metrics": manifest.get("metrics", {}),
+        "versions": manifest.get("versions", {}),
+        "files": {name: record.get("sha256") for name, record in manifest["files"].items()},
+        "bundle_sha256": _manifest_sha256(state.bundle_path),
+        "engine": None if state.predictor is None else state.predictor.engine.name,
+        "onnx": manifest.get("onnx"),
+        "limits": {
+            "max_rows": state.config.max_rows,
+            "max_body_bytes": state.config.max_body_bytes,
+            "max_batch_size": state.config.max_batch_size,
+            "request_timeout_s": state.config.request_timeout_s,
+            "unseen_category": state.config.unseen_category,
+        },
+    }
+
+
+def _manifest_sha256(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256((path / "bundle.json").read_bytes()).hexdigest()
+
+
+def _error(
+    status: int, code: str, message: str, request_id: str, *, retry: bool = False, **extra: Any
+) -> Response:
+    headers = {"Retry-After": "1"} if retry else None
+    return Response(
+        error_body(status, code, message, request_id, **extra), status, headers, media_type="application/json"
+    )
+
+
+def _install_handlers(app: FastAPI) -> None:
+    """Every error in the one JSON shape; an unexpected exception is a generic 500 with the request id."""
+
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return _error(exc.status_code, code, str(exc.detail), request.state.request_id)
+
+    async def too_large(request: Request, exc: Exception) -> Response:
+        limit = request.app.state.forgeml.config.max_body_bytes
+        request.app.state.forgeml.metrics.reject("content_too_large")
+        return _error(
+            413, "content_too_large", f"the body is larger than {limit} bytes.", request.state.request_id
+        )
+
+    async def unexpected(request: Request, exc: Exception) -> Response:
+        request_id = getattr(request.state, "request_id", "")
+        logger.error("request %s failed", request_id, exc_info=exc)
+        return _error(
+            500, "internal_error", "internal error; quote the request id when reporting it.", request_id
+        )
+
+    app.add_exception_handler(StarletteHTTPException, http_error)  # type: ignore[arg-type]
+    app.add_exception_handler(BodyTooLarge, too_large)
+    app.add_exception_handler(Exception, unexpected)
+
+
+def _install_openapi(app: FastAPI, schema: RequestSchema) -> None:
+    """OpenAPI built from the bundle's request model (the same model that validates requests)."""
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            document = get_openapi(title=app.title, version=app.version, routes=app.routes)
+            model = schema.model.model_json_schema(ref_template="#/components/schemas/{model}", by_alias=True)
+            components = document.setdefault("components", {}).setdefault("schemas", {})
+            components.update(model.pop("$defs", {}))
+            components["PredictRequest"] = model
+            app.openapi_schema = document
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -1,0 +1,126 @@
+"""Dynamic micro-batching behind a bounded queue.
+
+Requests put their encoded rows on an ``asyncio.Queue`` of at most ``max_queue`` requests; a full
+queue is refused at once (:class:`Overloaded` -> 503 with Retry-After), never buffered without
+bound. One loop takes what is queued, up to ``max_batch_size`` rows (waiting up to ``max_wait_ms``
+for more when asked), runs the model in a worker thread so the event loop keeps answering, and
+hands each request its own slice of the outputs. A request never shares a batch with a bad one:
+bad input is refused while it is decoded, before it is queued.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+
+from forgeml.deploy.encode import Feeds
+from forgeml.deploy.server.metrics import Metrics
+
+logger = logging.getLogger(__name__)
+
+
+class Overloaded(Exception):
+    """The queue is full: the caller should retry later."""
+
+
+@dataclass
+class _Job:
+    feeds: Feeds
+    rows: int
+    future: asyncio.Future[np.ndarray]
+
+
+class MicroBatcher:
+    """Groups concurrent requests into model calls of at most ``max_batch_size`` rows."""
+
+    def __init__(
+        self,
+        run: Callable[[Feeds], np.ndarray],
+        metrics: Metrics,
+        *,
+        max_batch_size: int,
+        max_wait_ms: float,
+        max_queue: int,
+    ) -> None:
+        self._run = run
+        self._metrics = metrics
+        self.max_batch_size = max_batch_size
+        self.max_wait = max_wait_ms / 1000
+        self._queue: asyncio.Queue[_Job] = asyncio.Queue(maxsize=max_queue)
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="forgeml-model")
+        self._carry: _Job | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._loop(), name="forgeml-batcher")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+    async def submit(self, feeds: Feeds, rows: int, timeout: float) -> np.ndarray:
+        """The raw outputs for these rows; Overloaded if the queue is full, TimeoutError after ``timeout``."""
+        future: asyncio.Future[np.ndarray] = asyncio.get_running_loop().create_future()
+        try:
+            self._queue.put_nowait(_Job(feeds, rows, future))
+        except asyncio.QueueFull:
+            raise Overloaded from None
+        self._metrics.queue_depth = self._queue.qsize()
+        return await asyncio.wait_for(future, timeout)  # on timeout the future is cancelled and skipped
+
+    async def _loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            jobs = await self._collect(loop)
+            jobs = [job for job in jobs if not job.future.done()]  # timed out while queued
+            self._metrics.queue_depth = self._queue.qsize()
+            if not jobs:
+                continue
+            feeds = {name: np.concatenate([job.feeds[name] for job in jobs]) for name in jobs[0].feeds}
+            rows = sum(job.rows for job in jobs)
+            try:
+                outputs = await loop.run_in_executor(self._executor, self._run, feeds)
+            except Exception as exc:  # a bug, not bad input: every waiting request gets a generic 500
+                logger.exception("model call failed for a batch of %d rows", rows)
+                for job in jobs:
+                    if not job.future.done():
+                        job.future.set_exception(exc)
+                continue
+            self._metrics.batch(rows)
+            start = 0
+            for job in jobs:
+                if not job.future.done():
+                    job.future.set_result(outputs[start : start + job.rows])
+                start += job.rows
+
+    async def _collect(self, loop: asyncio.AbstractEventLoop) -> list[_Job]:
+        first = self._carry or await self._queue.get()
+        self._carry = None
+        jobs, rows = [first], first.rows
+        deadline = loop.time() + self.max_wait
+        while rows < self.max_batch_size:
+            try:
+                job = self._queue.get_nowait()
+            except asyncio.QueueEmpty:
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    break
+                try:
+                    job = await asyncio.wait_for(self._queue.get(), remaining)
+                except TimeoutError:
+                    break
+            if rows + job.rows > self.max_batch_size:
+                self._carry = job  # first in the next batch; a request is never split
+                break
+            jobs.append(job)
+            rows += job.rows
+        return jobs

@@ -1,0 +1,173 @@
+"""The ASGI guard in front of every route: request ids, API key, body limits, metrics.
+
+It runs before FastAPI reads anything, so an oversized body is refused from its ``Content-Length``
+without a byte of it read (413), a chunked body is counted as it streams and cut off once past the
+limit (413), a malformed ``Content-Length`` is a 400, and a compressed body is a 415 (forgeml does
+not inflate request bodies: no decompression bombs). The API key is compared in constant time.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import time
+import uuid
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from forgeml.deploy.server.metrics import Metrics
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+OPEN_PATHS = frozenset({"/health/live", "/health/ready"})  # probes never need the key
+ROUTES = frozenset(
+    {
+        "/",
+        "/v1/predict",
+        "/v1/metadata",
+        "/health/live",
+        "/health/ready",
+        "/metrics",
+        "/docs",
+        "/openapi.json",
+    }
+)
+
+
+METHODS = frozenset({"GET", "POST", "HEAD", "OPTIONS", "PUT", "DELETE", "PATCH"})
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+def error_body(status: int, code: str, message: str, request_id: str, **extra: Any) -> bytes:
+    """The one error shape of every 4xx/5xx: ``{"error": {"code", "message", "request_id", ...}}``."""
+    details = {key: value for key, value in extra.items() if value is not None}
+    return json.dumps(
+        {"error": {"code": code, "message": message, "request_id": request_id, **details}}
+    ).encode()
+
+
+async def send_error(
+    send: Send,
+    status: int,
+    code: str,
+    message: str,
+    request_id: str,
+    headers: list[tuple[bytes, bytes]] | None = None,
+) -> None:
+    body = error_body(status, code, message, request_id)
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"x-request-id", request_id.encode()),
+                *(headers or []),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+class Guard:
+    """Pure ASGI middleware; see the module docstring for what it refuses and why."""
+
+    def __init__(self, app: ASGIApp, *, max_body_bytes: int, api_key: str | None, metrics: Metrics) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+        self.api_key = None if api_key is None else api_key.encode()
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        request_id = uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = request_id
+        route = scope["path"] if scope["path"] in ROUTES else "other"
+        status_seen = 500
+
+        async def send_logged(message: Message) -> None:
+            nonlocal status_seen
+            if message["type"] == "http.response.start":
+                status_seen = message["status"]
+                message.setdefault("headers", [])
+                message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode())]
+            await send(message)
+
+        try:
+            refusal = self._refuse(scope)
+            if refusal is not None:
+                status, code, message, headers = refusal
+                status_seen = status
+                self.metrics.reject(code)
+                await send_error(send, status, code, message, request_id, headers)
+                return
+            await self.app(scope, self._counting(receive), send_logged)
+        except BodyTooLarge:
+            status_seen = 413
+            self.metrics.reject("content_too_large")
+            await send_error(
+                send,
+                413,
+                "content_too_large",
+                f"the body is larger than {self.max_body_bytes} bytes.",
+                request_id,
+            )
+        finally:
+            method = scope["method"] if scope["method"] in METHODS else "other"
+            self.metrics.request(route, method, status_seen, time.perf_counter() - started)
+
+    def _refuse(self, scope: Scope) -> tuple[int, str, str, list[tuple[bytes, bytes]] | None] | None:
+        headers = dict(scope["headers"])  # lower-cased names; a repeated header keeps its last value
+        if self.api_key is not None and scope["path"] not in OPEN_PATHS and not self._authorized(headers):
+            return (
+                401,
+                "unauthorized",
+                "a valid API key is required (Authorization: Bearer <key>).",
+                [(b"www-authenticate", b"Bearer")],
+            )
+        encoding = headers.get(b"content-encoding", b"identity").strip().lower()
+        if encoding not in (b"", b"identity"):
+            return (
+                415,
+                "unsupported_encoding",
+                "compressed request bodies are not accepted; send plain JSON.",
+                None,
+            )
+        length = headers.get(b"content-length")
+        if length is not None:
+            if not length.strip().isdigit():
+                return 400, "bad_content_length", "Content-Length must be a non-negative integer.", None
+            if int(length) > self.max_body_bytes:
+                return 413, "content_too_large", f"the body is larger than {self.max_body_bytes} bytes.", None
+        return None
+
+    def _authorized(self, headers: dict[bytes, bytes]) -> bool:
+        assert self.api_key is not None
+        given = headers.get(b"authorization", b"")
+        token = given[7:].strip() if given[:7].lower() == b"bearer " else headers.get(b"x-api-key", b"")
+        return hmac.compare_digest(token, self.api_key)
+
+    def _counting(self, receive: Receive) -> Receive:
+        received = 0
+
+        async def counted() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_body_bytes:
+                    raise BodyTooLarge
+            return message
+
+        return counted

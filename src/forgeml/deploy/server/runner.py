@@ -1,0 +1,109 @@
+"""Run the app under uvicorn: one process, or N workers sharing one socket; graceful SIGTERM.
+
+On SIGTERM uvicorn stops accepting connections, lets in-flight requests finish (bounded by
+``graceful_timeout_s``), then runs the lifespan shutdown; readiness flips to 503 at once. A second
+SIGTERM/SIGINT exits immediately.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+
+from forgeml.config import ServeConfig
+from forgeml.errors import ConfigError
+
+ENV_BUNDLE = "FORGEML_SERVE_BUNDLE"
+ENV_CONFIG = "FORGEML_SERVE_CONFIG"
+logger = logging.getLogger(__name__)
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server, plus: readiness goes to 503 the moment a shutdown signal arrives, and a
+    drained shutdown exits 0 (uvicorn re-raises the signal afterwards, which would exit -15)."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        with super().capture_signals():
+            yield
+            self._captured_signals.clear()
+
+    def handle_exit(self, sig: int, frame: Any) -> None:
+        state = _find_state(self.config)
+        if state is not None:
+            state.draining = True
+        if self.should_exit:  # a second signal: stop waiting for in-flight requests
+            self.force_exit = True
+        super().handle_exit(sig, frame)
+
+
+def _find_state(config: uvicorn.Config) -> Any:
+    app = getattr(config, "loaded_app", None)
+    while app is not None:  # uvicorn wraps the app (proxy headers, ...); our Guard wraps FastAPI
+        fastapi_state = getattr(getattr(app, "state", None), "forgeml", None)
+        if fastapi_state is not None:
+            return fastapi_state
+        app = getattr(app, "app", None)
+    return None
+
+
+def read_api_key(file: str | Path | None) -> str | None:
+    """The key from ``file`` (surrounding whitespace stripped); an empty or unreadable file is an error."""
+    if file is None:
+        return None
+    try:
+        key = Path(file).read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(
+            f"serve.api_key_file: cannot read {file} ({exc}).", key="serve.api_key_file"
+        ) from None
+    if len(key) < 16:
+        raise ConfigError(
+            f"serve.api_key_file: the key in {file} is shorter than 16 characters; use a long random key.",
+            key="serve.api_key_file",
+        )
+    return key
+
+
+def app_from_env() -> Any:
+    """The app factory each worker process calls (``--workers N``): bundle and config come from the environment."""
+    from forgeml.deploy.server.app import create_app
+
+    config = ServeConfig.model_validate(json.loads(os.environ[ENV_CONFIG]))
+    return create_app(os.environ[ENV_BUNDLE], config, api_key=read_api_key(config.api_key_file))
+
+
+def run_server(bundle: str | Path, config: ServeConfig) -> None:
+    """Serve ``bundle`` until SIGTERM/SIGINT; the bundle is verified before the port is bound."""
+    from forgeml.deploy.server.app import create_app
+
+    app = create_app(bundle, config, api_key=read_api_key(config.api_key_file))
+    options: dict[str, Any] = {
+        "host": config.host,
+        "port": config.port,
+        "timeout_graceful_shutdown": config.graceful_timeout_s,
+        "timeout_keep_alive": 5,
+        "log_level": "info",
+        "access_log": False,
+        "server_header": False,
+        "h11_max_incomplete_event_size": 64 * 1024,  # bounds header size (slow/huge header attacks)
+    }
+    if config.workers == 1:
+        _Server(uvicorn.Config(app, **options)).run()
+        return
+    os.environ[ENV_BUNDLE] = str(Path(bundle).resolve())
+    os.environ[ENV_CONFIG] = config.model_dump_json()
+    uv_config = uvicorn.Config(
+        "forgeml.deploy.server.runner:app_from_env", factory=True, workers=config.workers, **options
+    )
+    from uvicorn.supervisors import Multiprocess
+
+    socket = uv_config.bind_socket()
+    Multiprocess(uv_config, sockets=[socket]).run()  # each worker runs uvicorn's own Server

@@ -1,0 +1,181 @@
+"""Parity check: the same rows through the HTTP server, the Predictor and the PyTorch model.
+
+``verify(bundle, data)`` replays every row of ``data`` through a running server (``url``), or
+through one it starts on a free loopback port in a subprocess, through :class:`Predictor` (ONNX
+Runtime when the bundle has model.onnx) and through the bundle's PyTorch model on the training
+code path (``FeaturePipeline.transform`` then ``model``), and reports the largest difference of
+the decoded outputs (class probabilities, or regression values) between each pair.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+
+from forgeml.data import RawData, load_source
+from forgeml.deploy.bundle import read_bundle
+from forgeml.deploy.predictor import Predictor
+from forgeml.errors import ForgeError
+from forgeml.models import predict_outputs
+
+REQUEST_ROWS = 200
+
+
+class VerifyError(ForgeError):
+    """The server could not be started or reached, or refused rows the Predictor accepted."""
+
+
+@dataclass(frozen=True)
+class VerifyReport:
+    """Largest absolute differences between the three paths, over ``rows`` rows."""
+
+    rows: int
+    engine: str
+    url: str
+    differences: dict[str, float]
+
+    @property
+    def max_difference(self) -> float:
+        return max(self.differences.values())
+
+
+def verify(
+    bundle: str | Path, data: str | Path, *, url: str | None = None, rows: int | None = None
+) -> VerifyReport:
+    """Replay ``data`` (a file or ``sklearn:<name>``) through server, Predictor and PyTorch; compare."""
+    loaded = read_bundle(bundle)
+    raw = load_source(str(data), loaded.manifest["task"].get("target"), require_target=False)
+    if rows is not None:
+        raw = raw.take(np.arange(min(rows, len(raw))))
+    predictor = Predictor(loaded)
+    from_predictor = _decoded(predictor, predictor.raw_outputs(raw))
+    inputs = loaded.pipeline.transform(raw).ordered(loaded.pipeline.input_spec.names)
+    from_torch = _decoded(predictor, predict_outputs(loaded.model, inputs).numpy())
+    with _server(Path(bundle), url) as base:
+        from_server = _ask_server(base, raw, predictor)
+    differences = {
+        "server_vs_predictor": _largest(from_server, from_predictor),
+        "server_vs_pytorch": _largest(from_server, from_torch),
+        "predictor_vs_pytorch": _largest(from_predictor, from_torch),
+    }
+    return VerifyReport(len(raw), predictor.engine.name, base, differences)
+
+
+def _decoded(predictor: Predictor, outputs: np.ndarray) -> np.ndarray:
+    decoded = predictor.pipeline.target_.decode(outputs)
+    return (
+        decoded.probabilities
+        if decoded.probabilities is not None
+        else decoded.values.astype(np.float64)[:, None]
+    )
+
+
+def _largest(left: np.ndarray, right: np.ndarray) -> float:
+    return float(np.max(np.abs(left - right))) if left.size else 0.0
+
+
+def request_rows(raw: RawData, start: int, stop: int) -> list[dict[str, Any]]:
+    """Rows ``start:stop`` as JSON records: NaN -> null, images as nested lists."""
+    records = raw.table.iloc[start:stop].astype(object).where(raw.table.iloc[start:stop].notna(), None)
+    rows = [
+        {key: (value.item() if isinstance(value, np.generic) else value) for key, value in record.items()}
+        for record in records.to_dict(orient="records")
+    ] or [{} for _ in range(stop - start)]
+    if raw.images is not None:
+        for row, image in zip(rows, raw.images[start:stop], strict=True):
+            row["image"] = image.astype(np.float32).tolist()
+    return rows
+
+
+def _ask_server(base: str, raw: RawData, predictor: Predictor) -> np.ndarray:
+    import httpx
+
+    labels = [str(label) for label in predictor.labels]
+    results: list[list[float]] = []
+    with httpx.Client(base_url=base, timeout=60) as client:
+        for start in range(0, len(raw), REQUEST_ROWS):
+            stop = min(start + REQUEST_ROWS, len(raw))
+            response = client.post("/v1/predict", json={"rows": request_rows(raw, start, stop)})
+            if response.status_code != 200:
+                raise VerifyError(
+                    f"{base}: the server answered {response.status_code}: {response.text[:500]}"
+                )
+            for item in response.json()["predictions"]:
+                if "probabilities" in item:
+                    results.append([item["probabilities"][label] for label in labels])
+                else:
+                    results.append([float(item["prediction"])])
+    return np.asarray(results, dtype=np.float64)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@contextlib.contextmanager
+def _server(bundle: Path, url: str | None) -> Iterator[str]:
+    if url is not None:
+        yield url.rstrip("/")
+        return
+    port = free_port()
+    command = [
+        sys.executable,
+        "-m",
+        "forgeml",
+        "serve",
+        str(bundle),
+        "--port",
+        str(port),
+        "--set",
+        "max_rows=1000",
+    ]
+    base = f"http://127.0.0.1:{port}"
+    with tempfile.TemporaryFile(mode="w+") as log:  # a file, not a pipe: a full pipe would block the server
+        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=log, text=True)
+        try:
+            wait_ready(base, process, log=log)
+            yield base
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+def wait_ready(
+    base: str,
+    process: subprocess.Popen[str] | None = None,
+    *,
+    log: IO[str] | None = None,
+    timeout: float = 90.0,
+) -> None:
+    """Poll ``/health/ready`` until 200; raise VerifyError if the process exits or time runs out."""
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            error = ""
+            if log is not None:
+                log.seek(0)
+                error = log.read()
+            raise VerifyError(f"the server exited with code {process.returncode}: {error[-2000:]}")
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(f"{base}/health/ready", timeout=2).status_code == 200:
+                return
+        time.sleep(0.1)
+    raise VerifyError(f"{base} did not become ready within {math.ceil(timeout)} s.")
