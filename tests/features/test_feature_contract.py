@@ -15,8 +15,10 @@ from forgeml.features import FeaturePipeline
 from forgeml.features.categorical import CategoricalFeatures
 from forgeml.features.image import ImageFeatures
 from forgeml.features.numeric import NumericFeatures
+from forgeml.features.text import TextFeatures
 
 TABLE = make_mixed_table(60)
+TEXTS = pd.DataFrame({"text": ["a good film", "", "bad plot, naïve 東京 🙂", None, "good good bad"] * 4})
 IMAGES = np.random.default_rng(0).integers(0, 255, (10, 1, 4, 4)).astype(np.float32)
 RAW = RawData(TABLE.drop(columns="churned"), None, TABLE["churned"], "test")
 TASK = TaskInfo("binary", ("no", "yes"))
@@ -25,6 +27,16 @@ CASES = {
     "numeric": (lambda: NumericFeatures(["age", "income"]), TABLE, lambda f, d: f.transform(d)),
     "categorical": (lambda: CategoricalFeatures(["city", "plan"]), TABLE, lambda f, d: f.one_hot(d)),
     "image": (lambda: ImageFeatures(), IMAGES, lambda f, d: f.transform(d)),
+    "text_wordpiece": (
+        lambda: TextFeatures(["text"], vocab_size=50, max_length=8),
+        TEXTS,
+        lambda f, d: f.encode(d),
+    ),
+    "text_bpe": (
+        lambda: TextFeatures(["text"], tokenizer="bpe", vocab_size=300, max_length=8),
+        TEXTS,
+        lambda f, d: f.encode(d),
+    ),
     "pipeline": (
         lambda: FeaturePipeline(FeaturesConfig(), TASK),
         RAW,

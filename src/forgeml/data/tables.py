@@ -71,7 +71,34 @@ def _read_csv(path: Path) -> pd.DataFrame:
         )
     except pa.ArrowInvalid as exc:
         raise _csv_error(path, delimiter, exc) from None
-    return table.to_pandas()
+    for field in table.schema:
+        if pa.types.is_binary(field.type) or pa.types.is_large_binary(field.type):
+            _require_utf8(path, field.name, table.column(field.name).to_pylist())
+    # Columns pyarrow kept as bytes are all valid UTF-8 now (checked above): read them as text.
+    return table.cast(_utf8_schema(table.schema)).to_pandas()
+
+
+def _require_utf8(path: Path, column: str, values: list[bytes | None]) -> None:
+    """pyarrow reads a column holding undecodable bytes as binary; name the first bad row instead."""
+    for index, value in enumerate(values):
+        if value is None:
+            continue
+        try:
+            value.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise DataError(
+                f"{path}: column {column!r}, row {index + 1} holds bytes that are not valid UTF-8 "
+                f"({value[max(0, exc.start - 10) : exc.end + 10]!r}). Re-save the file as UTF-8 or fix that value.",
+                path=str(path),
+                column=column,
+                row=index + 1,
+            ) from None
+
+
+def _utf8_schema(schema: pa.Schema) -> pa.Schema:
+    return pa.schema(
+        pa.field(field.name, pa.string()) if pa.types.is_binary(field.type) else field for field in schema
+    )
 
 
 def _read_head(path: Path) -> bytes:
@@ -81,7 +108,8 @@ def _read_head(path: Path) -> bytes:
 
 def _check_header(path: Path, head: bytes, delimiter: str) -> None:
     try:
-        first_line = head.decode("utf-8-sig").splitlines()[0]
+        # Decode the first line only: bad bytes further down are reported with their own line number.
+        first_line = head.split(b"\n", 1)[0].decode("utf-8-sig").splitlines()[0]
     except UnicodeDecodeError:
         raise DataError(
             f"{path}: the header is not valid UTF-8 text. Re-save the file as UTF-8.", path=str(path)
@@ -102,9 +130,13 @@ def _csv_error(path: Path, delimiter: str, exc: Exception) -> DataError:
     """Turn pyarrow's parse error into one that names the line, found by re-scanning with csv."""
     message = str(exc)
     if "UTF8" in message or "utf8" in message.lower():
+        line = _first_undecodable_line(path)
+        where = f", line {line}" if line else ""
         return DataError(
-            f"{path}: the file is not valid UTF-8 text. Re-save it as UTF-8 (or check it is really a CSV).",
+            f"{path}{where}: the file is not valid UTF-8 text (undecodable bytes). "
+            f"Re-save it as UTF-8 (or check it is really a CSV).",
             path=str(path),
+            row=None if line is None else line - 1,
         )
     with path.open(encoding="utf-8", errors="replace", newline="") as handle:
         reader = csv.reader(handle, delimiter=delimiter)
@@ -119,6 +151,17 @@ def _csv_error(path: Path, delimiter: str, exc: Exception) -> DataError:
                     row=line - 1,
                 )
     return DataError(f"{path}: cannot parse as CSV ({message.splitlines()[0]}).", path=str(path))
+
+
+def _first_undecodable_line(path: Path) -> int | None:
+    """The 1-based line number of the first line that is not UTF-8 (data row = line - 1), or None."""
+    with path.open("rb") as handle:
+        for number, line in enumerate(handle, start=1):
+            try:
+                line.decode("utf-8")
+            except UnicodeDecodeError:
+                return number
+    return None
 
 
 def _read_parquet(path: Path) -> pd.DataFrame:

@@ -20,26 +20,49 @@ from forgeml.features.categorical import CategoricalFeatures
 from forgeml.features.image import ImageFeatures
 from forgeml.features.numeric import NumericFeatures
 from forgeml.features.target import TargetEncoder
+from forgeml.features.text import TextFeatures
 
-INPUT_ORDER = ("numeric", "categorical", "image")
+INPUT_ORDER = ("numeric", "categorical", "image", "text", "text_mask")
 
 
 @dataclass(frozen=True)
 class InputSpec:
-    """The shapes a model is built for: numeric width, categorical vocabularies, image shape."""
+    """The shapes a model is built for: numeric width, categorical vocabularies, image shape, text.
+
+    Text: ``text_columns`` columns of ``text_length`` tokens from a vocabulary of ``vocab_size``;
+    ``backbone_config`` is the pretrained encoder's Hugging Face config as JSON text ("" when the
+    tokenizer was trained here) and ``backbone`` the name it was loaded from. Every field is plain
+    JSON with a default, so ``InputSpec(**json.loads(json.dumps(asdict(spec))))`` rebuilds it.
+    """
 
     numeric_dim: int = 0
     categorical_cardinalities: tuple[int, ...] = ()
     embedding_dim: int = 8
     image_shape: tuple[int, ...] | None = None
+    text_columns: int = 0
+    text_length: int = 0
+    vocab_size: int = 0
+    backbone: str = ""
+    backbone_config: str = ""
+
+    def __post_init__(self) -> None:
+        # JSON turns tuples into lists; keep the spec hashable and equal to the original.
+        object.__setattr__(self, "categorical_cardinalities", tuple(self.categorical_cardinalities))
+        if self.image_shape is not None:
+            object.__setattr__(self, "image_shape", tuple(self.image_shape))
 
     @property
     def names(self) -> tuple[str, ...]:
-        """The model's inputs, in the order its ``forward`` takes them."""
+        """The model's inputs, in the order its ``forward`` takes them.
+
+        ``text`` is ``(N, C, L)`` int64 token ids and ``text_mask`` its ``(N, C, L)`` int64 mask.
+        """
         present = {
             "numeric": self.numeric_dim > 0,
             "categorical": bool(self.categorical_cardinalities),
             "image": self.image_shape is not None,
+            "text": self.text_columns > 0,
+            "text_mask": self.text_columns > 0,
         }
         return tuple(name for name in INPUT_ORDER if present[name])
 
@@ -66,6 +89,19 @@ class FeaturePipeline:
 
     def fit(self, train: RawData) -> FeaturePipeline:
         numeric, categorical = self._column_kinds(train.table)
+        text = self.config.text
+        self.text_ = TextFeatures(
+            list(self.config.text_columns),
+            tokenizer=text.tokenizer,
+            vocab_size=text.vocab_size,
+            min_frequency=text.min_frequency,
+            lowercase=text.lowercase,
+            max_length=text.max_length,
+            truncation_side=text.truncation_side,
+            pretrained=text.pretrained,
+        )
+        if self.text_.columns:  # a table without text trains no tokenizer
+            self.text_.fit(train.table)
         self.numeric_ = NumericFeatures(
             numeric, impute=self.config.numeric.impute, scale=self.config.numeric.scale
         ).fit(train.table)
@@ -95,13 +131,25 @@ class FeaturePipeline:
             categorical_cardinalities=() if one_hot else tuple(self.categorical_.cardinalities),
             embedding_dim=self.embedding_dim_,
             image_shape=None if self.image_ is None else self.image_.shape_,
+            **self._text_spec(),
         )
+
+    def _text_spec(self) -> dict[str, Any]:
+        if not self.text_.columns:
+            return {}
+        return {
+            "text_columns": len(self.text_.columns),
+            "text_length": self.text_.length,
+            "vocab_size": self.text_.vocabulary_size,
+            "backbone": self.text_.pretrained or "",
+            "backbone_config": self.text_.backbone_config_,
+        }
 
     @property
     def input_columns(self) -> list[str]:
         """The table columns a prediction request must carry."""
         self._require_fitted()
-        return [*self.numeric_.columns, *self.categorical_.columns]
+        return [*self.numeric_.columns, *self.categorical_.columns, *self.text_.columns]
 
     def transform(self, raw: RawData) -> ModelInputs:
         """Model-ready tensors for ``raw``; raises DataError naming a missing column or a bad value."""
@@ -123,6 +171,9 @@ class FeaturePipeline:
             tensors["numeric"] = torch.from_numpy(np.ascontiguousarray(numeric))
         if self.image_ is not None:
             tensors["image"] = torch.from_numpy(self.image_.transform(raw.images))
+        if self.text_.columns:
+            ids, mask = self.text_.encode(raw.table)
+            tensors["text"], tensors["text_mask"] = torch.from_numpy(ids), torch.from_numpy(mask)
         return ModelInputs(tensors)
 
     def encode_target(self, raw: RawData) -> torch.Tensor:
@@ -136,6 +187,7 @@ class FeaturePipeline:
             "numeric": self.numeric_.to_json(),
             "categorical": self.categorical_.to_json(),
             "image": None if self.image_ is None else self.image_.to_json(),
+            "text": self.text_.to_json() if self.text_.columns else None,
             "target": self.target_.to_json(),
             "embedding_dim": self.embedding_dim_,
             "config": self.config.model_dump(mode="json"),
@@ -148,6 +200,8 @@ class FeaturePipeline:
         pipeline.numeric_ = NumericFeatures.from_json(state["numeric"])
         pipeline.categorical_ = CategoricalFeatures.from_json(state["categorical"])
         pipeline.image_ = None if state["image"] is None else ImageFeatures.from_json(state["image"])
+        text = state.get("text")  # absent in bundles written before text support
+        pipeline.text_ = TextFeatures([]) if text is None else TextFeatures.from_json(text)
         pipeline.target_ = target
         pipeline.embedding_dim_ = int(state["embedding_dim"])
         return pipeline
@@ -162,6 +216,7 @@ class FeaturePipeline:
             ("numeric_columns", forced_numeric),
             ("categorical_columns", forced_categorical),
             ("exclude", set(self.config.exclude)),
+            ("text_columns", set(self.config.text_columns)),
         ):
             unknown = sorted(names - set(map(str, table.columns)))
             if unknown:
@@ -171,7 +226,7 @@ class FeaturePipeline:
                 )
         numeric, categorical = [], []
         for column in map(str, table.columns):
-            if column in self.config.exclude:
+            if column in self.config.exclude or column in self.config.text_columns:
                 continue
             series = table[column]
             is_number = pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series)

@@ -2,6 +2,11 @@
 
 Every model takes ``(config, spec, output_dim)`` and its ``forward`` takes the inputs named by
 ``spec.names`` in that order, so the loop, the bundle and ONNX export treat all models alike.
+Text models (``bag_of_embeddings``, ``text_cnn``, ``transformer``, ``pretrained``) also read any
+numeric and categorical columns of the same table (see :mod:`forgeml.models.text`).
+
+Before saving weights for serving, pass the model through :func:`exportable` (LoRA adapters are
+merged into plain weights); rebuild it for loading with ``build_model(..., pretrained_weights=False)``.
 """
 
 from __future__ import annotations
@@ -13,15 +18,51 @@ from forgeml.config import ModelConfig
 from forgeml.features import InputSpec
 from forgeml.models.cnn import CNN
 from forgeml.models.mlp import MLP
+from forgeml.models.pretrained import PretrainedModel
+from forgeml.models.text import BagOfEmbeddings, TextCNN, TextModel, TransformerEncoderModel
 
-MODELS: dict[str, type[nn.Module]] = {"mlp": MLP, "cnn": CNN}
+MODELS: dict[str, type[nn.Module]] = {
+    "mlp": MLP,
+    "cnn": CNN,
+    "bag_of_embeddings": BagOfEmbeddings,
+    "text_cnn": TextCNN,
+    "transformer": TransformerEncoderModel,
+    "pretrained": PretrainedModel,
+}
 
-__all__ = ["CNN", "MLP", "MODELS", "build_model", "count_parameters", "predict_outputs"]
+__all__ = [
+    "CNN",
+    "MLP",
+    "MODELS",
+    "BagOfEmbeddings",
+    "PretrainedModel",
+    "TextCNN",
+    "TextModel",
+    "TransformerEncoderModel",
+    "build_model",
+    "count_parameters",
+    "exportable",
+    "predict_outputs",
+]
 
 
-def build_model(config: ModelConfig, spec: InputSpec, output_dim: int) -> nn.Module:
-    """A freshly initialised model of ``config.type`` (seed torch first for repeatable weights)."""
+def build_model(
+    config: ModelConfig, spec: InputSpec, output_dim: int, *, pretrained_weights: bool = True
+) -> nn.Module:
+    """A freshly initialised model of ``config.type`` (seed torch first for repeatable weights).
+
+    ``pretrained_weights=False`` builds the serving architecture of a ``pretrained`` model from the
+    config in ``spec`` alone: no download, no LoRA adapters; load :func:`exportable` weights into it.
+    """
+    if config.type == "pretrained":
+        return PretrainedModel(config, spec, output_dim, pretrained_weights=pretrained_weights)
     return MODELS[config.type](config, spec, output_dim)  # type: ignore[call-arg]
+
+
+def exportable(model: nn.Module) -> nn.Module:
+    """The model as it should be saved for serving: LoRA adapters merged (the model itself otherwise)."""
+    hook = getattr(model, "merged_for_export", None)
+    return hook() if callable(hook) else model
 
 
 def count_parameters(model: nn.Module) -> int:

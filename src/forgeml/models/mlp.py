@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 from forgeml.config import MLPConfig
+from forgeml.errors import ConfigError
 from forgeml.features import InputSpec
 
 ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh}
@@ -16,6 +17,12 @@ class MLP(nn.Module):
 
     def __init__(self, config: MLPConfig, spec: InputSpec, output_dim: int) -> None:
         super().__init__()
+        if spec.text_columns:
+            raise ConfigError(
+                "model.type: mlp cannot read text columns. Use bag_of_embeddings, text_cnn, transformer or "
+                "pretrained: they read the text and the table's numeric and categorical columns together.",
+                key="model.type",
+            )
         self.spec = spec
         self.embeddings = nn.ModuleList(
             nn.Embedding(size, spec.embedding_dim) for size in spec.categorical_cardinalities

@@ -1,0 +1,84 @@
+"""Text columns become fixed-length token ids and masks; odd input is handled or named precisely."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from text_fixtures import make_text_table
+
+from forgeml.config import FeaturesConfig, TextConfig, config_from_dict
+from forgeml.data import RawData, TaskInfo
+from forgeml.errors import ConfigError, DataError
+from forgeml.features import FeaturePipeline, InputSpec
+from forgeml.features.text import TextFeatures, resolve_pretrained
+
+TABLE = make_text_table(80)
+
+
+@pytest.mark.parametrize("kind", ["wordpiece", "bpe"])
+def test_empty_long_and_any_unicode_text_tokenize_to_fixed_length(kind: str) -> None:
+    features = TextFeatures(["review"], tokenizer=kind, vocab_size=200, max_length=12).fit(TABLE)
+    odd = pd.DataFrame({"review": ["", None, "word " * 500, "東京 🙂 naïve Ünïcödé \u200b\t\n", 42]})
+    ids, mask = features.encode(odd)
+    assert ids.shape == mask.shape == (5, 1, 12) and ids.dtype == np.int64
+    assert mask[0, 0].sum() == mask[1, 0].sum() == 2  # [CLS] [SEP] only
+    assert mask[2, 0].sum() == 12  # truncated to max_length
+    assert mask[3, 0].sum() > 2
+
+
+def test_truncation_side_keeps_the_start_or_the_end() -> None:
+    text = pd.DataFrame({"review": [" ".join(["great"] * 20 + ["awful"] * 20)]})
+    right = TextFeatures(["review"], vocab_size=100, max_length=6).fit(TABLE)
+    left = TextFeatures(["review"], vocab_size=100, max_length=6, truncation_side="left").fit(TABLE)
+    kept_right = right.tokenizer_.decode(right.encode(text)[0][0, 0].tolist())
+    kept_left = left.tokenizer_.decode(left.encode(text)[0][0, 0].tolist())
+    assert "great" in kept_right and "awful" not in kept_right
+    assert "awful" in kept_left and "great" not in kept_left
+
+
+def test_undecodable_bytes_name_the_row() -> None:
+    features = TextFeatures(["review"], vocab_size=100).fit(TABLE)
+    rows = pd.DataFrame({"review": [b"fine", "ok", b"bad \xff\xfe bytes"]})
+    with pytest.raises(DataError, match="row 3") as caught:
+        features.encode(rows)
+    assert caught.value.column == "review" and caught.value.row == 3
+    with pytest.raises(DataError, match="row 2"):
+        features.encode(pd.DataFrame({"review": pd.Series(["ok", "lone \udcff surrogate"], dtype=object)}))
+
+
+def test_undecodable_bytes_in_a_csv_name_the_row(tmp_path) -> None:
+    from forgeml.data import load_source
+
+    path = tmp_path / "reviews.csv"
+    path.write_bytes(b'review,label\nhello world,a\n"bad \xff\xfe bytes",b\nok,a\n')
+    with pytest.raises(DataError, match="column 'review', row 2"):
+        load_source(str(path), "label")
+
+
+def test_pipeline_mixes_text_numeric_and_categorical_and_round_trips() -> None:
+    raw = RawData(TABLE.drop(columns="label"), None, TABLE["label"], "t")
+    config = FeaturesConfig(text_columns=["review"], text=TextConfig(vocab_size=150, max_length=16))
+    pipeline = FeaturePipeline(config, TaskInfo("binary", ("neg", "pos"))).fit(raw)
+    spec = pipeline.input_spec
+    assert spec.names == ("numeric", "text", "text_mask")  # shop is one-hot inside numeric
+    assert (spec.text_columns, spec.text_length) == (1, 16) and spec.vocab_size <= 150
+    assert pipeline.input_columns == ["stars_hint", "shop", "review"]
+    tensors = pipeline.transform(raw).tensors
+    assert tensors["text"].shape == (80, 1, 16) and tensors["numeric"].shape == (80, 4)
+    restored = FeaturePipeline.from_json(json.loads(json.dumps(pipeline.to_json())))
+    assert restored.input_spec == spec
+    assert InputSpec(**json.loads(json.dumps(spec.__dict__))) == spec  # what the bundle stores
+    assert np.array_equal(restored.transform(raw).tensors["text"], tensors["text"])
+
+
+def test_text_config_errors_name_the_key() -> None:
+    with pytest.raises(ConfigError, match="features.text.tokenizer"):
+        config_from_dict({"data": {"source": "x.csv"}, "features": {"text": {"tokenizer": "chars"}}})
+    raw = RawData(TABLE.drop(columns="label"), None, TABLE["label"], "t")
+    with pytest.raises(ConfigError, match="features.text_columns"):
+        FeaturePipeline(FeaturesConfig(text_columns=["nope"]), TaskInfo("binary", ("neg", "pos"))).fit(raw)
+    with pytest.raises(ConfigError, match="features.text.pretrained"):
+        resolve_pretrained("package:no_such_model_package_here")
+    with pytest.raises(ConfigError, match="features.text.pretrained"):
+        TextFeatures(["review"], pretrained="/no/such/folder").fit(TABLE)
