@@ -9,20 +9,22 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-import pandas as pd
 from rich.console import Console
 from torch import nn
 
 from forgeml import atomic
 from forgeml.checks import DataReport, gate
 from forgeml.checks import check as check_data
-from forgeml.config import Config, dump_config, load_config
+from forgeml.config import Config, ServeConfig, dump_config, load_config
 from forgeml.data import Splits, load_data, load_source
 from forgeml.deploy import Predictor, predict_file, read_bundle, write_bundle
+from forgeml.deploy.predict import PredictSummary
+from forgeml.deploy.verify import VerifyReport
 from forgeml.errors import ConfigError
 from forgeml.evaluation import Evaluation, compare_runs, evaluate_model, evaluate_run
 from forgeml.features import FeaturePipeline, fit_features
 from forgeml.training import Callback, TrainResult, train_model
+from forgeml.training.stage import make_session
 
 logger = logging.getLogger(__name__)
 BUNDLE_DIR = "bundle"
@@ -45,18 +47,33 @@ class Run:
 
 
 def train(
-    config: Config | str | Path, *, callbacks: list[Callback] | None = None, console: Console | None = None
+    config: Config | str | Path,
+    *,
+    callbacks: list[Callback] | None = None,
+    console: Console | None = None,
+    resume: bool | str | Path = False,
+    force_resume: bool = False,
 ) -> Run:
     """Check the data (the cleaning gate), split it, fit features on train, train, write the run folder.
 
     The gate runs first: blocking data problems raise DataQualityError before any epoch, and the
-    data report is saved in the run folder either way.
+    data report is saved in the run folder either way. Checkpoints go to ``runs/<name>/checkpoints``;
+    ``resume=True`` continues from the last one (an error when there is none), a path from that file,
+    and ``train.resume: auto`` continues when one exists. A changed config or data is refused
+    (ConfigError naming the keys) unless ``force_resume``. Under torchrun only rank 0 writes files.
     """
     config = _as_config(config)
     if config.check.enabled:
         gate(config.data, config.check, run_dir=config.run_dir())
     splits = load_data(config.data, seed=config.seed)
     pipeline = fit_features(splits.train, config.features, splits.task)
+    session = make_session(
+        config.run_dir(),
+        config.model_dump(mode="json"),
+        config.train,
+        resume=resume,
+        force_resume=force_resume,
+    )
     result = train_model(
         pipeline,
         splits.train,
@@ -66,8 +83,11 @@ def train(
         seed=config.seed,
         callbacks=callbacks,
         console=console,
+        session=session,
     )
     run_dir = config.run_dir()
+    if not result.is_main:  # ranks > 0 of a torchrun job: rank 0 writes the run folder
+        return Run(run_dir, config, result.model, pipeline, result, splits)
     run_dir.mkdir(parents=True, exist_ok=True)
     atomic.write_text(run_dir / "config.yaml", dump_config(config))
     atomic.write_text(run_dir / "history.csv", _history_csv(result))
@@ -113,10 +133,18 @@ def compare(runs: list[str | Path], *, output: str | Path) -> Path:
 
 
 def run(
-    config: Config | str | Path, *, callbacks: list[Callback] | None = None, console: Console | None = None
+    config: Config | str | Path,
+    *,
+    callbacks: list[Callback] | None = None,
+    console: Console | None = None,
+    resume: bool | str | Path = False,
+    force_resume: bool = False,
 ) -> tuple[Run, Evaluation]:
-    """Every stage in order: data, features, train, evaluate (metrics and model card), bundle."""
-    trained = train(config, callbacks=callbacks, console=console)
+    """Every stage in order: data, features, train, evaluate (metrics and model card), bundle.
+
+    ``resume`` and ``force_resume`` are those of :func:`train`.
+    """
+    trained = train(config, callbacks=callbacks, console=console, resume=resume, force_resume=force_resume)
     return trained, evaluate(trained)
 
 
@@ -133,14 +161,61 @@ def check(
     )
 
 
-def predict(bundle: str | Path, source: str | Path, output: str | Path) -> pd.DataFrame:
-    """Predict every row of ``source`` with ``bundle`` and write ``output`` (CSV, Parquet or JSON Lines)."""
-    return predict_file(bundle, source, output)
+def predict(
+    bundle: str | Path, source: str | Path, output: str | Path, *, progress: bool | None = None
+) -> PredictSummary:
+    """Predict every row of ``source`` with ``bundle`` and write ``output`` (CSV, Parquet or JSON Lines).
+
+    CSV and Parquet inputs stream in chunks (bounded memory); the output is written atomically.
+    ONNX Runtime runs when the bundle has model.onnx, PyTorch otherwise.
+    """
+    return predict_file(bundle, source, output, progress=progress)
 
 
-def load(bundle: str | Path) -> Predictor:
-    """A :class:`Predictor` for ``bundle``, checked against its manifest: ``forgeml.load(path).predict(rows)``."""
-    return Predictor.from_bundle(bundle)
+def load(bundle: str | Path, *, engine: str = "auto", unseen: str = "unknown") -> Predictor:
+    """A :class:`Predictor` for ``bundle``, checked against its manifest: ``forgeml.load(path).predict(rows)``.
+
+    ``engine``: "auto" (ONNX Runtime if the bundle has model.onnx), "onnx" or "torch".
+    ``unseen``: "unknown" maps unseen categories to the unknown bucket as in training; "reject" raises.
+    """
+    return Predictor.from_bundle(bundle, engine=engine, unseen=unseen)
+
+
+def export(run_or_bundle: Run | str | Path, *, format: str = "onnx") -> Path:  # noqa: A002 - the CLI flag
+    """Write ``model.onnx`` (model + imputation, scaling, one-hot, image scaling) into the bundle.
+
+    Takes a run (or its folder) or a bundle folder; bundle.json gains the file's sha256 and a
+    description of the graph's inputs. Returns the ONNX file's path.
+    """
+    from forgeml.deploy.onnx_export import export as export_onnx
+
+    if format != "onnx":
+        raise ConfigError(f"export format {format!r} is not supported; use onnx.")
+    path = run_or_bundle.bundle_path if isinstance(run_or_bundle, Run) else Path(run_or_bundle)
+    if not (path / "bundle.json").is_file() and (path / BUNDLE_DIR / "bundle.json").is_file():
+        path = path / BUNDLE_DIR
+    return export_onnx(path)
+
+
+def serve(bundle: str | Path, *, config: ServeConfig | None = None, **settings: object) -> None:
+    """Serve ``bundle`` over HTTP until SIGTERM/SIGINT: ``forgeml.serve("bundle/", port=8000)``.
+
+    ``settings`` override fields of ``config`` (host, port, workers, max_queue, ...); see ServeConfig.
+    """
+    from forgeml.deploy.server import run_server
+
+    base = config or ServeConfig()
+    run_server(bundle, base.model_validate(base.model_dump() | settings) if settings else base)
+
+
+def verify(
+    bundle: str | Path, *, data: str | Path, url: str | None = None, rows: int | None = None
+) -> VerifyReport:
+    """Replay ``data`` through a server (``url``, or one started on a free loopback port), the Predictor
+    and the PyTorch model; the report holds the largest difference between each pair."""
+    from forgeml.deploy.verify import verify as verify_bundle
+
+    return verify_bundle(bundle, data, url=url, rows=rows)
 
 
 def _as_config(config: Config | str | Path) -> Config:

@@ -51,6 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--verbose", "-v", action="store_true", help="show info logs and tracebacks")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
+    from forgeml.training.command import add_train_arguments
+
     for name, handler, text in (
         ("train", _train, "train a model from a config"),
         ("run", _run, "every stage in order: train, evaluate, bundle"),
@@ -65,6 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
             metavar="KEY=VALUE",
             help="override a config key, e.g. train.learning_rate=3e-4",
         )
+        add_train_arguments(command)
         command.set_defaults(handler=handler)
 
     evaluate = commands.add_parser("evaluate", help="score a run's bundle on its test split or a file")
@@ -106,23 +109,58 @@ def _register_optional(commands: argparse._SubParsersAction) -> None:
     from forgeml.scratch.command import register_explain
 
     register_check(commands)
+    from forgeml.deploy.command import register_deploy
+
+    register_deploy(commands)  # noqa: E702, I001
+    from forgeml.training.command import register_plan
+
+    register_plan(commands)  # noqa: E702, I001
     register_explain(commands)
 
 
 def _train(args: argparse.Namespace) -> int:
+    """Exit codes: 0 done, 2 bad input, 143/130 stopped by SIGTERM/SIGINT after a checkpoint."""
+    from forgeml.training.command import distributed_launch, overrides
+
+    if (code := distributed_launch(args, "train")) is not None:
+        return code
     from forgeml import api
     from forgeml.config import load_config
+    from forgeml.training import TrainingInterrupted
 
-    run = api.train(load_config(args.config, args.overrides), console=console)
+    try:
+        run = api.train(
+            load_config(args.config, overrides(args)),
+            console=console,
+            resume=args.resume,
+            force_resume=args.force_resume,
+        )
+    except TrainingInterrupted as stopped:
+        error_console.print(str(stopped))
+        return stopped.exit_code
     console.print(f"trained in {run.result.seconds:.1f}s; run folder: {run.path}; bundle: {run.bundle_path}")
     return 0
 
 
 def _run(args: argparse.Namespace) -> int:
+    from forgeml.training.command import distributed_launch, overrides
+
+    if (code := distributed_launch(args, "run")) is not None:
+        return code
     from forgeml import api
     from forgeml.config import load_config
+    from forgeml.training import TrainingInterrupted
 
-    run, evaluation = api.run(load_config(args.config, args.overrides), console=console)
+    try:
+        run, evaluation = api.run(
+            load_config(args.config, overrides(args)),
+            console=console,
+            resume=args.resume,
+            force_resume=args.force_resume,
+        )
+    except TrainingInterrupted as stopped:
+        error_console.print(str(stopped))
+        return stopped.exit_code
     _print_evaluation(evaluation, "test")
     console.print(f"trained in {run.result.seconds:.1f}s; run folder: {run.path}; bundle: {run.bundle_path}")
     return 0
@@ -148,8 +186,8 @@ def _compare(args: argparse.Namespace) -> int:
 def _predict(args: argparse.Namespace) -> int:
     from forgeml import api
 
-    predictions = api.predict(args.bundle, args.input, args.output)
-    console.print(f"wrote {len(predictions)} predictions to {args.output}")
+    summary = api.predict(args.bundle, args.input, args.output)
+    console.print(f"wrote {summary.rows} predictions to {summary.output} ({summary.engine})")
     return 0
 
 

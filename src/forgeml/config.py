@@ -72,14 +72,32 @@ class ImageConfig(Section):
     scale: float | Literal["auto"] = "auto"
 
 
+class TextConfig(Section):
+    """How text columns become token ids: a tokenizer trained on the training split, or a model's own."""
+
+    tokenizer: Literal["wordpiece", "bpe"] = (
+        "wordpiece"  # trained on the training split (Hugging Face tokenizers)
+    )
+    vocab_size: Annotated[int, Field(ge=16, le=1_000_000)] = 8000
+    min_frequency: PositiveInt = 1  # tokens seen fewer times in training are not added to the vocabulary
+    lowercase: bool = True
+    max_length: Annotated[int, Field(ge=4, le=8192)] = 128  # tokens per text, [CLS] and [SEP] included
+    truncation_side: Literal["right", "left"] = "right"  # left keeps a long text's end
+    # A Hugging Face model (hub id, local folder, or package:<module> for a model shipped in a Python
+    # package) whose own tokenizer is used instead of training one; required by model.type: pretrained.
+    pretrained: str | None = None
+
+
 class FeaturesConfig(Section):
     """Which columns are used and how each kind is encoded. Kinds are inferred unless listed."""
 
     numeric: NumericConfig = NumericConfig()
     categorical: CategoricalConfig = CategoricalConfig()
     image: ImageConfig = ImageConfig()
+    text: TextConfig = TextConfig()
     numeric_columns: list[str] = []  # force these columns to be numeric
     categorical_columns: list[str] = []  # force these columns to be categorical
+    text_columns: list[str] = []  # free-text columns, tokenized (text is never inferred: list it here)
     exclude: list[str] = []  # never used as inputs (ids, free text not yet supported, ...)
 
 
@@ -102,7 +120,85 @@ class CNNConfig(Section):
     dropout: Fraction = 0.0
 
 
-ModelConfig = Annotated[MLPConfig | CNNConfig, Field(discriminator="type")]
+class BagOfEmbeddingsConfig(Section):
+    """Text baseline: the mean (or max) of token embeddings, then the head. Fast; ignores word order."""
+
+    type: Literal["bag_of_embeddings"] = "bag_of_embeddings"
+    embedding_dim: PositiveInt = 64
+    pooling: Literal["mean", "max"] = "mean"
+    hidden: list[PositiveInt] = []  # head layers over [text vectors, numeric, categorical embeddings]
+    dropout: Fraction = 0.0
+
+
+class TextCNNConfig(Section):
+    """Kim's text CNN: 1-D convolutions of several widths over token embeddings, max-pooled over time."""
+
+    type: Literal["text_cnn"] = "text_cnn"
+    embedding_dim: PositiveInt = 64
+    kernel_sizes: list[PositiveInt] = [3, 4, 5]
+    channels: PositiveInt = 64  # filters per kernel size
+    hidden: list[PositiveInt] = []
+    dropout: Fraction = 0.1
+
+
+class TransformerConfig(Section):
+    """A small transformer encoder trained from scratch (torch.nn.TransformerEncoder, pre-norm)."""
+
+    type: Literal["transformer"] = "transformer"
+    width: PositiveInt = 64  # d_model; must be divisible by heads
+    layers: PositiveInt = 2
+    heads: PositiveInt = 4
+    feedforward: PositiveInt | None = None  # None: 4 * width
+    positional: Literal["learned", "sinusoidal"] = "learned"
+    pooling: Literal["mean", "cls"] = "mean"
+    hidden: list[PositiveInt] = []
+    dropout: Fraction = 0.1
+
+    @model_validator(mode="after")
+    def _heads_divide_width(self) -> TransformerConfig:
+        if self.width % self.heads:
+            raise ValueError(f"width ({self.width}) must be divisible by heads ({self.heads})")
+        return self
+
+
+class LoRAConfig(Section):
+    """Low-rank adapters (peft): only these small matrices and the head train; merged before export."""
+
+    r: PositiveInt = 8
+    alpha: Annotated[float, Field(gt=0.0)] = 16.0
+    dropout: Fraction = 0.0
+    target_modules: list[str] | None = (
+        None  # None: peft's default for the architecture (query, value for BERT)
+    )
+
+
+class PretrainedConfig(Section):
+    """A Hugging Face encoder (AutoModel) pooled into a vector, then the task head.
+
+    The backbone is the one named by features.text.pretrained (its tokenizer and weights go together).
+    """
+
+    type: Literal["pretrained"] = "pretrained"
+    name: str | None = None  # optional; when set it must equal features.text.pretrained
+    pooling: Literal["mean", "cls"] = "mean"
+    freeze: bool = False  # true: train only the head on the frozen encoder's vectors
+    lora: LoRAConfig | None = None  # fine-tune through low-rank adapters instead of every weight
+    hidden: list[PositiveInt] = []
+    dropout: Fraction = 0.0
+
+    @model_validator(mode="after")
+    def _freeze_or_lora(self) -> PretrainedConfig:
+        if self.freeze and self.lora is not None:
+            raise ValueError(
+                "freeze: true trains no backbone weight, so lora would do nothing; set one of them"
+            )
+        return self
+
+
+ModelConfig = Annotated[
+    MLPConfig | CNNConfig | BagOfEmbeddingsConfig | TextCNNConfig | TransformerConfig | PretrainedConfig,
+    Field(discriminator="type"),
+]
 
 
 class EarlyStoppingConfig(Section):
@@ -182,12 +278,18 @@ class EvaluateConfig(Section):
 class ServeConfig(Section):
     """The HTTP server and ONNX export (the deploy stage). Every limit is enforced before the model runs."""
 
-    host: str = "127.0.0.1"  # loopback only by default; put a gateway (TLS, auth, rate limits) in front for more
+    host: str = (
+        "127.0.0.1"  # loopback only by default; put a gateway (TLS, auth, rate limits) in front for more
+    )
     port: Annotated[int, Field(ge=0, le=65535)] = 8000  # 0 picks a free port
     workers: Annotated[int, Field(ge=1, le=64)] = 1  # uvicorn worker processes, each with its own model copy
     threads: Annotated[int, Field(ge=0, le=256)] = 0  # ONNX Runtime threads per worker; 0 = cores / workers
-    max_batch_size: Annotated[int, Field(ge=1, le=65536)] = 256  # rows per model call (dynamic micro-batching)
-    max_wait_ms: Annotated[float, Field(ge=0.0, le=1000.0)] = 0.0  # extra wait for more rows; 0 = batch what queued
+    max_batch_size: Annotated[int, Field(ge=1, le=65536)] = (
+        256  # rows per model call (dynamic micro-batching)
+    )
+    max_wait_ms: Annotated[float, Field(ge=0.0, le=1000.0)] = (
+        0.0  # extra wait for more rows; 0 = batch what queued
+    )
     max_queue: Annotated[int, Field(ge=1, le=1_000_000)] = 512  # queued requests; beyond it 503 + Retry-After
     request_timeout_s: Annotated[float, Field(gt=0.0, le=3600.0)] = 10.0  # queue + model time; then 504
     max_body_bytes: Annotated[int, Field(ge=1024, le=1 << 30)] = 1 << 20  # larger bodies get 413 unread
@@ -303,9 +405,12 @@ def _resolve_paths(config: Config, base: Path) -> Config:
     return config.model_copy(update={"data": data})
 
 
+MODEL_TYPES = ("mlp", "cnn", "bag_of_embeddings", "text_cnn", "transformer", "pretrained")
+
+
 def _dotted(loc: tuple[Any, ...]) -> str:
     # Drop pydantic's union tags (e.g. "mlp") so the key reads as the user wrote it.
-    return ".".join(str(part) for part in loc if part not in ("mlp", "cnn"))
+    return ".".join(str(part) for part in loc if part not in MODEL_TYPES)
 
 
 def _describe(error: dict[str, Any], origin: str) -> str:
