@@ -99,7 +99,17 @@ def is_restart() -> bool:
 def init_process_group(ranks: Ranks, device: torch.device) -> None:
     """Join the job's process group: NCCL between GPUs, gloo on the CPU."""
     if ranks.distributed and not dist.is_initialized():
-        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
+        store, _, _ = next(dist.rendezvous("env://", rank=ranks.rank, world_size=ranks.world_size))
+        # After a torchrun restart the job may share the store with its dead predecessors; without a
+        # per-attempt prefix a new rank can read an old peer address and fail with "Connection refused".
+        attempt = os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")
+        store = dist.PrefixStore(f"forgeml/attempt_{attempt}", store)
+        dist.init_process_group(
+            backend="nccl" if device.type == "cuda" else "gloo",
+            store=store,
+            rank=ranks.rank,
+            world_size=ranks.world_size,
+        )
         # Reductions across ranks use tensors on the process's device.
         if device.type == "cuda":
             torch.cuda.set_device(device)
