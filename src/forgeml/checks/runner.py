@@ -218,8 +218,14 @@ def gate(data_config: DataConfig, check_config: CheckConfig, *, run_dir: Path | 
     )
     if run_dir is not None:
         write_reports(report, run_dir)
-    for finding in report.warnings:
-        logger.warning("data check: %s", finding.describe())
+    if report.warnings:
+        # One line, not one per finding: a wide table easily has dozens of outlier warnings.
+        counts: dict[str, int] = {}
+        for finding in report.warnings:
+            counts[finding.id] = counts.get(finding.id, 0) + 1
+        summary = ", ".join(f"{check_id} ({count})" for check_id, count in sorted(counts.items()))
+        where = f"; details in {run_dir / 'data_report.html'}" if run_dir is not None else ""
+        logger.warning("data check: %d warnings: %s%s", len(report.warnings), summary, where)
     if report.blocking and not check_config.enabled:
         logger.warning(
             "check.enabled is false: training goes on despite %d blocking findings", len(report.blocking)

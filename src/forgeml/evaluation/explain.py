@@ -124,17 +124,19 @@ def integrated_gradients(
     from captum.attr import IntegratedGradients
 
     names = pipeline.input_spec.names
-    floats = [name for name in names if name != "categorical"]
+    # Integer inputs (category ids, token ids and masks) have no gradient: they are held fixed.
+    integer_names = [name for name in names if name in ("categorical", "text", "text_mask")]
+    floats = [name for name in names if name not in integer_names]
     if not floats or len(rows) == 0:
         return None
     torch.manual_seed(seed)
     count = min(len(rows), max(IG_SUMMARY_ROWS, IG_TABLE_ROWS))
     tensors = pipeline.transform(rows.take(np.arange(count))).tensors
-    fixed = tuple(tensors[name] for name in names if name == "categorical")
+    fixed = tuple(tensors[name] for name in integer_names)
 
     def forward(*inputs: torch.Tensor) -> torch.Tensor:
         given = dict(zip(floats, inputs[: len(floats)], strict=True))
-        given |= dict(zip([n for n in names if n == "categorical"], inputs[len(floats) :], strict=True))
+        given |= dict(zip(integer_names, inputs[len(floats) :], strict=True))
         return model(*(given[name] for name in names))
 
     outputs = predict_outputs(model, tuple(tensors[name] for name in names))

@@ -165,6 +165,37 @@ def confidently_wrong(
     return image_grid(images[order], captions, "most confidently wrong test images")
 
 
+def confidently_wrong_texts(
+    texts: pd.DataFrame, truth: np.ndarray, probabilities: np.ndarray, labels: list[str], *, width: int = 90
+) -> bytes | None:
+    """The test texts the model got wrong with the highest confidence, as a table image; None if none.
+
+    ``texts`` holds the text columns of the test rows; each is cut to ``width`` characters so the
+    table stays readable (the full rows are in the test split).
+    """
+    guess = probabilities.argmax(axis=1)
+    wrong = np.flatnonzero(guess != truth)
+    if not len(wrong):
+        return None
+    order = wrong[np.argsort(-probabilities[wrong, guess[wrong]])][:WRONG_GRID]
+    lines = []
+    for row in order:
+        text = " | ".join(str(value) for value in texts.iloc[row].fillna("").tolist()).replace("\n", " ")
+        text = text if len(text) <= width else text[: width - 1] + "…"
+        verdict = f"true {labels[truth[row]]}, said {labels[guess[row]]} ({probabilities[row, guess[row]]:.0%})"
+        lines.append((f"row {row + 1}", verdict, text))
+    with _figure(11, 0.32 * len(lines) + 0.8) as (figure, axes):
+        axis = axes[0]
+        axis.axis("off")
+        for index, (row, verdict, text) in enumerate(lines):
+            y = 1 - (index + 0.5) / len(lines)
+            axis.text(0.0, y, row, fontsize="x-small", va="center", family="monospace")
+            axis.text(0.08, y, verdict, fontsize="x-small", va="center")
+            axis.text(0.36, y, text, fontsize="x-small", va="center")
+        figure.suptitle("most confidently wrong test texts", fontsize="small")
+        return to_png(figure)
+
+
 def saliency_grid(images: np.ndarray, saliency: np.ndarray, captions: list[str]) -> bytes:
     """Each image above its integrated-gradients saliency map."""
     count = len(images)

@@ -164,6 +164,11 @@ def make_figures(
             wrong = plots.confidently_wrong(test.images, truth, probabilities, labels)
             if wrong is not None:
                 figures["Most confidently wrong"] = wrong
+        text_columns = list(getattr(getattr(pipeline, "text_", None), "columns", []) or [])
+        if text_columns:
+            wrong = plots.confidently_wrong_texts(test.table[text_columns], truth, probabilities, labels)
+            if wrong is not None:
+                figures["Most confidently wrong texts"] = wrong
     if pipeline.task.kind == "regression":
         figures["Residuals"] = plots.regression_diagnostics(truth, np.asarray(decoded.values, float))
     if evaluation.importance:
