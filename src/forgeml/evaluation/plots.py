@@ -182,7 +182,9 @@ def confidently_wrong_texts(
     for row in order:
         text = " | ".join(str(value) for value in texts.iloc[row].fillna("").tolist()).replace("\n", " ")
         text = text if len(text) <= width else text[: width - 1] + "…"
-        verdict = f"true {labels[truth[row]]}, said {labels[guess[row]]} ({probabilities[row, guess[row]]:.0%})"
+        verdict = (
+            f"true {labels[truth[row]]}, said {labels[guess[row]]} ({probabilities[row, guess[row]]:.0%})"
+        )
         lines.append((f"row {row + 1}", verdict, text))
     with _figure(11, 0.32 * len(lines) + 0.8) as (figure, axes):
         axis = axes[0]
