@@ -82,7 +82,8 @@ class TextConfig(Section):
     min_frequency: PositiveInt = 1  # tokens seen fewer times in training are not added to the vocabulary
     lowercase: bool = True
     max_length: Annotated[int, Field(ge=4, le=8192)] = 128  # tokens per text, [CLS] and [SEP] included
-    truncation_side: Literal["right", "left"] = "right"  # left keeps a long text's end
+    # left keeps a long text's end; error turns truncation off: a longer text is refused, naming its row
+    truncation_side: Literal["right", "left", "error"] = "right"
     # A Hugging Face model (hub id, local folder, or package:<module> for a model shipped in a Python
     # package) whose own tokenizer is used instead of training one; required by model.type: pretrained.
     pretrained: str | None = None

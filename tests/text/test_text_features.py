@@ -37,6 +37,30 @@ def test_truncation_side_keeps_the_start_or_the_end() -> None:
     assert "awful" in kept_left and "great" not in kept_left
 
 
+def test_truncation_off_refuses_a_long_text_naming_its_row_everywhere() -> None:
+    """truncation_side: error: the Python predictor raises and the server answers 422 for rows[i]."""
+    from forgeml.deploy.encode import RecordEncoder
+    from forgeml.deploy.server.schema import data_error
+
+    strict = TextFeatures(["review"], vocab_size=100, max_length=12, truncation_side="error").fit(TABLE)
+    rows = pd.DataFrame({"review": ["great film", " ".join(["great"] * 40), "awful"]})
+    with pytest.raises(
+        DataError, match=r"column 'review', row 2: the text is longer than 12 tokens"
+    ) as caught:
+        strict.encode(rows)
+    error = data_error(caught.value)
+    assert (error.status, error.field, error.row) == (422, "rows[1].review", 1)
+    ids, _ = strict.encode(rows.iloc[[0, 2]])  # texts that fit still encode
+    assert ids.shape == (2, 1, 12)
+    config = TextConfig(truncation_side="error", vocab_size=100, max_length=12)
+    pipeline = FeaturePipeline(
+        FeaturesConfig(text_columns=["review"], text=config), TaskInfo("binary", ("neg", "pos"))
+    )
+    pipeline.fit(RawData(TABLE.drop(columns="label"), None, TABLE["label"], "t"))
+    with pytest.raises(DataError, match="row 2: the text is longer than 12 tokens"):
+        RecordEncoder(pipeline).encode([dict(record) for record in rows.to_dict("records")])
+
+
 def test_undecodable_bytes_name_the_row() -> None:
     features = TextFeatures(["review"], vocab_size=100).fit(TABLE)
     rows = pd.DataFrame({"review": [b"fine", "ok", b"bad \xff\xfe bytes"]})

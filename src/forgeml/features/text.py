@@ -56,7 +56,7 @@ class TextFeatures:
         else:
             texts = [text for column in self.columns for text in texts_of(table[column], column)]
             tokenizer, self.backbone_config_ = self._train(texts), ""
-        self.tokenizer_ = _with_fixed_length(tokenizer, self._length(), self.truncation_side)
+        self.tokenizer_ = _with_fixed_length(tokenizer, self._length(), _direction(self.truncation_side))
         return self
 
     @property
@@ -86,6 +86,8 @@ class TextFeatures:
             encodings = self.tokenizer_.encode_batch(texts)
         except Exception as exc:  # the Rust side refuses e.g. lone surrogates; name the row
             raise _bad_text(texts, column, exc) from None
+        if self.truncation_side == "error":
+            _refuse_overflow(encodings, column, self.length)
         ids = np.asarray([encoding.ids for encoding in encodings], dtype=np.int64).reshape(len(texts), -1)
         mask = np.asarray([encoding.attention_mask for encoding in encodings], dtype=np.int64)
         return ids, mask.reshape(len(texts), -1)
@@ -271,6 +273,23 @@ def _pretrained_tokenizer(name: str) -> tuple[Any, str]:
     pad_id = loaded.pad_token_id if loaded.pad_token_id is not None else 0
     tokenizer.enable_padding(pad_id=pad_id, pad_token=loaded.pad_token or "[PAD]")
     return tokenizer, config.to_json_string(use_diff=False)
+
+
+def _direction(truncation_side: str) -> str:
+    """The tokenizer's truncation direction; with ``error`` it truncates right, then the overflow is refused."""
+    return "left" if truncation_side == "left" else "right"
+
+
+def _refuse_overflow(encodings: list[Any], column: str, length: int) -> None:
+    """With truncation off, a text that did not fit in ``length`` tokens is an error naming its row."""
+    for row, encoding in enumerate(encodings):
+        if encoding.overflowing:
+            raise DataError(
+                f"column {column!r}, row {row + 1}: the text is longer than {length} tokens and "
+                f"features.text.truncation_side is 'error'. Shorten it, or set truncation_side: right or left.",
+                column=column,
+                row=row + 1,
+            )
 
 
 def _with_fixed_length(tokenizer: Any, length: int, side: str) -> Any:
