@@ -105,6 +105,23 @@ def test_ragged_csv_is_stopped_by_the_gate_with_exit_1(tmp_path: Path, capsys) -
     assert "[unparseable_rows]" in result.stderr and "line 3 (expected 3 fields, found 2)" in result.stderr
 
 
+def test_missing_targets_block_training_until_allowed(tmp_path: Path, capsys) -> None:
+    table = make_mixed_table(120)
+    table.loc[[4, 9], "churned"] = None
+    table.to_csv(tmp_path / "data.csv", index=False)
+    config = write_config(
+        tmp_path / "c.yaml", str(tmp_path / "data.csv"), data={"target": "churned"}, train={"epochs": 2}
+    )
+    blocked = in_process(capsys, "train", config)
+    assert (
+        blocked.returncode == 1 and "[missing_target]" in blocked.stderr and "check.allow" in blocked.stderr
+    )
+    assert not (tmp_path / "runs" / "tiny" / "bundle").exists()  # refused before the first epoch
+    allowed = in_process(capsys, "train", config, "--set", "check.allow=[missing_target]")
+    assert allowed.returncode == 0, allowed.stderr
+    assert "Epoch 1/2" in allowed.stdout and (tmp_path / "runs" / "tiny" / "bundle" / "bundle.json").is_file()
+
+
 @pytest.mark.parametrize(
     ("content", "fragments"),
     [
