@@ -119,40 +119,26 @@ def _register_optional(commands: argparse._SubParsersAction) -> None:
 
 
 def _train(args: argparse.Namespace) -> int:
-    """Exit codes: 0 done, 2 bad input, 143/130 stopped by SIGTERM/SIGINT after a checkpoint."""
-    from forgeml.training.command import distributed_launch, overrides
-
-    if (code := distributed_launch(args, "train")) is not None:
-        return code
-    from forgeml import api
-    from forgeml.config import load_config
-    from forgeml.training import TrainingInterrupted
-
-    try:
-        run = api.train(
-            load_config(args.config, overrides(args)),
-            console=console,
-            resume=args.resume,
-            force_resume=args.force_resume,
-        )
-    except TrainingInterrupted as stopped:
-        error_console.print(str(stopped))
-        return stopped.exit_code
-    console.print(f"trained in {run.result.seconds:.1f}s; run folder: {run.path}; bundle: {run.bundle_path}")
-    return 0
+    return _train_or_run(args, "train")
 
 
 def _run(args: argparse.Namespace) -> int:
+    return _train_or_run(args, "run")
+
+
+def _train_or_run(args: argparse.Namespace, verb: str) -> int:
+    """`forgeml train` and `forgeml run` differ only in the API call and the evaluation summary."""
     from forgeml.training.command import distributed_launch, overrides
 
-    if (code := distributed_launch(args, "run")) is not None:
+    if (code := distributed_launch(args, verb)) is not None:
         return code
     from forgeml import api
     from forgeml.config import load_config
     from forgeml.training import TrainingInterrupted
 
+    call = api.train if verb == "train" else api.run
     try:
-        run, evaluation = api.run(
+        result = call(
             load_config(args.config, overrides(args)),
             console=console,
             resume=args.resume,
@@ -161,7 +147,9 @@ def _run(args: argparse.Namespace) -> int:
     except TrainingInterrupted as stopped:
         error_console.print(str(stopped))
         return stopped.exit_code
-    _print_evaluation(evaluation, "test")
+    run = result if verb == "train" else result[0]
+    if verb == "run":
+        _print_evaluation(result[1], "test")
     console.print(f"trained in {run.result.seconds:.1f}s; run folder: {run.path}; bundle: {run.bundle_path}")
     return 0
 

@@ -22,7 +22,7 @@ import pyarrow.csv as pa_csv
 import pyarrow.parquet as pa_parquet
 
 from forgeml.data.sources import DEFAULT_TARGET, load_source
-from forgeml.data.tables import TABLE_FORMATS, read_table
+from forgeml.data.tables import TABLE_FORMATS, read_table, require_content
 from forgeml.errors import ConfigError, DataError
 
 
@@ -75,7 +75,7 @@ def read_source(source: str | Path | pd.DataFrame) -> RawTable:
             f"{path}: unsupported file type {path.suffix!r}. Use .csv, .tsv, .parquet, .jsonl or .npz.",
             path=text,
         )
-    _require_content(path)
+    require_content(path)
     if kind == "csv":
         table = _read_csv(path, "\t" if path.suffix.lower() == ".tsv" else ",")
     elif kind == "parquet":
@@ -142,17 +142,6 @@ def _read_parquet(path: Path) -> RawTable:
         )
         columns[name] = values if numeric or pa.types.is_string(values.type) else pc.cast(values, pa.string())
     return RawTable(str(path), columns, arrow.num_rows)
-
-
-def _require_content(path: Path) -> None:
-    if not path.is_file():
-        raise DataError(
-            f"{path}: file not found. Check the path (or data.source in the config).", path=str(path)
-        )
-    if path.stat().st_size == 0:
-        raise DataError(
-            f"{path}: the file is empty (0 bytes). Point to a file with a header and rows.", path=str(path)
-        )
 
 
 def _read_csv(path: Path, delimiter: str) -> RawTable:

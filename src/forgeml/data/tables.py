@@ -37,14 +37,15 @@ def read_table(path: Path) -> pd.DataFrame:
             f"{path}: unsupported file type {path.suffix!r}. Use .csv, .parquet, .jsonl or .npz.",
             path=str(path),
         )
-    _require_content(path)
+    require_content(path)
     frame = {"csv": _read_csv, "parquet": _read_parquet, "jsonl": _read_jsonl}[kind](path)
     if len(frame) == 0:
         raise DataError(f"{path}: the file has a header but no rows. Add data rows.", path=str(path))
     return frame
 
 
-def _require_content(path: Path) -> None:
+def require_content(path: Path) -> None:
+    """Refuse a missing or 0-byte file with one line naming it (shared by the reader and forgeml check)."""
     if not path.is_file():
         raise DataError(
             f"{path}: file not found. Check data.source in the config or the path you passed.", path=str(path)
