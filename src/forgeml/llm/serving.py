@@ -1,0 +1,55 @@
+"""Run the LM app under uvicorn, with the deploy runner's graceful SIGTERM handling (readiness 503, drain)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+
+from forgeml.config import ServeConfig
+from forgeml.errors import ConfigError
+from forgeml.llm.bundle import read_lm_manifest
+from forgeml.llm.config import LMServeConfig
+
+
+def lm_serve_config(
+    bundle: str | Path, config: ServeConfig | None, settings: dict[str, Any]
+) -> LMServeConfig:
+    """The bundle's own serve settings (from its training config), then ``config``'s explicit fields, then ``settings``."""
+    manifest = read_lm_manifest(Path(bundle))
+    values = dict(manifest.get("serve") or {})
+    if config is not None:
+        values |= config.model_dump(exclude_unset=True)
+    values |= settings
+    try:
+        return LMServeConfig.model_validate(values)
+    except ValueError as exc:
+        error = exc.errors()[0]  # type: ignore[attr-defined]
+        key = "serve." + ".".join(map(str, error["loc"]))
+        raise ConfigError(f"{key}: {error['msg']} (got {error.get('input')!r}).", key=key) from None
+
+
+def run_lm_server(bundle: str | Path, config: LMServeConfig) -> None:
+    """Serve an LM bundle until SIGTERM/SIGINT; checksums are verified before the port is bound."""
+    from forgeml.deploy.server.runner import _Server, read_api_key  # the deploy runner's graceful shutdown
+    from forgeml.llm.server import create_lm_app
+
+    if config.workers != 1:
+        raise ConfigError(
+            "serve.workers must be 1 for a language model (each worker would hold its own copy); "
+            "raise serve.max_concurrent for more generations at once.",
+            key="serve.workers",
+        )
+    app = create_lm_app(bundle, config, api_key=read_api_key(config.api_key_file))
+    options: dict[str, Any] = {
+        "host": config.host,
+        "port": config.port,
+        "timeout_graceful_shutdown": config.graceful_timeout_s,
+        "timeout_keep_alive": 5,
+        "log_level": "info",
+        "access_log": False,
+        "server_header": False,
+        "h11_max_incomplete_event_size": 64 * 1024,
+    }
+    _Server(uvicorn.Config(app, **options)).run()
