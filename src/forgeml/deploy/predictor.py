@@ -9,6 +9,7 @@ raw inputs and do imputation, scaling and one-hot expansion inside the graph.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -71,11 +72,17 @@ class Predictor:
     def frame(self, outputs: np.ndarray) -> pd.DataFrame:
         """Decoded predictions (and class probabilities) for raw outputs."""
         decoded = self.pipeline.target_.decode(outputs)
-        frame = pd.DataFrame({PREDICTION_COLUMN: decoded.values})
-        if decoded.probabilities is not None:
-            for index, label in enumerate(self.labels):
-                frame[f"probability_{label}"] = decoded.probabilities[:, index]
+        if decoded.probabilities is None:
+            return pd.DataFrame({PREDICTION_COLUMN: decoded.values})
+        # One float block plus one inserted column: adding a column per class costs about 1 ms
+        # each in pandas 3, which made a 10-class CNN's predict 50x slower than the model.
+        frame = pd.DataFrame(decoded.probabilities, columns=self._probability_columns, copy=False)
+        frame.insert(0, PREDICTION_COLUMN, decoded.values)
         return frame
+
+    @cached_property
+    def _probability_columns(self) -> pd.Index:
+        return pd.Index([f"probability_{label}" for label in self.labels])
 
 
 def as_raw(rows: pd.DataFrame | Sequence[dict[str, Any]] | np.ndarray | RawData) -> RawData:
