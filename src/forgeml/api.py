@@ -62,6 +62,12 @@ def train(
     and ``train.resume: auto`` continues when one exists. A changed config or data is refused
     (ConfigError naming the keys) unless ``force_resume``. Under torchrun only rank 0 writes files.
     """
+    if _is_lm(config):  # model.type: causal_lm: fine-tune a language model (forgeml.llm)
+        from forgeml.llm import train_lm
+
+        return train_lm(
+            config, callbacks=callbacks, console=console, resume=resume, force_resume=force_resume
+        )  # type: ignore[return-value]
     config = _as_config(config)
     if config.check.enabled:
         gate(config.data, config.check, run_dir=config.run_dir())
@@ -113,6 +119,10 @@ def evaluate(
     Writes ``metrics.json`` and the model card ``report.html`` into the run folder (for a ``data``
     file: ``metrics-<name>.json`` and ``report-<name>.html``). ``slices`` overrides ``evaluate.slices``.
     """
+    if _is_lm_run(run):  # a language-model run: report.html with base vs fine-tuned answers
+        from forgeml.llm import evaluate_lm
+
+        return evaluate_lm(run)  # type: ignore[return-value,arg-type]
     run_dir = run.path if isinstance(run, Run) else Path(run)
     bundle = read_bundle(run_dir / BUNDLE_DIR)
     config = run.config if isinstance(run, Run) else _saved_config(run_dir)
@@ -202,6 +212,13 @@ def serve(bundle: str | Path, *, config: ServeConfig | None = None, **settings: 
 
     ``settings`` override fields of ``config`` (host, port, workers, max_queue, ...); see ServeConfig.
     """
+    from forgeml.llm.bundle import is_lm_bundle
+
+    if is_lm_bundle(bundle):  # a language model: the OpenAI-compatible server (forgeml.llm)
+        from forgeml.llm.serving import lm_serve_config, run_lm_server
+
+        run_lm_server(bundle, lm_serve_config(bundle, config, settings))
+        return
     from forgeml.deploy.server import run_server
 
     base = config or ServeConfig()
@@ -216,6 +233,18 @@ def verify(
     from forgeml.deploy.verify import verify as verify_bundle
 
     return verify_bundle(bundle, data, url=url, rows=rows)
+
+
+def _is_lm(config: object) -> bool:
+    from forgeml.llm.config import LMConfig, is_lm_config
+
+    return isinstance(config, LMConfig) or (isinstance(config, (str, Path)) and is_lm_config(config))
+
+
+def _is_lm_run(run: object) -> bool:
+    from forgeml.llm.stage import LMRun
+
+    return isinstance(run, LMRun) or (isinstance(run, (str, Path)) and _is_lm(Path(run) / "config.yaml"))
 
 
 def _as_config(config: Config | str | Path) -> Config:

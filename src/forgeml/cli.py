@@ -132,6 +132,12 @@ def _train_or_run(args: argparse.Namespace, verb: str) -> int:
 
     if (code := distributed_launch(args, verb)) is not None:
         return code
+    from forgeml.llm.config import is_lm_config
+
+    if is_lm_config(args.config):  # model.type: causal_lm -> the language-model stage
+        from forgeml.llm.command import train_or_run
+
+        return train_or_run(args, verb)
     from forgeml import api
     from forgeml.config import load_config
     from forgeml.training import TrainingInterrupted

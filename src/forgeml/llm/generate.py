@@ -9,6 +9,7 @@ into a stop string or an unfinished UTF-8 character.
 
 from __future__ import annotations
 
+import inspect
 import threading
 import time
 from collections.abc import Iterator
@@ -60,6 +61,9 @@ class TextGenerator:
         eos = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
         ids = eos if isinstance(eos, list) else [eos]
         self.eos_ids = {int(i) for i in [*ids, tokenizer.eos_token_id] if i is not None}
+        # transformers 5 renamed past_key_values to cache (the old name warns, then goes in 5.40)
+        parameters = inspect.signature(model.forward).parameters
+        self._cache_name = "cache" if "cache" in parameters else "past_key_values"
 
     def complete(self, prompt: list[int], sampling: Sampling, control: Control | None = None) -> Completion:
         """The whole answer at once (the pieces of :meth:`stream` joined)."""
@@ -116,8 +120,10 @@ class TextGenerator:
         result.seconds = time.perf_counter() - started
 
     def _forward(self, ids: torch.Tensor, past: Any) -> tuple[torch.Tensor, Any]:
-        output = self.model(input_ids=ids, past_key_values=past, use_cache=True)
-        return output.logits[0, -1].float(), output.past_key_values  # (V,)
+        # logits_to_keep=1: only the last position's logits (the vocabulary projection of a long
+        # prompt is the costliest part of the first pass otherwise)
+        output = self.model(input_ids=ids, use_cache=True, logits_to_keep=1, **{self._cache_name: past})
+        return output.logits[0, -1].float(), getattr(output, self._cache_name)  # (V,)
 
 
 def _choose(logits: torch.Tensor, sampling: Sampling, generator: torch.Generator | None) -> int:
