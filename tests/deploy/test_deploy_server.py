@@ -259,3 +259,35 @@ def test_sigterm_drains_in_flight_requests(bundle: Path, tmp_path: Path) -> None
     assert process.wait(timeout=30) == 0
     with pytest.raises(httpx.ConnectError):
         httpx.get(f"{base}/health/live")
+
+
+def test_shared_worker_socket_sends_small_responses_at_once() -> None:
+    """--workers N: uvicorn's shared socket is marked TCP, so accepted connections get TCP_NODELAY
+    (without it every response waited ~40 ms for the client's delayed ACK)."""
+    import uvicorn
+
+    from forgeml.deploy.server.runner import tcp_listener
+
+    listener = tcp_listener(uvicorn.Config(app=None, host="127.0.0.1", port=free_port()))
+    try:
+        assert listener.proto == socket.IPPROTO_TCP
+        listener.listen()
+        client = socket.create_connection(listener.getsockname())
+        accepted, _ = listener.accept()
+        assert accepted.proto == socket.IPPROTO_TCP  # what asyncio checks before setting TCP_NODELAY
+        assert accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+        accepted.close()
+        client.close()
+    finally:
+        listener.close()
+
+
+def test_two_workers_serve_and_drain(bundle: Path, tmp_path: Path) -> None:
+    process, base = start(bundle, "workers=2", log=tmp_path / "server.log")
+    try:
+        with httpx.Client() as client:  # one keep-alive connection, sequential requests
+            for _ in range(10):
+                response = client.post(f"{base}/v1/predict", json={"rows": [ROW]})
+                assert response.status_code == 200, response.text
+    finally:
+        assert stop(process) == 0
