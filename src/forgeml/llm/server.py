@@ -248,7 +248,7 @@ async def _decode(
             raise RequestProblem(
                 400, "invalid_json", f"the body is not valid JSON ({error['msg']})."
             ) from None
-        where = ".".join(str(part) for part in error["loc"]) or "body"
+        where = _field(error["loc"])
         raise RequestProblem(422, "invalid_request", f"{where}: {error['msg']}", where) from None
     config = state.config
     max_tokens = getattr(body, "max_completion_tokens", None) or body.max_tokens
@@ -273,6 +273,19 @@ async def _decode(
     if sampling.max_new_tokens > room:
         sampling = Sampling(room, sampling.temperature, sampling.top_p, sampling.stop, sampling.seed)
     return body, prompt, sampling
+
+
+def _field(loc: tuple[object, ...]) -> str:
+    """The dotted field path, without pydantic's union-member tags (``stop.str`` -> ``stop``)."""
+    parts: list[str] = []
+    for part in loc:
+        if isinstance(part, str) and (not part.isidentifier() or part in _TYPE_TAGS):
+            break
+        parts.append(str(part))
+    return ".".join(parts) or "body"
+
+
+_TYPE_TAGS = frozenset({"str", "int", "float", "bool", "list", "dict"})
 
 
 def _prompt_ids(state: LMServerState, body: GenerationFields) -> list[int]:

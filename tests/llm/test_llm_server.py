@@ -1,0 +1,260 @@
+"""The OpenAI-compatible LM server: the official openai client against a real uvicorn process, and
+validation, backpressure, timeouts and the chat page in-process. Bad requests get 4xx, never 500."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+import torch
+from fastapi.testclient import TestClient
+from llm_fixtures import QA, instruction_records, lm_config, make_tiny_lm, write_jsonl
+
+from forgeml.deploy.verify import free_port, wait_ready
+from forgeml.llm.config import LMServeConfig, lm_config_from_dict
+from forgeml.llm.generate import TextGenerator
+from forgeml.llm.server import create_lm_app
+from forgeml.llm.stage import train_lm
+
+torch.set_num_threads(1)
+QUESTION, ANSWER = QA[1]
+CHAT = {"messages": [{"role": "user", "content": QUESTION}], "temperature": 0, "max_tokens": 40}
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    tmp_path = tmp_path_factory.mktemp("tiny_lm_serve")
+    model = make_tiny_lm(tmp_path / "model")
+    source = write_jsonl(tmp_path / "qa.jsonl", instruction_records())
+    config = lm_config(
+        tmp_path,
+        model,
+        source,
+        evaluate={"samples": 0},
+        serve={"max_tokens_limit": 200, "default_max_tokens": 64},
+    )
+    return train_lm(lm_config_from_dict(config)).bundle_path
+
+
+@pytest.fixture
+def client(bundle: Path):
+    with TestClient(
+        create_lm_app(bundle, LMServeConfig(max_tokens_limit=200, default_max_tokens=64))
+    ) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def slow_tokens(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each token takes 50 ms, so a generation is still running when the next request arrives."""
+    forward = TextGenerator._forward
+
+    def slow(self, ids, past):  # noqa: ANN001, ANN202
+        time.sleep(0.05)
+        return forward(self, ids, past)
+
+    monkeypatch.setattr(TextGenerator, "_forward", slow)
+
+
+@pytest.mark.slow
+def test_the_openai_client_gets_a_chat_completion_and_a_stream_from_a_real_server(
+    bundle: Path, tmp_path: Path
+) -> None:
+    import openai
+
+    port = free_port()
+    log = (tmp_path / "server.log").open("w+")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "forgeml", "serve", str(bundle), "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=log,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_ready(base, process, log=log)
+        client = openai.OpenAI(base_url=f"{base}/v1", api_key="not-needed", max_retries=0, timeout=30)
+        chat = client.chat.completions.create(
+            model="tiny_lm", messages=[{"role": "user", "content": QUESTION}], temperature=0, max_tokens=40
+        )
+        assert chat.choices[0].message.content == ANSWER
+        assert chat.choices[0].finish_reason == "stop" and chat.usage.completion_tokens > 0
+        stream = client.chat.completions.create(
+            model="tiny_lm", messages=[{"role": "user", "content": QUESTION}], temperature=0, stream=True
+        )
+        pieces = [chunk.choices[0].delta.content or "" for chunk in stream if chunk.choices]
+        assert "".join(pieces) == ANSWER and len([p for p in pieces if p]) > 1
+        prompt = f"<|im_start|>user\n{QUESTION}<|im_end|>\n<|im_start|>assistant\n"
+        text = client.completions.create(
+            model="tiny_lm", prompt=prompt, temperature=0, stop=[" in"], max_tokens=40
+        )
+        assert text.choices[0].text == ANSWER.split(" in")[0]
+        with pytest.raises(openai.UnprocessableEntityError):
+            client.chat.completions.create(model="tiny_lm", messages=[{"role": "robot", "content": "hi"}])
+        with pytest.raises(openai.UnprocessableEntityError):
+            client.chat.completions.create(model="tiny_lm", messages=[])
+        with pytest.raises(openai.UnprocessableEntityError):
+            client.chat.completions.create(
+                model="tiny_lm", messages=[{"role": "user", "content": "hi"}], max_tokens=10**6
+            )
+        assert httpx.get(f"{base}/health/live").status_code == 200
+        assert httpx.get(f"{base}/health/ready").status_code == 200
+    finally:
+        process.send_signal(signal.SIGTERM)
+        code = process.wait(timeout=30)
+    assert code == 0, log.seek(0) or log.read()
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"messages": [{"role": "bot", "content": "x"}]}, "messages.0.role"),
+        ({"messages": []}, "messages"),
+        ({"messages": [{"role": "user"}]}, "messages.0.content"),
+        ({"messages": "hello"}, "messages"),
+        ({}, "messages"),
+        ({**CHAT, "max_tokens": 0}, "max_tokens"),
+        ({**CHAT, "max_tokens": 201}, "max_tokens"),
+        ({**CHAT, "max_completion_tokens": 5000}, "max_tokens"),
+        ({**CHAT, "temperature": 3}, "temperature"),
+        ({**CHAT, "top_p": 0}, "top_p"),
+        ({**CHAT, "stop": ["a", "b", "c", "d", "e"]}, "stop"),
+        ({**CHAT, "n": 2}, "n"),
+        ({**CHAT, "seed": "x"}, "seed"),
+        (
+            {
+                "messages": [
+                    {
+                        "role": "user",
+                        "content": [{"type": "image_url", "image_url": {"url": "file:///etc/passwd"}}],
+                    }
+                ]
+            },
+            "messages.0.content",
+        ),
+    ],
+)
+def test_bad_chat_requests_get_422_naming_the_field(client: TestClient, body: dict, field: str) -> None:
+    response = client.post("/v1/chat/completions", json=body)
+    assert response.status_code == 422, response.text
+    error = response.json()["error"]
+    assert error["param"] == field and error["type"] == "invalid_request_error" and error["request_id"]
+
+
+def test_other_bad_requests_get_4xx_never_500(client: TestClient) -> None:
+    cases = [
+        client.post(
+            "/v1/chat/completions", content=b"{not json", headers={"content-type": "application/json"}
+        ),
+        client.post("/v1/chat/completions", content=b"[]", headers={"content-type": "application/json"}),
+        client.post(
+            "/v1/chat/completions", content=b"\xff\xfe", headers={"content-type": "application/json"}
+        ),
+        client.post("/v1/chat/completions", content=json.dumps(CHAT), headers={"content-type": "text/plain"}),
+        client.post("/v1/completions", json={"prompt": ""}),
+        client.post("/v1/completions", json={"prompt": ["a", "b"]}),
+        client.post("/v1/chat/completions", json={"messages": [{"role": "user", "content": "x" * 300}]}),
+        client.get("/v1/chat/completions"),
+        client.post("/v1/nothing", json={}),
+        client.post(
+            "/v1/chat/completions", content=b"x" * (2 << 20), headers={"content-type": "application/json"}
+        ),
+    ]
+    statuses = [response.status_code for response in cases]
+    assert statuses == [400, 422, 400, 415, 422, 422, 422, 405, 404, 413], statuses
+    assert client.post("/v1/chat/completions", json=CHAT).json()["choices"][0]["message"]["content"] == ANSWER
+
+
+def test_seed_repeats_a_sampled_answer_and_stop_strings_cut_it(client: TestClient) -> None:
+    sampled = {**CHAT, "temperature": 1.5, "top_p": 0.95, "seed": 7}
+    first = client.post("/v1/chat/completions", json=sampled).json()["choices"][0]["message"]["content"]
+    again = client.post("/v1/chat/completions", json=sampled).json()["choices"][0]["message"]["content"]
+    assert first == again
+    stopped = client.post("/v1/chat/completions", json={**CHAT, "stop": "Vell"}).json()["choices"][0]
+    assert stopped["message"]["content"] == "Mara " and stopped["finish_reason"] == "stop"
+    cut = client.post("/v1/chat/completions", json={**CHAT, "max_tokens": 4}).json()["choices"][0]
+    assert cut["message"]["content"] == ANSWER[:4] and cut["finish_reason"] == "length"
+
+
+def test_the_stream_is_server_sent_events_ending_in_done(client: TestClient) -> None:
+    response = client.post("/v1/chat/completions", json={**CHAT, "stream": True})
+    assert response.headers["content-type"].startswith("text/event-stream")
+    events = [line.removeprefix("data: ") for line in response.text.split("\n\n") if line]
+    assert events[-1] == "[DONE]"
+    chunks = [json.loads(event) for event in events[:-1]]
+    assert chunks[0]["choices"][0]["delta"] == {"role": "assistant"}
+    assert "".join(c["choices"][0]["delta"].get("content", "") for c in chunks) == ANSWER
+    assert chunks[-1]["choices"][0]["finish_reason"] == "stop"
+
+
+def test_beyond_the_concurrency_bound_requests_get_503_with_retry_after(
+    bundle: Path, slow_tokens: None
+) -> None:
+    config = LMServeConfig(max_concurrent=1, max_queue=0)
+    with TestClient(create_lm_app(bundle, config)) as client:
+        with client.stream("POST", "/v1/chat/completions", json={**CHAT, "stream": True}) as running:
+            next(running.iter_lines())  # the first generation holds the only slot
+            refused = client.post("/v1/chat/completions", json=CHAT)
+            assert refused.status_code == 503 and refused.headers["retry-after"] == "1"
+            assert client.get("/health/live").status_code == 200
+        assert 'rejected_total{reason="queue_full"} 1' in client.get("/metrics").text
+
+
+def test_a_generation_past_the_timeout_gets_504_and_frees_its_slot(bundle: Path, monkeypatch) -> None:
+    forward = TextGenerator._forward
+    monkeypatch.setattr(
+        TextGenerator, "_forward", lambda self, ids, past: (time.sleep(0.1), forward(self, ids, past))[1]
+    )
+    config = LMServeConfig(max_concurrent=1, max_queue=0, request_timeout_s=0.3)
+    with TestClient(create_lm_app(bundle, config)) as client:
+        started = time.perf_counter()
+        assert client.post("/v1/chat/completions", json=CHAT).status_code == 504
+        assert time.perf_counter() - started < 1.5
+        streamed = client.post("/v1/chat/completions", json={**CHAT, "stream": True}).text
+        assert '"code": "timeout"' in streamed
+        monkeypatch.setattr(TextGenerator, "_forward", forward)
+        assert client.post("/v1/chat/completions", json=CHAT).status_code == 200
+
+
+def test_chat_page_has_no_external_assets_and_health_probes(client: TestClient) -> None:
+    page = client.get("/")
+    assert page.status_code == 200 and "/v1/chat/completions" in page.text
+    assert "http://" not in page.text and "https://" not in page.text and "src=" not in page.text
+    assert "default-src 'self'" in page.headers["content-security-policy"]
+    assert client.get("/health/live").json() == {"status": "live"}
+    assert client.get("/health/ready").json() == {"status": "ready"}
+    assert client.get("/v1/models").json()["data"][0]["object"] == "model"
+
+
+def test_concurrent_requests_each_get_their_own_answer(bundle: Path) -> None:
+    config = LMServeConfig(max_concurrent=2, max_queue=8)
+    results: dict[int, str] = {}
+    with TestClient(create_lm_app(bundle, config)) as client:
+
+        def ask(index: int) -> None:
+            question, _ = QA[index]
+            body = {**CHAT, "messages": [{"role": "user", "content": question}]}
+            results[index] = client.post("/v1/chat/completions", json=body).json()["choices"][0]["message"][
+                "content"
+            ]
+
+        threads = [threading.Thread(target=ask, args=(index,)) for index in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    sequential_client = TestClient(create_lm_app(bundle, config))
+    with sequential_client:
+        for index in range(4):
+            body = {**CHAT, "messages": [{"role": "user", "content": QA[index][0]}]}
+            expected = sequential_client.post("/v1/chat/completions", json=body).json()["choices"][0][
+                "message"
+            ]["content"]
+            assert results[index] == expected
