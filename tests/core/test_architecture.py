@@ -6,7 +6,9 @@ from pathlib import Path
 import pytest
 
 SRC = Path(__file__).parents[2] / "src" / "forgeml"
-STAGES = ["data", "checks", "features", "models", "training", "evaluation", "deploy"]
+# llm (language models) imports the training engine and the deploy server's pieces, and no stage
+# imports it, so it comes after deploy.
+STAGES = ["data", "checks", "features", "models", "training", "evaluation", "deploy", "llm"]
 
 
 def _imports(path: Path) -> set[str]:
