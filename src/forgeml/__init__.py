@@ -19,7 +19,10 @@ from importlib import import_module
 from typing import Any
 
 __version__ = "0.1.0"
-_API = {"run", "check", "train", "evaluate", "compare", "export", "predict", "load", "serve", "verify", "Run"}
+_API = {
+    *("run", "check", "train", "evaluate", "compare", "compress", "export", "predict", "load", "serve"),
+    *("verify", "Run"),
+}
 __all__ = [*sorted(_API), "load_config"]
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from torch import nn
@@ -25,6 +26,9 @@ from forgeml.evaluation import Evaluation, compare_runs, evaluate_model, evaluat
 from forgeml.features import FeaturePipeline, fit_features
 from forgeml.training import Callback, TrainResult, train_model
 from forgeml.training.stage import make_session
+
+if TYPE_CHECKING:
+    from forgeml.compression import Compression
 
 logger = logging.getLogger(__name__)
 BUNDLE_DIR = "bundle"
@@ -140,6 +144,35 @@ def evaluate(
 def compare(runs: list[str | Path], *, output: str | Path) -> Path:
     """One HTML page with several runs' metrics and learning curves side by side."""
     return compare_runs([Path(run) for run in runs], Path(output))
+
+
+def compress(
+    run: Run | str | Path,
+    *,
+    prune: float | None = None,
+    quantize: str | None = None,
+    distill: str | Path | float | None = None,
+    distill_width: float | None = None,
+    max_drop: float | None = None,
+    prune_method: str = "structured",
+    finetune_epochs: int = 5,
+    temperature: float = 4.0,
+    alpha: float = 0.7,
+    console: Console | None = None,
+) -> Compression:
+    """Pruned, quantized and distilled variants of a run, each a bundle under ``runs/<name>/compressed/``.
+
+    ``distill``: a student YAML file, or a number (the teacher's widths scaled, like ``distill_width``).
+    ``max_drop`` also chains prune -> distill -> quantize and recommends the smallest variant whose
+    test metric drops by at most that much. Bad values raise ConfigError naming the flag.
+    """
+    from forgeml.compression import compress_options, compress_run
+
+    options = compress_options(
+        prune=prune, quantize=quantize, distill=distill, distill_width=distill_width, max_drop=max_drop,
+        prune_method=prune_method, finetune_epochs=finetune_epochs, temperature=temperature, alpha=alpha,
+    )  # fmt: skip
+    return compress_run(run.path if isinstance(run, Run) else Path(run), options, console=console)
 
 
 def run(

@@ -112,6 +112,9 @@ def _register_optional(commands: argparse._SubParsersAction) -> None:
     from forgeml.deploy.command import register_deploy
 
     register_deploy(commands)  # noqa: E702, I001
+    from forgeml.compression.command import register_compress
+
+    register_compress(commands)  # noqa: E702, I001
     from forgeml.training.command import register_plan
 
     register_plan(commands)  # noqa: E702, I001

@@ -6,9 +6,11 @@ from pathlib import Path
 import pytest
 
 SRC = Path(__file__).parents[2] / "src" / "forgeml"
+# compression runs before serving but imports deploy (bundles, ONNX export, the Predictor) to build
+# and measure its variants, so it is last in the import order; deploy never imports compression.
 # llm (language models) imports the training engine and the deploy server's pieces, and no stage
 # imports it, so it comes after deploy.
-STAGES = ["data", "checks", "features", "models", "training", "evaluation", "deploy", "llm"]
+STAGES = ["data", "checks", "features", "models", "training", "evaluation", "deploy", "compression", "llm"]
 
 
 def _imports(path: Path) -> set[str]:

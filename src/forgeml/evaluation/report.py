@@ -234,6 +234,23 @@ def _explanations(evaluation: Evaluation, figures: Figures) -> str:
     return "".join(parts)
 
 
+def with_section(page: str, title: str, body: str) -> str:
+    """``page`` (a card from :func:`render_report`) with the section ``title`` added or replaced.
+
+    Later stages (``forgeml compress``) add their section to the card this way; it goes before
+    "Intended use and limitations", or at the end of the body.
+    """
+    start = f'<section><h2 id="{_anchor(title)}">'
+    section = f"{start}{title}</h2>{body}</section>"
+    if start in page:
+        head, _, rest = page.partition(start)
+        return head + section + rest.partition("</section>")[2]
+    anchor = f'<section><h2 id="{_anchor("Intended use and limitations")}">'
+    marker = anchor if anchor in page else "</body>"
+    head, _, rest = page.partition(marker)
+    return head + section + marker + rest
+
+
 def figure_or_empty(figures: Figures, title: str) -> str:
     return _figure(title, figures[title]) if title in figures else ""
 

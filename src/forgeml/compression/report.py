@@ -1,0 +1,135 @@
+"""The trade-off table three ways: a rich table for the terminal, ``summary.json``, and HTML.
+
+``compressed/report.html`` is a page of its own (same style as the model card); the run's
+``report.html`` gets a short "Compression" section with the same table and a link to that page.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from html import escape
+from pathlib import Path
+
+from rich import box
+from rich.table import Table
+
+from forgeml import atomic
+from forgeml.compression.measure import BATCH_ROWS, VariantResult
+from forgeml.evaluation.report import STYLE, table, with_section
+
+SUMMARY = "summary.json"
+REPORT = "report.html"
+SECTION = "Compression"
+HEADER = (
+    "variant",
+    "{metric}",
+    "drop",
+    "model.onnx KiB",
+    "x smaller",
+    "params",
+    "1-row ms",
+    f"{BATCH_ROWS}-row ms",
+)
+
+
+def rows(results: Sequence[VariantResult]) -> list[tuple[str, ...]]:
+    """The table's cells as text, baseline first (it is the first result)."""
+    base = results[0]
+    lines = []
+    for result in results:
+        params = f"{result.parameters:,}" + (f" ({result.zeros:.0%} zero)" if result.zeros >= 0.05 else "")
+        lines.append(
+            (
+                result.name,
+                f"{result.metric:.4f}",
+                f"{result.drop:+.4f}" if result is not base else "-",
+                f"{result.model_bytes / 1024:.1f}",
+                f"{base.model_bytes / result.model_bytes:.2f}x",
+                params,
+                f"{result.latency_single_ms:.3f}",
+                f"{result.latency_batch_ms:.3f}",
+            )
+        )
+    return lines
+
+
+def header(results: Sequence[VariantResult]) -> tuple[str, ...]:
+    return tuple(cell.format(metric=results[0].metric_name) for cell in HEADER)
+
+
+def rich_table(results: Sequence[VariantResult], recommended: VariantResult | None) -> Table:
+    """The terminal table; the recommended variant's row is bold and marked."""
+    view = Table(title="compressed variants: test split, through the Predictor", box=box.SIMPLE_HEAD)
+    for index, name in enumerate(header(results)):
+        view.add_column(name, justify="left" if index == 0 else "right", no_wrap=True)
+    for result, cells in zip(results, rows(results), strict=True):
+        chosen = recommended is not None and result.name == recommended.name
+        view.add_row(
+            *((f"{cells[0]} *",) if chosen else cells[:1]), *cells[1:], style="bold" if chosen else None
+        )
+    if recommended is not None:
+        view.caption = "* recommended: the smallest model.onnx within the drop budget"
+    return view
+
+
+def write_reports(
+    staging: Path,
+    run_dir: Path,
+    results: Sequence[VariantResult],
+    recommended: VariantResult | None,
+    max_drop: float | None,
+) -> tuple[Path, Path]:
+    """``summary.json`` and ``report.html`` into ``staging`` (the future ``compressed/``)."""
+    summary = {
+        "run": str(run_dir),
+        "metric": results[0].metric_name,
+        "max_drop": max_drop,
+        "recommended": None if recommended is None else recommended.name,
+        "variants": [result.to_json() for result in results],
+    }
+    atomic.write_text(staging / SUMMARY, json.dumps(summary, indent=2))
+    title = escape(f"forgeml compression: {run_dir.name}")
+    page = (
+        f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{title}</title>'
+        f"<style>{STYLE}</style></head><body><h1>{title}</h1>{section_body(results, recommended, max_drop)}"
+        "</body></html>\n"
+    )
+    atomic.write_text(staging / REPORT, page)
+    return staging / SUMMARY, staging / REPORT
+
+
+def section_body(
+    results: Sequence[VariantResult],
+    recommended: VariantResult | None,
+    max_drop: float | None,
+    *,
+    link: str = "",
+) -> str:
+    """The table, what its columns mean, and the recommendation."""
+    marks = [recommended is not None and result.name == recommended.name for result in results]
+    html = table(header(results), rows(results), flagged=marks)
+    html += (
+        "<p>Each variant is a bundle of its own (serve, predict and verify work on it). Metric on the "
+        "run's test split through the Predictor (ONNX Runtime); drop = baseline minus variant; latency is "
+        f"the median of Predictor.predict on 1 and {BATCH_ROWS} rows, one thread.</p>"
+    )
+    if recommended is not None:
+        html += (
+            f"<p><b>Recommended</b> (smallest model.onnx with a drop of at most {max_drop:g}): "
+            f"<code>{escape(recommended.name)}</code> at <code>{escape(str(recommended.path))}</code>.</p>"
+        )
+    if link:
+        html += f'<p><a href="{escape(link)}">The compression report</a></p>'
+    return html
+
+
+def add_to_run_report(run_dir: Path, results: Sequence[VariantResult], recommended: VariantResult | None,
+                      max_drop: float | None) -> Path | None:  # fmt: skip
+    """Add (or replace) the Compression section of ``run_dir/report.html``; None when there is no report."""
+    path = run_dir / REPORT
+    if not path.is_file():
+        return None
+    body = section_body(results, recommended, max_drop, link=f"compressed/{REPORT}")
+    atomic.write_text(path, with_section(path.read_text(encoding="utf-8"), SECTION, body))
+    return path
