@@ -53,6 +53,7 @@ def write_lm_bundle(
         manifest = {
             "format": FORMAT,
             "format_version": FORMAT_VERSION,
+            "name": config.name,
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "task": {"kind": "causal_lm"},
             "model": {

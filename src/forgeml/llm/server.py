@@ -224,8 +224,11 @@ async def _handle(state: LMServerState, request: Request, kind: type[GenerationF
     control = Control(deadline=deadline)
     chat = isinstance(body, ChatRequest)
     if body.stream:
+        # The worker starts now, not when the body is first read: its end releases the slot even if
+        # the client is gone before the first byte (it stops by the deadline at the latest).
+        queue, result = _start_stream(state, prompt, sampling, control, request_id)
         return StreamingResponse(
-            _stream(state, prompt, sampling, control, chat, request_id),
+            _events(state, queue, result, control, chat, request_id),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
@@ -360,10 +363,10 @@ def _whole_body(state: LMServerState, completion: Completion, chat: bool, reques
     }
 
 
-async def _stream(
-    state: LMServerState, prompt: list[int], sampling: Sampling, control: Control, chat: bool, request_id: str
-) -> AsyncIterator[bytes]:
-    """Server-sent events: one chunk per text piece, a last chunk with the finish reason, ``[DONE]``."""
+def _start_stream(
+    state: LMServerState, prompt: list[int], sampling: Sampling, control: Control, request_id: str
+) -> tuple[asyncio.Queue[object], Completion]:
+    """Run the generation in a worker thread that puts text pieces (then ``_END``) on a queue."""
     assert state.generator is not None
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue[object] = asyncio.Queue()
@@ -382,6 +385,18 @@ async def _stream(
 
     state.metrics.inflight += 1
     loop.run_in_executor(state.executor, produce).add_done_callback(lambda _: _finished(state))
+    return queue, result
+
+
+async def _events(
+    state: LMServerState,
+    queue: asyncio.Queue[object],
+    result: Completion,
+    control: Control,
+    chat: bool,
+    request_id: str,
+) -> AsyncIterator[bytes]:
+    """Server-sent events: one chunk per text piece, a last chunk with the finish reason, ``[DONE]``."""
     identity = {
         "id": f"{'chatcmpl' if chat else 'cmpl'}-{request_id}",
         "object": "chat.completion.chunk" if chat else "text_completion",

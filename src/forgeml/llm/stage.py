@@ -69,8 +69,8 @@ class _Throughput(Callback):
     """Counts steps and answer tokens per second of training (written to metrics.json)."""
 
     def __init__(self) -> None:
-        self.started = 0.0
-        self.steps = 0
+        self.started = self.seconds = 0.0
+        self.first_step = self.steps = 0
 
     def on_train_begin(self, state: TrainState) -> None:
         self.started = time.perf_counter()
@@ -157,7 +157,7 @@ def train_lm(
             "parameters": total,
             "steps": throughput.steps,
             "seconds": round(result.seconds, 2),
-            "steps_per_second": round(throughput.steps / max(getattr(throughput, "seconds", 0.0), 1e-9), 4),
+            "steps_per_second": round(throughput.steps / max(throughput.seconds, 1e-9), 4),
             "tokens_per_second": round(tokens / max(result.seconds, 1e-9), 1),
         },
     }
