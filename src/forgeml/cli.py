@@ -169,6 +169,9 @@ def _evaluate(args: argparse.Namespace) -> int:
     evaluation = api.evaluate(
         args.run, data=args.data, slices=args.slices.split(",") if args.slices else None
     )
+    if isinstance(evaluation, Path):  # a language-model run (forgeml.llm): the report is the result
+        console.print(f"report: {evaluation}")
+        return 0
     _print_evaluation(evaluation, str(args.data or "test"))
     return 0
 

@@ -6,9 +6,11 @@ Nothing is downloaded: the tokenizer is built with the ``tokenizers`` library an
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import string
+import tempfile
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # any attempt to reach the hub fails fast instead of hanging
@@ -98,3 +100,17 @@ def lm_config(tmp_path: Path, model_dir: Path, source: Path, **sections: dict) -
     for key, value in sections.items():
         config[key] = {**config.get(key, {}), **value} if isinstance(value, dict) else value
     return config
+
+
+@functools.cache
+def trained_tiny_run():  # noqa: ANN201 - an LMRun, imported lazily
+    """The tiny model fully fine-tuned on QA (60 steps, a few seconds), trained once per test process
+    and shared by the test files that need a trained run or bundle."""
+    from forgeml.llm.config import lm_config_from_dict
+    from forgeml.llm.stage import train_lm
+
+    folder = Path(tempfile.mkdtemp(prefix="forgeml-tiny-lm-"))
+    model = make_tiny_lm(folder / "model")
+    source = write_jsonl(folder / "qa.jsonl", instruction_records())
+    config = lm_config(folder, model, source, serve={"max_tokens_limit": 200, "default_max_tokens": 64})
+    return train_lm(lm_config_from_dict(config)), source

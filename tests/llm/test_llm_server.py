@@ -15,13 +15,12 @@ import httpx
 import pytest
 import torch
 from fastapi.testclient import TestClient
-from llm_fixtures import QA, instruction_records, lm_config, make_tiny_lm, write_jsonl
+from llm_fixtures import QA, trained_tiny_run
 
 from forgeml.deploy.verify import free_port, wait_ready
-from forgeml.llm.config import LMServeConfig, lm_config_from_dict
+from forgeml.llm.config import LMServeConfig
 from forgeml.llm.generate import TextGenerator
 from forgeml.llm.server import create_lm_app
-from forgeml.llm.stage import train_lm
 
 torch.set_num_threads(1)
 QUESTION, ANSWER = QA[1]
@@ -29,18 +28,8 @@ CHAT = {"messages": [{"role": "user", "content": QUESTION}], "temperature": 0, "
 
 
 @pytest.fixture(scope="module")
-def bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    tmp_path = tmp_path_factory.mktemp("tiny_lm_serve")
-    model = make_tiny_lm(tmp_path / "model")
-    source = write_jsonl(tmp_path / "qa.jsonl", instruction_records())
-    config = lm_config(
-        tmp_path,
-        model,
-        source,
-        evaluate={"samples": 0},
-        serve={"max_tokens_limit": 200, "default_max_tokens": 64},
-    )
-    return train_lm(lm_config_from_dict(config)).bundle_path
+def bundle() -> Path:
+    return trained_tiny_run()[0].bundle_path
 
 
 @pytest.fixture

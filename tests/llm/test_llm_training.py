@@ -7,15 +7,16 @@ from pathlib import Path
 
 import pytest
 import torch
-from llm_fixtures import QA, instruction_records, lm_config, make_tiny_lm, write_jsonl
+from llm_fixtures import QA, instruction_records, lm_config, make_tiny_lm, trained_tiny_run, write_jsonl
 
+from forgeml.cli import main
 from forgeml.errors import BundleError
 from forgeml.llm.bundle import read_lm_bundle
 from forgeml.llm.config import lm_config_from_dict
 from forgeml.llm.data import encode_all, prompt_ids, read_examples
 from forgeml.llm.evaluation import answer_token_loss
 from forgeml.llm.generate import Sampling, TextGenerator
-from forgeml.llm.stage import evaluate_lm, train_lm
+from forgeml.llm.stage import train_lm
 from forgeml.training import TrainingInterrupted
 
 torch.set_num_threads(1)
@@ -23,11 +24,8 @@ LOSS_THRESHOLD = 0.3  # nats per answer token; an untrained model starts near ln
 
 
 @pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory: pytest.TempPathFactory):
-    tmp_path = tmp_path_factory.mktemp("tiny_lm_train")
-    model = make_tiny_lm(tmp_path / "model")
-    source = write_jsonl(tmp_path / "qa.jsonl", instruction_records())
-    return train_lm(lm_config_from_dict(lm_config(tmp_path, model, source))), source
+def tiny_run():  # noqa: ANN201
+    return trained_tiny_run()
 
 
 def _answer(model, tokenizer, template: str, question: str) -> str:
@@ -54,7 +52,8 @@ def test_tiny_model_learns_its_instruction_set(tiny_run) -> None:
         manifest["files"]
     )
     assert all(len(record["sha256"]) == 64 for record in manifest["files"].values())
-    report = evaluate_lm(run.path).read_text(encoding="utf-8")
+    assert main(["evaluate", str(run.path)]) == 0  # forgeml evaluate on an LM run writes report.html
+    report = (run.path / "report.html").read_text(encoding="utf-8")
     assert QA[0][0] in report and "perplexity" in report
     samples = json.loads((run.path / "samples.json").read_text())
     assert samples[0]["fine_tuned"] == QA[0][1]

@@ -144,6 +144,10 @@ def train_lm(
         session=session,
     )
     final = merged(model)
+    if not result.is_main:  # ranks > 0 of a torchrun job: rank 0 measures and writes the run folder
+        return LMRun(
+            run_dir, config, final, tokenizer, template, result, {}, validation_examples, train_examples
+        )
     after = _validation(final, validation_rows, config)
     tokens = int(train_rows.attention_mask.sum()) * config.train.epochs
     metrics = {
@@ -164,8 +168,6 @@ def train_lm(
     run = LMRun(
         run_dir, config, final, tokenizer, template, result, metrics, validation_examples, train_examples
     )
-    if not result.is_main:
-        return run
     run_dir.mkdir(parents=True, exist_ok=True)
     atomic.write_text(
         run_dir / "config.yaml", yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)
