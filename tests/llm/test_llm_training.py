@@ -112,3 +112,41 @@ def test_lora_checkpoints_hold_only_adapters_and_resume_exactly(tmp_path: Path, 
     assert (
         straight.metrics["training"]["trainable_parameters"] < straight.metrics["training"]["parameters"] / 5
     )
+
+
+def test_gradient_checkpointing_keeps_gradients_and_bf16_lora_trains(tmp_path: Path) -> None:
+    from forgeml.llm.config import CausalLMConfig, LoRASettings
+    from forgeml.llm.model import CausalLMModule, answer_loss, load_model, with_lora
+
+    folder = make_tiny_lm(tmp_path / "model")
+    source = write_jsonl(tmp_path / "qa.jsonl", instruction_records())
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    examples, _ = read_examples(source)
+    rows = encode_all(examples[:4], tokenizer, tokenizer.chat_template, 96)
+    gradients = []
+    for checkpointing in (False, True):
+        torch.manual_seed(0)
+        config = CausalLMConfig(name=str(folder), lora=None, gradient_checkpointing=checkpointing)
+        module = CausalLMModule(with_lora(load_model(config), LoRASettings(r=4, dropout=0.0))).train()
+        answer_loss(module(rows.input_ids, rows.attention_mask), rows.labels).backward()
+        gradients.append({n: p.grad for n, p in module.named_parameters() if p.requires_grad})
+    assert gradients[0].keys() == gradients[1].keys()
+    for name, gradient in gradients[0].items():
+        torch.testing.assert_close(gradient, gradients[1][name], rtol=1e-4, atol=1e-6, msg=name)
+    run = train_lm(
+        lm_config_from_dict(
+            lm_config(
+                tmp_path,
+                folder,
+                source,
+                model={"lora": {"r": 4}, "gradient_checkpointing": True},
+                train={"epochs": 2, "batch_size": 4, "precision": "bf16", "accumulate": 2},
+                evaluate={"samples": 0},
+            )
+        )
+    )
+    assert len(run.result.history) == 2 and all(
+        torch.isfinite(torch.tensor(r.train_loss)) for r in run.result.history
+    )
