@@ -114,6 +114,7 @@ def test_lora_checkpoints_hold_only_adapters_and_resume_exactly(tmp_path: Path, 
     )
 
 
+@pytest.mark.slow
 def test_gradient_checkpointing_keeps_gradients_and_bf16_lora_trains(tmp_path: Path) -> None:
     from forgeml.llm.config import CausalLMConfig, LoRASettings
     from forgeml.llm.model import CausalLMModule, answer_loss, load_model, with_lora
@@ -142,11 +143,11 @@ def test_gradient_checkpointing_keeps_gradients_and_bf16_lora_trains(tmp_path: P
                 folder,
                 source,
                 model={"lora": {"r": 4}, "gradient_checkpointing": True},
-                train={"epochs": 2, "batch_size": 4, "precision": "bf16", "accumulate": 2},
+                train={"epochs": 1, "batch_size": 4, "precision": "bf16", "accumulate": 2},
                 evaluate={"samples": 0},
             )
         )
     )
-    assert len(run.result.history) == 2 and all(
+    assert len(run.result.history) == 1 and all(
         torch.isfinite(torch.tensor(r.train_loss)) for r in run.result.history
     )

@@ -180,6 +180,10 @@ def create_lm_app(
 
 def _load(state: LMServerState) -> None:
     started = time.perf_counter()
+    if state.config.threads:  # 0 keeps torch's default (one per core), shared by the concurrent generations
+        import torch
+
+        torch.set_num_threads(state.config.threads)
     bundle = read_lm_bundle(state.bundle_path)
     state.generator = TextGenerator(bundle.model, bundle.tokenizer)
     state.template = bundle.template
