@@ -35,6 +35,8 @@ def register_compress(commands: argparse._SubParsersAction) -> None:
 
 
 def _compress(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
     from forgeml import api
     from forgeml.cli import console
     from forgeml.compression.report import rich_table
@@ -44,7 +46,9 @@ def _compress(args: argparse.Namespace) -> int:
         max_drop=args.max_drop, prune_method=args.prune_method, finetune_epochs=args.finetune_epochs,
         temperature=args.temperature, alpha=args.alpha, console=console,
     )  # fmt: skip
-    console.print(rich_table(result.variants, result.recommended), width=max(console.width, 110))
+    table = rich_table(result.variants, result.recommended)
+    # piped output gets rich's 80 columns, which would cut this 8-column table: give it room
+    (console if console.is_terminal else Console(file=console.file, width=120)).print(table)
     if result.recommended is not None:
         console.print(f"recommended (drop <= {result.max_drop:g}): {result.recommended.path}")
     console.print(f"summary: {result.summary_path}; report: {result.report_path}")
