@@ -160,6 +160,11 @@ def _train_or_run(args: argparse.Namespace, verb: str) -> int:
     if verb == "run":
         _print_evaluation(result[1], "test")
     console.print(f"trained in {run.result.seconds:.1f}s; run folder: {run.path}; bundle: {run.bundle_path}")
+    if run.config.train.profile_steps:
+        console.print(
+            f"profiler trace: {run.path / 'profile'} (tensorboard --logdir {run.path / 'profile'}, "
+            "with torch-tb-profiler; or open the .pt.trace.json in ui.perfetto.dev); top operators in top_ops.txt"
+        )
     return 0
 
 

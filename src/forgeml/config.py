@@ -243,6 +243,13 @@ class TrainConfig(Section):
     class_weights: Literal["auto"] | list[Annotated[float, Field(gt=0.0)]] | None = None  # auto: 1/frequency
     precision: Literal["fp32", "bf16", "fp16"] = "fp32"  # fp16 needs CUDA (it uses a grad scaler)
     compile: bool = False  # torch.compile the model
+    # Host speed settings (measured in benchmarks/training_speed.py; see README "Speed"):
+    allocator: Literal["tuned", "system"] = (
+        "tuned"  # tuned: glibc keeps freed buffers instead of unmapping them
+    )
+    channels_last: Literal["auto", "on", "off"] = "auto"  # NHWC images for conv models; auto: on for CPU
+    fused_optimizer: bool = True  # one fused kernel per optimizer step where torch has it for the device
+    profile_steps: Annotated[int, Field(ge=0, le=1000)] = 0  # >0: PyTorch profiler trace of that many steps
     deterministic: bool = False  # deterministic kernels (slower on GPU); CPU runs repeat exactly anyway
     device: Literal["auto", "cpu", "cuda", "mps"] = "auto"  # auto: cuda when present, else cpu
     on_nan: Literal["stop", "skip"] = "stop"  # a non-finite loss stops the run, or its step is skipped

@@ -46,6 +46,8 @@ IGNORED_CONFIG_KEYS = (
     "train.checkpoint_every",
     "train.keep_checkpoints",
     "train.device",
+    "train.allocator",
+    "train.profile_steps",
 )
 # Fault injection for the crash tests: kill this process between the temp write and the rename.
 KILL_IN_WRITE_ENV = "FORGEML_FAULT_KILL_IN_CHECKPOINT"

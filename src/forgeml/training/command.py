@@ -19,7 +19,7 @@ DISTRIBUTED_HELP = "several processes (torchrun); every rank takes batch_size / 
 
 
 def add_train_arguments(parser: argparse.ArgumentParser) -> None:
-    """``--resume``, ``--force-resume``, ``--deterministic`` and torchrun's launch flags."""
+    """``--resume``, ``--force-resume``, ``--deterministic``, ``--profile`` and torchrun's launch flags."""
     parser.add_argument(
         "--resume",
         nargs="?",
@@ -35,6 +35,11 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
         "--deterministic",
         action="store_true",
         help="deterministic kernels (same as train.deterministic=true)",
+    )
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="write a PyTorch profiler trace of 5 steps to runs/<name>/profile (train.profile_steps=5)",
     )
     group = parser.add_argument_group("distributed", DISTRIBUTED_HELP)
     group.add_argument("--nproc", type=int, default=1, help="processes on this machine (one per GPU)")
@@ -61,12 +66,14 @@ def distributed_launch(args: argparse.Namespace, verb: str) -> int | None:
     elif args.resume:
         worker.append(f"--resume={Path(args.resume).resolve()}")
     worker += ["--force-resume"] * args.force_resume + ["--deterministic"] * args.deterministic
+    worker += ["--profile"] * args.profile
     return launch(torchrun_command(max(1, args.nproc), worker, vars(args)))
 
 
 def overrides(args: argparse.Namespace) -> list[str]:
     """``--set`` overrides plus the ones flags stand for (``--deterministic``)."""
-    return [*args.overrides, *(["train.deterministic=true"] if args.deterministic else [])]
+    flags = ["train.deterministic=true"] * args.deterministic + ["train.profile_steps=5"] * args.profile
+    return [*args.overrides, *flags]
 
 
 def register_plan(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:

@@ -23,6 +23,7 @@ from forgeml.config import TrainConfig
 from forgeml.training.callbacks import Callback, EpochResult, TrainState
 from forgeml.training.checkpoint import CHECKPOINT_DIR, CheckpointStore, Fingerprints, data_fingerprint
 from forgeml.training.distributed import Ranks, init_process_group
+from forgeml.training.host import tune_allocator, wants_channels_last
 from forgeml.training.losses import LossFunction
 from forgeml.training.optim import make_optimizer, make_scheduler
 from forgeml.training.resume import Progress, ResumeMode, capture, restore, start_or_resume
@@ -137,7 +138,13 @@ def fit(
     if config.deterministic:
         enforce_determinism()
     init_process_group(ranks, device)
+    if config.allocator == "tuned":
+        tune_allocator()
     model.to(device)
+    # Weights in NHWC make every convolution's activations NHWC too (PyTorch follows the weight).
+    channels_last = wants_channels_last(config.channels_last, model, device)
+    if channels_last:
+        model.to(memory_format=torch.channels_last)
     train = train.to(device)
     validation = validation.to(device) if validation is not None and len(validation) else None
     batches = max(1, -(-len(train) // config.batch_size))
@@ -187,6 +194,8 @@ def fit(
         callback.on_train_end(state)
     model.eval()
     model.to("cpu")
+    if channels_last:
+        model.to(memory_format=torch.contiguous_format)
     return TrainResult(
         model,
         tuple(state.history),

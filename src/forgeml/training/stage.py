@@ -18,6 +18,7 @@ from forgeml.training.distributed import is_restart, ranks_from_environment
 from forgeml.training.logs import CSVLogger, TensorBoardLogger
 from forgeml.training.loop import Session, TensorData, TrainResult, fit, seed_everything, set_threads
 from forgeml.training.losses import class_weights_for, make_loss
+from forgeml.training.profiling import PROFILE_DIR, ProfilerCallback
 from forgeml.training.resume import ResumeMode
 
 
@@ -67,6 +68,8 @@ def train_model(
             shipped.append(CSVLogger(session.run_dir / "train_log.csv"))
         if config.tensorboard:
             shipped.append(TensorBoardLogger(session.run_dir / "tensorboard", hyperparameters=session.config))
+        if config.profile_steps:
+            shipped.append(ProfilerCallback(session.run_dir / PROFILE_DIR, config.profile_steps))
     return fit(
         model,
         train_data,
