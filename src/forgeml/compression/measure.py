@@ -2,15 +2,17 @@
 
 The test metric comes from :class:`~forgeml.deploy.Predictor` outputs (ONNX Runtime on the
 variant's ``model.onnx``), decoded and scored by the evaluation stage's ``compute_metrics`` on the
-run's test split: the rows ``forgeml evaluate`` scores. Latency is the median wall time of
-``Predictor.predict`` (encoding, the graph, decoding) on one row and on 256 rows.
+run's test split: the rows ``forgeml evaluate`` scores. Latency is the wall time of
+``Predictor.predict`` (encoding, the graph, decoding) on one row and on 256 rows, one thread,
+median over rounds interleaved across the variants.
 """
 
 from __future__ import annotations
 
+import math
 import statistics
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -62,7 +64,7 @@ class VariantResult:
 
     def moved(self, path: Path) -> VariantResult:
         """The same result for a bundle now at ``path`` (the staging folder was renamed)."""
-        return VariantResult(**{**self.__dict__, "path": path})
+        return replace(self, path=path)
 
 
 def score(predictor: Predictor, test: RawData) -> Metrics:
@@ -79,15 +81,16 @@ def measure(
     test: RawData,
     baseline: float | None,
     *,
-    repeats: int = 30,
     threads: int = 1,
 ) -> VariantResult:
-    """Score, size and time the bundle in ``folder``; ``baseline`` None means this is the baseline."""
+    """Score and size the bundle in ``folder`` (latency comes later, from :func:`with_latencies`).
+
+    ``baseline`` None means this is the baseline.
+    """
     bundle = read_bundle(folder)
     predictor = Predictor(bundle, threads=threads)
     metrics = score(predictor, test)
     metric_name, value = metrics.headline
-    single, batch = latency(predictor, test, repeats=repeats)
     return VariantResult(
         name=name,
         path=folder,
@@ -98,28 +101,44 @@ def measure(
         model_bytes=(folder / ONNX_FILE).stat().st_size,
         parameters=count_parameters(bundle.model),
         zeros=zero_fraction(bundle.model),
-        latency_single_ms=single,
-        latency_batch_ms=batch,
+        latency_single_ms=math.nan,
+        latency_batch_ms=math.nan,
         engine=predictor.engine.name,
         metrics=metrics,
     )
 
 
-def latency(predictor: Predictor, rows: RawData, *, repeats: int) -> tuple[float, float]:
-    """Median milliseconds of ``predict`` on one row and on BATCH_ROWS rows (rows repeat if fewer)."""
+def with_latencies(
+    results: list[VariantResult], rows: RawData, *, rounds: int = 5, calls: int = 20, threads: int = 1
+) -> list[VariantResult]:
+    """``results`` with their latencies: interleaved rounds over all variants, median of round means.
+
+    Interleaving (baseline, prune, int8, baseline, ...) spreads machine noise over every variant
+    alike; each round times ``calls`` one-row calls and ``calls // 10`` calls on BATCH_ROWS rows.
+    """
     single = rows.take(np.arange(1))
     batch = rows.take(np.arange(BATCH_ROWS) % len(rows))
-    return timed(lambda: predictor.predict(single), repeats), timed(
-        lambda: predictor.predict(batch), max(3, repeats // 5)
-    )
+    predictors = [Predictor(read_bundle(result.path), threads=threads) for result in results]
+    samples: list[tuple[list[float], list[float]]] = [([], []) for _ in results]
+    for predictor in predictors:  # warm-up: first calls allocate
+        predictor.predict(single), predictor.predict(batch)
+    for _ in range(rounds):
+        for predictor, (ones, batches) in zip(predictors, samples, strict=True):
+            ones.append(mean_seconds(lambda p=predictor: p.predict(single), calls))
+            batches.append(mean_seconds(lambda p=predictor: p.predict(batch), max(1, calls // 10)))
+    return [
+        replace(
+            result,
+            latency_single_ms=statistics.median(ones) * 1000,
+            latency_batch_ms=statistics.median(batches) * 1000,
+        )
+        for result, (ones, batches) in zip(results, samples, strict=True)
+    ]
 
 
-def timed(call, repeats: int) -> float:  # noqa: ANN001 - any zero-argument callable
-    """Median milliseconds of ``call()`` over ``repeats`` runs after two warm-up runs."""
-    call(), call()
-    times = []
+def mean_seconds(call, repeats: int) -> float:  # noqa: ANN001 - any zero-argument callable
+    """Mean wall time of ``call()`` over ``repeats`` back-to-back runs."""
+    started = time.perf_counter()
     for _ in range(repeats):
-        started = time.perf_counter()
         call()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times) * 1000
+    return (time.perf_counter() - started) / repeats

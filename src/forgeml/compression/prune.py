@@ -88,10 +88,17 @@ def prune_structured(
     Returns the new model and the model config that rebuilds it (the bundle stores that config).
     The task head keeps all its outputs; inputs of a following layer are sliced to match.
     """
+    check_structured(config)
     if isinstance(config, MLPConfig):
         return _prune_mlp(model, config, spec, output_dim, amount)
-    if isinstance(config, CNNConfig):
-        return _prune_cnn(model, config, spec, output_dim, amount)
+    assert isinstance(config, CNNConfig)
+    return _prune_cnn(model, config, spec, output_dim, amount)
+
+
+def check_structured(config: ModelConfig) -> None:
+    """Structured pruning needs widths a model config records: refuse other models with the fix."""
+    if config.type in STRUCTURED_MODELS:
+        return
     raise ConfigError(
         f"--prune-method structured shrinks model.type {' and '.join(STRUCTURED_MODELS)}; this run's model is "
         f"{config.type!r}. Use --prune-method global (or layer) for unstructured pruning of any model.",

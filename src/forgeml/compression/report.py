@@ -111,8 +111,8 @@ def section_body(
     html = table(header(results), rows(results), flagged=marks)
     html += (
         "<p>Each variant is a bundle of its own (serve, predict and verify work on it). Metric on the "
-        "run's test split through the Predictor (ONNX Runtime); drop = baseline minus variant; latency is "
-        f"the median of Predictor.predict on 1 and {BATCH_ROWS} rows, one thread.</p>"
+        "run's test split through the Predictor (ONNX Runtime); drop = baseline minus variant; latency is the median, over "
+        f"rounds interleaved across variants, of Predictor.predict on 1 and {BATCH_ROWS} rows, one thread.</p>"
     )
     if recommended is not None:
         html += (

@@ -24,9 +24,9 @@ from torch import nn
 
 from forgeml import atomic
 from forgeml.compression import distill as distillation
-from forgeml.compression.measure import VariantResult, measure
+from forgeml.compression.measure import VariantResult, measure, with_latencies
 from forgeml.compression.options import CompressOptions
-from forgeml.compression.prune import make_permanent, mask_unstructured, prune_structured
+from forgeml.compression.prune import check_structured, make_permanent, mask_unstructured, prune_structured
 from forgeml.compression.report import SUMMARY, add_to_run_report, write_reports
 from forgeml.compression.variants import Candidate, update_metrics, write_variant
 from forgeml.config import Config, ModelConfig, load_config
@@ -66,6 +66,7 @@ class Compression:
 
 @dataclass(frozen=True)
 class _Context:
+    run_dir: Path
     config: Config
     teacher: Bundle
     splits: Splits
@@ -78,29 +79,21 @@ def compress_run(run_dir: Path, options: CompressOptions, *, console: Console | 
     config = _run_config(run_dir)
     teacher = read_bundle(run_dir / "bundle")
     student = _student_config(options, teacher) if options.distills else None  # fails fast
-    context = _Context(config, teacher, load_data(config.data, seed=config.seed), options, console)
+    if options.prune is not None and options.prune_method == "structured":
+        check_structured(_model_config(teacher))
+    context = _Context(run_dir, config, teacher, load_data(config.data, seed=config.seed), options, console)
+    if len(context.splits.test) == 0:
+        raise ConfigError(
+            f"{run_dir}: this run has no test rows, and compress compares variants on the test split. "
+            "Set data.split.test above 0 (or data.test_source) and train again.",
+            key="data.split.test",
+        )
     set_threads(config.train.threads)
     calibration = _calibration(teacher.pipeline, context.splits.train, options.calibration_rows, config.seed)
-    source = {"run": str(run_dir), "model": config.model.model_dump(mode="json")}
-    results: list[VariantResult] = []
-    exported: dict[nn.Module, tuple[bytes, dict[str, Any]]] = {}
     with replace_tree(run_dir / COMPRESSED_DIR) as staging:
-        for candidate in _candidates(context, student):
-            folder = write_variant(
-                staging / candidate.name,
-                candidate,
-                teacher.pipeline,
-                target=config.data.target,
-                calibration=calibration,
-                source=source,
-                exported=exported,
-            )
-            baseline = results[0].metric if results else None
-            result = measure(folder, candidate.name, candidate.steps, context.splits.test, baseline)
-            update_metrics(folder, {"test": result.metrics.to_json()})
-            results.append(result)
-            logger.info("built %s: %s %.4f", candidate.name, result.metric_name, result.metric)
-        final = [result.moved(run_dir / COMPRESSED_DIR / result.name) for result in results]
+        results = _build(staging, context, student, calibration)
+        timed = with_latencies(results, context.splits.test)
+        final = [result.moved(run_dir / COMPRESSED_DIR / result.name) for result in timed]
         recommended = pick(final, options.max_drop) if options.max_drop is not None else None
         _write_choice(staging, recommended, options.max_drop)
         summary, report = write_reports(staging, run_dir, final, recommended, options.max_drop)
@@ -113,6 +106,32 @@ def compress_run(run_dir: Path, options: CompressOptions, *, console: Console | 
         run_dir / COMPRESSED_DIR / summary.name,
         run_dir / COMPRESSED_DIR / report.name,
     )
+
+
+def _build(
+    staging: Path, context: _Context, student: ModelConfig | None, calibration: Feeds
+) -> list[VariantResult]:
+    """Write every candidate as a bundle in ``staging`` and score it (baseline first)."""
+    config, pipeline = context.config, context.teacher.pipeline
+    source = {"run": str(context.run_dir), "model": config.model.model_dump(mode="json")}
+    results: list[VariantResult] = []
+    exported: dict[nn.Module, tuple[bytes, dict[str, Any]]] = {}
+    for candidate in _candidates(context, student):
+        folder = write_variant(
+            staging / candidate.name,
+            candidate,
+            pipeline,
+            target=config.data.target,
+            calibration=calibration,
+            source=source,
+            exported=exported,
+        )
+        baseline = results[0].metric if results else None
+        result = measure(folder, candidate.name, candidate.steps, context.splits.test, baseline)
+        update_metrics(folder, {"test": result.metrics.to_json()})
+        results.append(result)
+        logger.info("built %s: %s %.4f", candidate.name, result.metric_name, result.metric)
+    return results
 
 
 @contextmanager

@@ -72,7 +72,8 @@ def write_variant(
         if cached is None:
             export(staging)
             manifest = read_manifest(staging)
-            exported[candidate.model] = ((staging / ONNX_FILE).read_bytes(), _onnx_entries(manifest))
+            if candidate.quantize != "fp16":  # an fp16 export has rounded weights: not the model's graph
+                exported[candidate.model] = ((staging / ONNX_FILE).read_bytes(), _onnx_entries(manifest))
         else:
             (staging / ONNX_FILE).write_bytes(cached[0])
             manifest = read_manifest(staging) | cached[1]
