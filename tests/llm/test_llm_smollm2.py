@@ -47,7 +47,7 @@ def test_smollm2_gguf_fine_tunes_with_lora_and_answers_through_the_endpoint(tmp_
             "data.validation=0.25",
             "train.epochs=1",
             "train.batch_size=3",
-            "evaluate.prompts=[What is the capital of France?]",
+            'evaluate.prompts=["What is the capital of France?"]',
             "evaluate.max_new_tokens=8",
         ],
     )

@@ -56,10 +56,33 @@ def load_model(config: CausalLMConfig) -> nn.Module:
         raise ConfigError(
             f"model.name: cannot load {config.name!r} as a causal LM: {_first_line(exc)}", key="model.name"
         ) from None
+    model = _without_gguf_marker(model)
     if config.gradient_checkpointing:
         # use_reentrant=False: works when the inputs need no gradient (frozen embeddings under LoRA)
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         model.config.use_cache = False
+    return model
+
+
+def _without_gguf_marker(model: nn.Module) -> nn.Module:
+    """A GGUF model de-quantized on load is plain float32, but transformers keeps its quantizer
+    attached and then refuses ``save_pretrained``; drop the marker so the merged model can be bundled.
+    Layers kept packed (GgufLinear, on hardware with GGUF kernels) are refused instead: their weights
+    cannot be trained or saved as plain safetensors."""
+    if getattr(model, "hf_quantizer", None) is None:
+        return model
+    packed = sorted(
+        {type(m).__name__ for m in model.modules() if type(m).__name__.lower().startswith("gguf")}
+    )
+    if packed:
+        raise ConfigError(
+            f"model.gguf_file: transformers kept {', '.join(packed)} layers packed; forgeml fine-tunes "
+            "de-quantized float32 weights only. Convert the GGUF file to a safetensors folder first.",
+            key="model.gguf_file",
+        )
+    model.hf_quantizer = None
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
     return model
 
 
