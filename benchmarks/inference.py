@@ -1,63 +1,120 @@
-"""ONNX Runtime vs PyTorch eager: single-row latency and batch-256 throughput, through the Predictor and bare.
+"""Inference side by side: ONNX Runtime vs PyTorch eager, through forgeml's Predictor and bare.
 
-Run: .venv/bin/python benchmarks/inference.py [BUNDLE]   (trains a breast-cancer bundle when none is given)
+Two models: the breast-cancer MLP (30 numeric columns) and the document's CNN on 28x28 images.
+For each engine, single-row latency and batch-256 throughput are measured through
+``Predictor.predict`` (raw rows in, a DataFrame of labels and probabilities out: the path of
+``forgeml predict``, the Python API and, minus the DataFrame, the server) and bare (the engine
+alone on already-encoded arrays). Rounds interleave every path; medians are printed with the
+Predictor/bare ratio, the overhead forgeml adds.
+Run: .venv/bin/python benchmarks/inference.py [--rounds 5]
+Writes benchmarks/results/inference.json.
 """
 
 from __future__ import annotations
 
+import argparse
+import json
+import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-import torch
 
 import forgeml
 from forgeml.config import load_config
+from forgeml.data import RawData, load_source
 from forgeml.deploy import Predictor, read_bundle
-from forgeml.deploy.onnx_export import InferenceModule
+
+RESULTS = Path(__file__).parent / "results"
 
 
-def timed(function, repeats: int) -> float:
+def per_call(function: Callable[[], object], seconds: float) -> float:
+    """Median seconds per call over ~``seconds`` of calls, timed in blocks of 20."""
     function()
-    started = time.perf_counter()
-    for _ in range(repeats):
-        function()
-    return (time.perf_counter() - started) / repeats
+    blocks = []
+    deadline = time.perf_counter() + seconds
+    while time.perf_counter() < deadline or len(blocks) < 3:
+        started = time.perf_counter()
+        for _ in range(20):
+            function()
+        blocks.append((time.perf_counter() - started) / 20)
+    return statistics.median(blocks)
+
+
+def mlp_bundle(folder: Path) -> tuple[Path, RawData]:
+    config = load_config(
+        "examples/breast_cancer_mlp.yaml", [f"output_dir={folder}", "train.epochs=5", "check.enabled=false"]
+    )
+    bundle = forgeml.train(config).bundle_path
+    return bundle, load_source("sklearn:breast_cancer", "target", require_target=False)
+
+
+def cnn_bundle(folder: Path) -> tuple[Path, RawData]:
+    sys.path.insert(0, str(Path(__file__).parent))
+    from training_overhead import _mnist_sized_digits
+
+    folder.mkdir(parents=True, exist_ok=True)
+    source = _mnist_sized_digits(folder, 600)
+    config = load_config(
+        "examples/digits_cnn.yaml",
+        [f"output_dir={folder}", f"data.source={source}", "train.epochs=1", "check.enabled=false"],
+    )
+    bundle = forgeml.train(config).bundle_path
+    return bundle, load_source(source, None, require_target=False)
 
 
 def main() -> None:
-    if len(sys.argv) > 1:
-        bundle_path = Path(sys.argv[1])
-    else:
-        folder = tempfile.mkdtemp()
-        config = load_config("examples/breast_cancer_mlp.yaml", [f"output_dir={folder}", "train.epochs=5"])
-        bundle_path = forgeml.train(config).bundle_path
-    if not (bundle_path / "model.onnx").exists():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--seconds", type=float, default=1.0, help="per measurement")
+    args = parser.parse_args()
+    folder = Path(tempfile.mkdtemp(prefix="forgeml-inference-"))
+    results: dict[str, dict[str, float]] = {}
+    for model_name, make in (("breast-cancer MLP", mlp_bundle), ("document CNN, 28x28", cnn_bundle)):
+        bundle_path, raw = make(folder / model_name.split()[0])
         forgeml.api.export(bundle_path)
-    bundle = read_bundle(bundle_path)
-    from forgeml.data import load_source
-
-    raw = load_source("sklearn:breast_cancer", "target", require_target=False)
-    one, many = raw.take(np.arange(1)), raw.take(np.arange(256) % len(raw))
-    print(f"{'path':34} {'1-row latency':>14} {'batch-256 rows/s':>17}")
-    for engine in ("onnx", "torch"):
-        predictor = Predictor(bundle, engine=engine)
-        single = timed(lambda p=predictor: p.predict(one), 300)
-        batch = timed(lambda p=predictor: p.predict(many), 50)
-        print(
-            f"{'Predictor (' + predictor.engine.name + ')':34} {single * 1e6:11.0f} us {256 / batch:17,.0f}"
-        )
-        feeds1, feeds256 = predictor.encode(one), predictor.encode(many)
-        single = timed(lambda p=predictor, f=feeds1: p.run(f), 2000)
-        batch = timed(lambda p=predictor, f=feeds256: p.run(f), 500)
-        print(f"{'bare ' + predictor.engine.name:34} {single * 1e6:11.0f} us {256 / batch:17,.0f}")
-    module = InferenceModule(bundle.model, bundle.pipeline).eval()
-    x1 = torch.from_numpy(Predictor(bundle, engine="torch").encode(one)["numeric"])
-    with torch.inference_mode():
-        single = timed(lambda: module(numeric=x1), 2000)
-    print(f"{'bare torch module call':34} {single * 1e6:11.0f} us")
+        bundle = read_bundle(bundle_path)
+        one, many = raw.take(np.arange(1)), raw.take(np.arange(256) % len(raw))
+        paths: dict[str, Callable[[], object]] = {}
+        for engine in ("onnx", "torch"):
+            predictor = Predictor(bundle, engine=engine)
+            feeds_one, feeds_many = predictor.encode(one), predictor.encode(many)
+            label = predictor.engine.name
+            paths[f"{label} Predictor, 1 row"] = lambda p=predictor, rows=one: p.predict(rows)
+            paths[f"{label} bare, 1 row"] = lambda p=predictor, f=feeds_one: p.run(f)
+            paths[f"{label} Predictor, 256 rows"] = lambda p=predictor, rows=many: p.predict(rows)
+            paths[f"{label} bare, 256 rows"] = lambda p=predictor, f=feeds_many: p.run(f)
+        samples: dict[str, list[float]] = {name: [] for name in paths}
+        for _ in range(args.rounds):
+            for name, function in paths.items():
+                samples[name].append(per_call(function, args.seconds))
+        medians = {name: statistics.median(values) for name, values in samples.items()}
+        print(f"\n{model_name} ({args.rounds} interleaved rounds, medians)")
+        print(f"{'path':22} {'1-row latency':>14} {'256-row batches':>16} {'Predictor / bare':>17}")
+        for engine in ("onnxruntime", "torch"):
+            for kind in ("Predictor", "bare"):
+                single = medians[f"{engine} {kind}, 1 row"]
+                batch = medians[f"{engine} {kind}, 256 rows"]
+                ratio = ""
+                if kind == "Predictor":
+                    bare_batch = medians[f"{engine} bare, 256 rows"]
+                    ratio = f"{bare_batch / batch:.2f}x thr."
+                print(
+                    f"{engine + ' ' + kind:22} {single * 1e6:11.0f} us {256 / batch:11,.0f} rows/s {ratio:>17}"
+                )
+        eager, onnx = medians["torch bare, 256 rows"], medians["onnxruntime bare, 256 rows"]
+        print(f"ONNX Runtime vs eager, bare: {eager / onnx:.2f}x batch throughput, "
+              f"{medians['torch bare, 1 row'] / medians['onnxruntime bare, 1 row']:.2f}x single-row speed")  # fmt: skip
+        results[model_name] = {name: value * 1e6 for name, value in medians.items()} | {
+            "predictor_vs_bare_onnx_batch_throughput": medians["onnxruntime bare, 256 rows"]
+            / medians["onnxruntime Predictor, 256 rows"],
+        }
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "inference.json").write_text(json.dumps({"microseconds_per_call": results}, indent=2))
+    print(f"\nwrote {RESULTS / 'inference.json'}")
 
 
 if __name__ == "__main__":

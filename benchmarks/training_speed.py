@@ -41,6 +41,10 @@ FORGEML_VARIANTS = {
     "forgeml -channels_last": ["channels_last=off"],
     "forgeml -fused": ["fused_optimizer=false"],
 }
+OPTIONAL_VARIANTS = {  # off by default in forgeml; --options measures them too
+    "forgeml +bf16": ["precision=bf16"],
+    "forgeml +compile": ["compile=true"],
+}
 
 
 def digit_images(rows: int, seed: int = 0):  # noqa: ANN201 - tensors, imported lazily
@@ -164,7 +168,7 @@ def worker(name: str, rows: int, epochs: int, batch_size: int) -> dict[str, obje
     elif name == "lightning":
         seconds = run_lightning(images, labels, epochs, batch_size)
     else:
-        seconds = run_forgeml(images, labels, epochs, batch_size, FORGEML_VARIANTS[name])
+        seconds = run_forgeml(images, labels, epochs, batch_size, (FORGEML_VARIANTS | OPTIONAL_VARIANTS)[name])
     steady = seconds[1:]  # the first epoch warms caches, the allocator and oneDNN's kernels
     return {
         "images_per_second": rows * len(steady) / sum(steady),
@@ -191,6 +195,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--threads", type=int, default=0, help="torch threads; 0 = the cores available")
     parser.add_argument("--only", help="comma-separated contenders (default: all)")
+    parser.add_argument("--options", action="store_true", help="also measure bf16 autocast and torch.compile")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -199,7 +204,7 @@ def main() -> None:
     from ceiling import cnn_flops_per_training_image, matmul_gflops
 
     threads = args.threads or len(os.sched_getaffinity(0))
-    names = ["hand", "hand+malloc", *FORGEML_VARIANTS]
+    names = ["hand", "hand+malloc", *FORGEML_VARIANTS, *(OPTIONAL_VARIANTS if args.options else [])]
     try:
         import lightning  # noqa: F401
 
