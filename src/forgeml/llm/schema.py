@@ -1,4 +1,4 @@
-"""Request bodies of the OpenAI-compatible endpoints, validated before any token is generated.
+"""Request bodies of the OpenAI-compatible endpoints, validated (decode_body) before any token is generated.
 
 Fields the server does not implement but clients commonly send (``user``, ``frequency_penalty`` ...)
 are accepted and ignored, as most OpenAI-compatible servers do; a field it does implement with a
@@ -7,10 +7,12 @@ bad value is a 422 naming that field, never a 500.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from forgeml.llm.config import LMServeConfig
+from forgeml.llm.data import prompt_ids
 from forgeml.llm.generate import Sampling
 
 
@@ -70,3 +72,86 @@ class ChatRequest(GenerationFields):
 
 class CompletionRequest(GenerationFields):
     prompt: str | Annotated[list[str], Field(min_length=1, max_length=1)]
+
+
+class RequestProblem(Exception):
+    """A request the server refuses: status, code, message and the field at fault."""
+
+    def __init__(self, status: int, code: str, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message, self.field = status, code, message, field
+
+
+def decode_body(
+    raw: bytes,
+    kind: type[GenerationFields],
+    *,
+    tokenizer: Any,
+    template: str,
+    config: LMServeConfig,
+    context: int,
+) -> tuple[GenerationFields, list[int], Sampling]:
+    """The request body checked (JSON, fields, ``max_tokens`` against the limit, the context length)
+    and turned into prompt token ids and sampling settings; RequestProblem says what is wrong."""
+    try:
+        body = kind.model_validate_json(raw)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        if error["type"] == "json_invalid":
+            raise RequestProblem(
+                400, "invalid_json", f"the body is not valid JSON ({error['msg']})."
+            ) from None
+        where = _field(error["loc"])
+        raise RequestProblem(422, "invalid_request", f"{where}: {error['msg']}", where) from None
+    max_tokens = getattr(body, "max_completion_tokens", None) or body.max_tokens
+    if max_tokens is not None and max_tokens > config.max_tokens_limit:
+        raise RequestProblem(
+            422,
+            "invalid_request",
+            f"max_tokens must be <= {config.max_tokens_limit}, got {max_tokens}.",
+            "max_tokens",
+        )
+    body = body.model_copy(update={"max_tokens": max_tokens})
+    prompt = _prompt_ids(body, tokenizer, template, config.max_messages)
+    sampling = body.sampling(config.default_max_tokens)
+    room = context - len(prompt)
+    if room < 1:
+        raise RequestProblem(
+            422,
+            "context_length_exceeded",
+            f"the prompt is {len(prompt)} tokens; the model reads at most {context}.",
+            "messages" if isinstance(body, ChatRequest) else "prompt",
+        )
+    if sampling.max_new_tokens > room:
+        sampling = Sampling(room, sampling.temperature, sampling.top_p, sampling.stop, sampling.seed)
+    return body, prompt, sampling
+
+
+def _field(loc: tuple[object, ...]) -> str:
+    """The dotted field path, without pydantic's union-member tags (``stop.str`` -> ``stop``)."""
+    parts: list[str] = []
+    for part in loc:
+        if isinstance(part, str) and (not part.isidentifier() or part in _TYPE_TAGS):
+            break
+        parts.append(str(part))
+    return ".".join(parts) or "body"
+
+
+_TYPE_TAGS = frozenset({"str", "int", "float", "bool", "list", "dict"})
+
+
+def _prompt_ids(body: GenerationFields, tokenizer: Any, template: str, max_messages: int) -> list[int]:
+    if isinstance(body, ChatRequest):
+        if len(body.messages) > max_messages:
+            raise RequestProblem(422, "invalid_request", f"at most {max_messages} messages.", "messages")
+        messages = [{"role": m.role, "content": m.content} for m in body.messages]
+        try:
+            return prompt_ids(tokenizer, template, messages)
+        except Exception as exc:  # the template's own checks (jinja raise_exception): bad input, not a bug
+            raise RequestProblem(422, "invalid_request", f"messages: {str(exc)[:200]}", "messages") from None
+    assert isinstance(body, CompletionRequest)
+    text = body.prompt if isinstance(body.prompt, str) else body.prompt[0]
+    ids = list(tokenizer(text)["input_ids"]) if text else []
+    if not ids:
+        raise RequestProblem(422, "invalid_request", "prompt: must not be empty.", "prompt")
+    return ids

@@ -28,7 +28,6 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response, StreamingResponse
-from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
@@ -36,10 +35,9 @@ from forgeml.deploy.server.guard import BodyTooLarge, Guard, error_body
 from forgeml.deploy.server.metrics import Metrics
 from forgeml.llm.bundle import read_lm_bundle, read_lm_manifest
 from forgeml.llm.config import LMServeConfig
-from forgeml.llm.data import prompt_ids
 from forgeml.llm.generate import Completion, Control, Sampling, TextGenerator
 from forgeml.llm.page import render_chat_page
-from forgeml.llm.schema import ChatRequest, CompletionRequest, GenerationFields
+from forgeml.llm.schema import ChatRequest, CompletionRequest, GenerationFields, RequestProblem, decode_body
 
 logger = logging.getLogger(__name__)
 _END = object()
@@ -47,14 +45,6 @@ _END = object()
 
 class Overloaded(Exception):
     """Every generation slot and queue place is taken."""
-
-
-class RequestProblem(Exception):
-    """A request the server refuses: status, code, message and the field at fault."""
-
-    def __init__(self, status: int, code: str, message: str, field: str | None = None) -> None:
-        super().__init__(message)
-        self.status, self.code, self.message, self.field = status, code, message, field
 
 
 class Slots:
@@ -242,78 +232,19 @@ async def _handle(state: LMServerState, request: Request, kind: type[GenerationF
 async def _decode(
     state: LMServerState, request: Request, kind: type[GenerationFields]
 ) -> tuple[GenerationFields, list[int], Sampling]:
-    """decode_request: media type, JSON, fields, limits, and the prompt's token ids."""
+    """decode_request: the media type here, then the body (see :func:`decode_body`)."""
     content_type = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
     if content_type != "application/json":
         raise RequestProblem(415, "unsupported_media_type", "send the request as application/json.")
-    raw = await request.body()
-    try:
-        body = kind.model_validate_json(raw)
-    except ValidationError as exc:
-        error = exc.errors()[0]
-        if error["type"] == "json_invalid":
-            raise RequestProblem(
-                400, "invalid_json", f"the body is not valid JSON ({error['msg']})."
-            ) from None
-        where = _field(error["loc"])
-        raise RequestProblem(422, "invalid_request", f"{where}: {error['msg']}", where) from None
-    config = state.config
-    max_tokens = getattr(body, "max_completion_tokens", None) or body.max_tokens
-    if max_tokens is not None and max_tokens > config.max_tokens_limit:
-        raise RequestProblem(
-            422,
-            "invalid_request",
-            f"max_tokens must be <= {config.max_tokens_limit}, got {max_tokens}.",
-            "max_tokens",
-        )
-    body = body.model_copy(update={"max_tokens": max_tokens})
-    prompt = _prompt_ids(state, body)
-    sampling = body.sampling(config.default_max_tokens)
-    room = state.context - len(prompt)
-    if room < 1:
-        raise RequestProblem(
-            422,
-            "context_length_exceeded",
-            f"the prompt is {len(prompt)} tokens; the model reads at most {state.context}.",
-            "messages" if isinstance(body, ChatRequest) else "prompt",
-        )
-    if sampling.max_new_tokens > room:
-        sampling = Sampling(room, sampling.temperature, sampling.top_p, sampling.stop, sampling.seed)
-    return body, prompt, sampling
-
-
-def _field(loc: tuple[object, ...]) -> str:
-    """The dotted field path, without pydantic's union-member tags (``stop.str`` -> ``stop``)."""
-    parts: list[str] = []
-    for part in loc:
-        if isinstance(part, str) and (not part.isidentifier() or part in _TYPE_TAGS):
-            break
-        parts.append(str(part))
-    return ".".join(parts) or "body"
-
-
-_TYPE_TAGS = frozenset({"str", "int", "float", "bool", "list", "dict"})
-
-
-def _prompt_ids(state: LMServerState, body: GenerationFields) -> list[int]:
     assert state.generator is not None
-    tokenizer = state.generator.tokenizer
-    if isinstance(body, ChatRequest):
-        if len(body.messages) > state.config.max_messages:
-            raise RequestProblem(
-                422, "invalid_request", f"at most {state.config.max_messages} messages.", "messages"
-            )
-        messages = [{"role": m.role, "content": m.content} for m in body.messages]
-        try:
-            return prompt_ids(tokenizer, state.template, messages)
-        except Exception as exc:  # the template's own checks (jinja raise_exception): bad input, not a bug
-            raise RequestProblem(422, "invalid_request", f"messages: {str(exc)[:200]}", "messages") from None
-    assert isinstance(body, CompletionRequest)
-    text = body.prompt if isinstance(body.prompt, str) else body.prompt[0]
-    ids = list(tokenizer(text)["input_ids"]) if text else []
-    if not ids:
-        raise RequestProblem(422, "invalid_request", "prompt: must not be empty.", "prompt")
-    return ids
+    return decode_body(
+        await request.body(),
+        kind,
+        tokenizer=state.generator.tokenizer,
+        template=state.template,
+        config=state.config,
+        context=state.context,
+    )
 
 
 async def _whole(
