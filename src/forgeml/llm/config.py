@@ -68,7 +68,6 @@ class LMDataConfig(Section):
     max_length: Annotated[int, Field(ge=8, le=131072)] = 512  # tokens per example; longer ones are cut
     packing: bool = False  # several short examples per row (each keeps its own label mask)
     chat_template: str | None = None  # a Jinja template; None: the tokenizer's own, else forgeml's default
-    system_prompt: str | None = None  # prepended as a system message to instruction examples
 
 
 class LMCheckConfig(Section):
