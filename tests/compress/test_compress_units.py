@@ -213,3 +213,13 @@ def test_with_section_adds_then_replaces_one_section() -> None:
     assert once.index("Compression") < once.index("intended-use")
     assert twice.count('id="compression"') == 1 and "<p>two</p>" in twice and "<p>one</p>" not in twice
     assert pd.Series([twice]).str.contains("intended-use").all()
+
+
+def test_structured_pruning_refuses_models_without_recorded_widths() -> None:
+    from forgeml.compression.prune import check_structured
+    from forgeml.config import TransformerConfig
+    from forgeml.errors import ConfigError
+
+    check_structured(MLPConfig())
+    with pytest.raises(ConfigError, match="--prune-method global"):
+        check_structured(TransformerConfig())
