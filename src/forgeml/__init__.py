@@ -5,6 +5,7 @@ The public API mirrors the CLI verbs::
     import forgeml
     run = forgeml.train("examples/digits_cnn.yaml")      # forgeml train
     metrics = forgeml.evaluate(run)                     # forgeml evaluate
+    forgeml.compress(run, quantize="int8", max_drop=0.01)  # forgeml compress
     forgeml.predict(run.bundle_path, "in.npz", "out.csv")  # forgeml predict
     forgeml.load(run.bundle_path).predict(rows)
 
