@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass
 from typing import Literal
 
@@ -89,6 +90,10 @@ def _cut(
             "a class has fewer than 2 rows, so the split cannot be stratified; splitting at random instead"
         )
         labels = None
+    if labels is not None:
+        fast = _stratified_cut(positions, fraction, labels, seed)
+        if fast is not None:
+            return fast
     try:
         kept, held_out = train_test_split(positions, test_size=fraction, random_state=seed, stratify=labels)
     except ValueError as exc:
@@ -96,6 +101,40 @@ def _cut(
             f"cannot split {len(positions)} rows with fraction {fraction}: {exc}. Use more data or smaller data.split fractions."
         ) from None
     return np.sort(kept), np.sort(held_out)
+
+
+def _stratified_cut(
+    positions: np.ndarray, fraction: float, labels: np.ndarray, seed: int
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """scikit-learn's stratified ``train_test_split``, the same draws in the same order, in numpy.
+
+    sklearn gathers the chosen rows into a Python list one row at a time (about 1 s per call on a
+    million rows); this keeps its algorithm and random stream (StratifiedShuffleSplit with
+    ``RandomState(seed)``), so a seed selects exactly the rows it always did; tests/data compares
+    the two. The permutation sklearn applies last only reorders rows, which the caller sorts anyway.
+    None where sklearn would refuse the split: the caller then lets sklearn raise its own error.
+    """
+    try:
+        from sklearn.utils.extmath import _approximate_mode
+    except ImportError:  # a private helper; without it, sklearn does the split
+        return None
+    if not 0 < fraction < 1:
+        return None
+    n_test = math.ceil(fraction * len(positions))
+    n_train = len(positions) - n_test
+    classes, inverse, counts = np.unique(labels, return_inverse=True, return_counts=True)
+    if n_train < len(classes) or n_test < len(classes) or counts.min() < 2:
+        return None
+    rows_by_class = np.split(np.argsort(inverse.ravel(), kind="stable"), np.cumsum(counts)[:-1])
+    rng = np.random.RandomState(seed)
+    train_counts = _approximate_mode(counts, n_train, rng)
+    test_counts = _approximate_mode(counts - train_counts, n_test, rng)
+    kept, held_out = [], []
+    for rows, count, n_kept, n_held in zip(rows_by_class, counts, train_counts, test_counts, strict=True):
+        shuffled = rows.take(rng.permutation(count), mode="clip")
+        kept.append(shuffled[:n_kept])
+        held_out.append(shuffled[n_kept : n_kept + n_held])
+    return np.sort(positions[np.concatenate(kept)]), np.sort(positions[np.concatenate(held_out)])
 
 
 def _infer_kind(target: pd.Series) -> TaskKind:

@@ -35,7 +35,7 @@ class CategoricalFeatures:
     def fit(self, table: pd.DataFrame) -> CategoricalFeatures:
         self.vocabularies_: dict[str, list[str]] = {}
         for column in self.columns:
-            counts = as_category_strings(table[column]).value_counts(dropna=True)
+            counts = category_counts(table[column])
             # Most frequent first; ties broken by the value so the vocabulary does not depend on row order.
             ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
             kept = [value for value, count in ranked if count >= self.min_frequency][: self.max_categories]
@@ -54,8 +54,10 @@ class CategoricalFeatures:
         ids = np.zeros((len(table), len(self.columns)), dtype=np.int64)
         for index, column in enumerate(self.columns):
             lookup = {value: position for position, value in enumerate(self.vocabularies_[column])}
-            strings = as_category_strings(table[column])
-            ids[:, index] = strings.map(lookup).fillna(0).to_numpy(dtype=np.int64)
+            codes, spellings = factorized_strings(table[column])
+            # One lookup per distinct value, then one gather: no Python call per row.
+            known = np.fromiter((lookup.get(text, 0) for text in spellings), np.int64, len(spellings))
+            ids[:, index] = np.append(known, 0)[codes]  # code -1 (missing) picks the appended 0
         return ids
 
     def one_hot(self, table: pd.DataFrame) -> np.ndarray:
@@ -99,11 +101,47 @@ def as_category_strings(series: pd.Series) -> pd.Series:
     once a value is missing; both must map to the same category.
     """
 
-    def text(value: object) -> object:
-        if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA:
-            return None
-        if isinstance(value, (float, np.floating)) and float(value).is_integer():
-            return str(int(value))
-        return str(value)
+    codes, spellings = factorized_strings(series)
+    # No dtype: pandas infers it from the values, as Series.map did when this spelled every row.
+    return pd.Series(np.append(spellings, None)[codes], index=series.index, name=series.name)
 
-    return series.astype(object).map(text)
+
+def factorized_strings(series: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """``codes`` (N,) into ``spellings`` (the distinct values as :func:`as_category_strings` writes them); -1 = missing.
+
+    Each distinct value is spelled once instead of once per row (a Python call per row cost about
+    1 s per million rows). Two distinct values may share a spelling (1 and 1.0 in one column).
+    Other dtypes (Python objects, dates) are spelled first and then factorized: objects that
+    compare equal can spell differently (``True == 1``), and a missing date spells "NaT".
+    """
+    if not _factorizes_like_text(series.dtype):
+        codes, uniques = pd.factorize(series.astype(object).map(_text))
+        return codes, np.asarray(uniques, dtype=object)
+    codes, uniques = pd.factorize(series)
+    return codes, pd.Series(uniques).astype(object).map(_text).to_numpy(dtype=object)
+
+
+def _factorizes_like_text(dtype: object) -> bool:
+    """Numbers, booleans and (non-object) strings: equal values spell alike, and missing means None."""
+    return not pd.api.types.is_object_dtype(dtype) and (
+        pd.api.types.is_numeric_dtype(dtype)
+        or pd.api.types.is_bool_dtype(dtype)
+        or pd.api.types.is_string_dtype(dtype)
+    )
+
+
+def category_counts(series: pd.Series) -> dict[str, int]:
+    """How many rows hold each spelling (missing values not counted)."""
+    codes, spellings = factorized_strings(series)
+    counts: dict[str, int] = {}
+    for text, count in zip(spellings, np.bincount(codes[codes >= 0], minlength=len(spellings)), strict=True):
+        counts[text] = counts.get(text, 0) + int(count)
+    return counts
+
+
+def _text(value: object) -> object:
+    if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA:
+        return None
+    if isinstance(value, (float, np.floating)) and float(value).is_integer():
+        return str(int(value))
+    return str(value)

@@ -1,0 +1,65 @@
+"""``to_numbers`` converts the requested numeric columns of a wider table in one block.
+
+The block path must give what the per-column path gives (values, column order, NaN for missing)
+and must still leave bad cells to the per-column path, which names their column and row.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from forgeml.errors import DataError
+from forgeml.features.numeric import _column_numbers, to_numbers
+
+
+def per_column(table: pd.DataFrame, columns: list[str]) -> np.ndarray:
+    return np.stack([_column_numbers(table[column], column) for column in columns], axis=1)
+
+
+def wide_table(rows: int = 500) -> pd.DataFrame:
+    rng = np.random.default_rng(0)
+    floats = rng.normal(size=rows)
+    floats[::7] = np.nan
+    return pd.DataFrame(
+        {
+            "colour": rng.choice(["red", "blue"], rows),
+            "f": floats,
+            "i": rng.integers(-5, 5, rows),
+            "n": pd.array(np.where(rng.random(rows) < 0.2, None, rng.integers(0, 3, rows)), dtype="Int64"),
+            "b": rng.random(rows) < 0.5,
+            "size": rng.choice(["s", "m"], rows),
+        }
+    )
+
+
+@pytest.mark.parametrize("columns", [["f", "i", "n", "b"], ["b", "f"], ["i"]])
+def test_block_of_a_wider_table_matches_per_column(columns: list[str]) -> None:
+    table = wide_table()
+    fast = to_numbers(table, columns)
+    np.testing.assert_array_equal(fast, per_column(table, columns))
+    assert fast.shape == (len(table), len(columns)) and fast.dtype == np.float64
+    fast[:] = 0.0  # the caller's own copy, never a view of the table
+    assert not (table["f"].fillna(1.0) == 0.0).all()
+
+
+def test_infinity_in_a_wider_table_is_named() -> None:
+    table = wide_table()
+    table.loc[41, "f"] = -np.inf
+    with pytest.raises(DataError, match=r"column 'f', row 42: infinite value") as caught:
+        to_numbers(table, ["i", "f"])
+    assert (caught.value.column, caught.value.row) == ("f", 42)
+
+
+def test_text_among_the_columns_takes_the_checking_path() -> None:
+    table = wide_table().assign(t=lambda frame: frame["i"].astype(str))
+    np.testing.assert_array_equal(to_numbers(table, ["f", "t"]), per_column(table, ["f", "t"]))
+    table.loc[3, "t"] = "four"
+    with pytest.raises(DataError, match=r"column 't', row 4: 'four' is not a number"):
+        to_numbers(table, ["f", "t"])
+
+
+def test_missing_column_is_still_a_key_error_not_a_silent_block() -> None:
+    with pytest.raises(KeyError):
+        to_numbers(wide_table(), ["f", "absent"])
