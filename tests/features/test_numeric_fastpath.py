@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from forgeml.errors import DataError
-from forgeml.features.numeric import _column_numbers, to_numbers
+from forgeml.features.numeric import NumericFeatures, _column_numbers, to_numbers
 
 
 def per_column(table: pd.DataFrame, columns: list[str]) -> np.ndarray:
@@ -63,3 +63,16 @@ def test_text_among_the_columns_takes_the_checking_path() -> None:
 def test_missing_column_is_still_a_key_error_not_a_silent_block() -> None:
     with pytest.raises(KeyError):
         to_numbers(wide_table(), ["f", "absent"])
+
+
+def test_fitted_statistics_are_bit_identical_to_the_per_column_path() -> None:
+    """numpy sums a column-major column pairwise and a row-major one row by row: the block must be
+    row-major like the loop's, or every bundle's means and stds would move in the last digit."""
+    table = wide_table(rows=5000)
+    columns = ["f", "i", "n", "b"]
+    assert to_numbers(table, columns).flags.c_contiguous
+    fitted = NumericFeatures(columns).fit(table)
+    values = per_column(table, columns)  # row-major, as the loop writes it
+    filled = np.where(np.isnan(values), fitted.fill_values_, values)
+    assert fitted.means_.tobytes() == filled.mean(axis=0).tobytes()
+    assert fitted.stds_.tobytes() == np.where(filled.std(axis=0) > 0, filled.std(axis=0), 1.0).tobytes()

@@ -70,6 +70,10 @@ def to_numbers(table: pd.DataFrame, columns: list[str]) -> np.ndarray:
         # pandas, which dominated single-row prediction, and a column-by-column copy of a million
         # rows costs ~15 ms a column. An infinity falls through to the loop, which names its column and row.
         matrix = block.to_numpy(dtype=np.float64, na_value=np.nan, copy=True)
+        if block is not table:
+            # Row-major, as the loop below writes it: numpy sums a column-major column pairwise,
+            # so the fitted means would move in the last digit against older bundles.
+            matrix = np.ascontiguousarray(matrix)
         if not np.isinf(matrix).any():
             return matrix
     matrix = np.empty((len(table), len(columns)), dtype=np.float64)
