@@ -223,3 +223,18 @@ def test_structured_pruning_refuses_models_without_recorded_widths() -> None:
     check_structured(MLPConfig())
     with pytest.raises(ConfigError, match="--prune-method global"):
         check_structured(TransformerConfig())
+
+
+def test_unstructured_pruning_leaves_attention_projections_alone_and_trains() -> None:
+    """Attention reads out_proj.weight without calling the layer: a mask there would break backward."""
+    torch.manual_seed(0)
+    encoder = nn.TransformerEncoder(nn.TransformerEncoderLayer(8, 2, 16, batch_first=True), 1)
+    mask_unstructured(encoder, 0.5, scope="global")
+    optimizer = torch.optim.SGD(encoder.parameters(), lr=0.1)
+    for _ in range(2):  # a second step used to fail: "backward through the graph a second time"
+        optimizer.zero_grad()
+        encoder(torch.randn(4, 5, 8)).square().mean().backward()
+        optimizer.step()
+    make_permanent(encoder)
+    assert not hasattr(encoder.layers[0].self_attn.out_proj, "weight_orig")
+    assert float((encoder.layers[0].linear1.weight == 0).float().mean()) > 0.2

@@ -32,8 +32,22 @@ STRUCTURED_MODELS = ("mlp", "cnn")
 
 
 def prunable_layers(model: nn.Module) -> Iterator[nn.Module]:
-    """Every dense or convolution layer (their ``weight`` is what magnitude pruning zeroes)."""
-    return (module for module in model.modules() if isinstance(module, PRUNABLE))
+    """Every dense or convolution layer (their ``weight`` is what magnitude pruning zeroes).
+
+    Layers inside ``nn.MultiheadAttention`` are skipped: attention reads ``out_proj.weight``
+    without calling the layer, so the mask's forward hook would never refresh it.
+    """
+    inside_attention = {
+        id(child)
+        for module in model.modules()
+        if isinstance(module, nn.MultiheadAttention)
+        for child in module.modules()
+    }
+    return (
+        module
+        for module in model.modules()
+        if isinstance(module, PRUNABLE) and id(module) not in inside_attention
+    )
 
 
 def mask_unstructured(model: nn.Module, amount: float, *, scope: str) -> None:
