@@ -158,13 +158,8 @@ def distill(
     set_threads(config.threads)
     train = tensor_data(pipeline, splits.train)
     validation = tensor_data(pipeline, splits.validation) if len(splits.validation) else None
-    kind = pipeline.task.kind
-    classes = max(2, len(pipeline.task.labels)) if kind != "regression" else 0
-    weights = class_weights_for(config.class_weights, train.target, classes) if classes else None
-    hard = make_loss(
-        config.loss, pipeline.task, class_weights=weights, label_smoothing=config.label_smoothing
-    )
-    loss = distillation_loss(kind, hard, temperature=temperature, alpha=alpha)
+    hard = run_loss(config, pipeline, train.target)
+    loss = distillation_loss(pipeline.task.kind, hard, temperature=temperature, alpha=alpha)
     packed_validation = packed_data(validation, teacher) if validation is not None else None
     return fit(
         student,
@@ -175,6 +170,15 @@ def distill(
         seed=seed,
         callbacks=loop_callbacks(config, validation is not None, console) + list(callbacks or []),
         session=Session(run_dir=work_dir),
+    )
+
+
+def run_loss(config: TrainConfig, pipeline: FeaturePipeline, target: torch.Tensor) -> LossFunction:
+    """The run's own training loss (``train.loss``, class weights from ``target``, label smoothing)."""
+    classes = max(2, len(pipeline.task.labels)) if pipeline.task.kind != "regression" else 0
+    weights = class_weights_for(config.class_weights, target, classes) if classes else None
+    return make_loss(
+        config.loss, pipeline.task, class_weights=weights, label_smoothing=config.label_smoothing
     )
 
 

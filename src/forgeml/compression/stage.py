@@ -37,7 +37,6 @@ from forgeml.errors import ConfigError
 from forgeml.features import FeaturePipeline
 from forgeml.models import count_parameters
 from forgeml.training.loop import Session, fit, set_threads
-from forgeml.training.losses import class_weights_for, make_loss
 from forgeml.training.stage import tensor_data
 
 logger = logging.getLogger(__name__)
@@ -196,6 +195,7 @@ def _candidates(context: _Context, student: ModelConfig | None):  # noqa: ANN202
 
 
 def _pruned(context: _Context, source: Candidate) -> Candidate:
+    """``source`` pruned as the options say, fine-tuned, masks made permanent."""
     options, pipeline = context.options, context.teacher.pipeline
     amount, method = options.prune or 0.0, options.prune_method
     details: dict[str, Any] = {"pruning": {"amount": amount, "method": method}}
@@ -221,11 +221,7 @@ def _finetune(context: _Context, model: nn.Module) -> int:
     pipeline, splits = context.teacher.pipeline, context.splits
     train = tensor_data(pipeline, splits.train)
     validation = tensor_data(pipeline, splits.validation) if len(splits.validation) else None
-    classes = max(2, len(pipeline.task.labels)) if pipeline.task.kind != "regression" else 0
-    weights = class_weights_for(config.class_weights, train.target, classes) if classes else None
-    loss = make_loss(
-        config.loss, pipeline.task, class_weights=weights, label_smoothing=config.label_smoothing
-    )
+    loss = distillation.run_loss(config, pipeline, train.target)
     callbacks = distillation.loop_callbacks(config, validation is not None, context.console)
     with tempfile.TemporaryDirectory(prefix="forgeml-finetune-") as work:
         result = fit(
@@ -236,6 +232,7 @@ def _finetune(context: _Context, model: nn.Module) -> int:
 
 
 def _distilled(context: _Context, teacher: Candidate, student: ModelConfig, name: str) -> Candidate:
+    """A ``student`` trained on ``teacher``'s outputs with the run's training settings."""
     options, pipeline = context.options, context.teacher.pipeline
     model = distillation.seeded_student(student, pipeline, context.config.seed)
     with tempfile.TemporaryDirectory(prefix="forgeml-distill-") as work:
