@@ -76,3 +76,19 @@ def test_fitted_statistics_are_bit_identical_to_the_per_column_path() -> None:
     filled = np.where(np.isnan(values), fitted.fill_values_, values)
     assert fitted.means_.tobytes() == filled.mean(axis=0).tobytes()
     assert fitted.stds_.tobytes() == np.where(filled.std(axis=0) > 0, filled.std(axis=0), 1.0).tobytes()
+
+
+@pytest.mark.parametrize("with_missing", [True, False])
+def test_transform_matches_the_plain_formula_and_leaves_the_table_alone(with_missing: bool) -> None:
+    table = wide_table(rows=3000)
+    if not with_missing:  # the path that skips imputation
+        table = table.assign(f=table["f"].fillna(0.5), n=table["n"].fillna(1))
+    columns = ["f", "i", "n", "b"]
+    before = table.copy()
+    features = NumericFeatures(columns).fit(table)
+    values = per_column(table, columns)
+    expected = (
+        (np.where(np.isnan(values), features.fill_values_, values) - features.means_) / features.stds_
+    ).astype(np.float32)
+    assert features.transform(table).tobytes() == np.ascontiguousarray(expected).tobytes()
+    pd.testing.assert_frame_equal(table, before)

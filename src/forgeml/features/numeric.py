@@ -24,7 +24,7 @@ class NumericFeatures:
             fill = {"median": np.nanmedian, "mean": np.nanmean}.get(self.impute)
             fills = fill(values, axis=0) if fill is not None and len(values) else np.zeros(len(self.columns))
         fills = np.where(np.isfinite(fills), fills, 0.0)  # an all-missing column imputes to 0
-        filled = np.where(np.isnan(values), fills, values)
+        filled = _impute(values, fills)
         means = filled.mean(axis=0) if self.scale == "standard" else np.zeros(len(self.columns))
         stds = filled.std(axis=0) if self.scale == "standard" else np.ones(len(self.columns))
         self.fill_values_ = fills
@@ -36,9 +36,12 @@ class NumericFeatures:
         """``(N, len(columns))`` float32 matrix, ready for the model."""
         if not hasattr(self, "fill_values_"):
             raise NotFittedError("NumericFeatures.transform called before fit.")
-        values = to_numbers(table, self.columns)
-        filled = np.where(np.isnan(values), self.fill_values_, values)
-        return ((filled - self.means_) / self.stds_).astype(np.float32)
+        filled = _impute(to_numbers(table, self.columns), self.fill_values_)
+        # In place on our own copy: the same arithmetic as (filled - means) / stds, two fewer
+        # temporaries of the table's size.
+        filled -= self.means_
+        filled /= self.stds_
+        return filled.astype(np.float32)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -57,6 +60,15 @@ class NumericFeatures:
         features.means_ = np.asarray(state["means"], dtype=np.float64)
         features.stds_ = np.asarray(state["stds"], dtype=np.float64)
         return features
+
+
+def _impute(values: np.ndarray, fills: np.ndarray) -> np.ndarray:
+    """``values`` (a fresh matrix) with NaN replaced by its column's fill; itself when nothing is missing.
+
+    ``np.where`` keeps the memory layout, so skipping it changes no later sum.
+    """
+    missing = np.isnan(values)
+    return np.where(missing, fills, values) if missing.any() else values
 
 
 def to_numbers(table: pd.DataFrame, columns: list[str]) -> np.ndarray:
