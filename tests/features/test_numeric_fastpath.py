@@ -92,3 +92,17 @@ def test_transform_matches_the_plain_formula_and_leaves_the_table_alone(with_mis
     ).astype(np.float32)
     assert features.transform(table).tobytes() == np.ascontiguousarray(expected).tobytes()
     pd.testing.assert_frame_equal(table, before)
+
+
+def test_text_numbers_blanks_and_bad_values() -> None:
+    """A text column (how `forgeml predict` streams a CSV): blanks impute, the first bad value is named."""
+    table = pd.DataFrame({"t": ["1.5", " ", "", None, "2", "x", "3", "y"]})
+    with pytest.raises(
+        DataError, match=r"column 't', row 6: 'x' is not a number \(2 such values\)"
+    ) as caught:
+        to_numbers(table, ["t"])
+    assert caught.value.row == 6
+    good = table["t"].where(~table["t"].isin(["x", "y"]), "")
+    np.testing.assert_array_equal(
+        to_numbers(good.to_frame(), ["t"])[:, 0], [1.5, np.nan, np.nan, np.nan, 2.0, np.nan, 3.0, np.nan]
+    )
