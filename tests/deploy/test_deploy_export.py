@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 import forgeml
+from forgeml.data import RawData
 from forgeml.deploy import Predictor, read_bundle
 from forgeml.errors import BundleError, DataError
 
@@ -73,10 +74,24 @@ def test_tampered_or_external_data_onnx_is_refused(run, tmp_path: Path) -> None:
 
 
 def test_unseen_category_policy(run) -> None:
-    rows = pd.DataFrame([{"age": 30.0, "income": 4e4, "city": "tokyo", "plan": "pro"}])
-    assert len(forgeml.load(run.bundle_path).predict(rows)) == 1
-    with pytest.raises(DataError, match="'tokyo' was not seen in training"):
+    known = {"age": 30.0, "income": 4e4, "city": "paris", "plan": "pro"}
+    rows = pd.DataFrame([known, known, {**known, "city": "tokyo"}, {**known, "city": None}])
+    assert len(forgeml.load(run.bundle_path).predict(rows)) == 4
+    with pytest.raises(DataError, match="'tokyo' was not seen in training") as caught:
         forgeml.load(run.bundle_path, unseen="reject").predict(rows)
+    assert (caught.value.column, caught.value.row) == ("city", 3)  # missing (row 4) is not "unseen"
+
+
+def test_category_ids_at_predict_time_match_training(run) -> None:
+    from forgeml.deploy.encode import encode_raw
+
+    table = pd.read_csv(run.config.data.source).head(50)
+    table.loc[3, "city"] = "tokyo"  # unseen: the unknown bucket, as in training
+    table.loc[4, "plan"] = None
+    raw = RawData(table.drop(columns="churned"), None, None, "test")
+    ids = encode_raw(run.pipeline, raw)["categorical"]
+    np.testing.assert_array_equal(ids, run.pipeline.categorical_.ids(table))
+    assert ids[3, 0] == 0 and ids[4, 1] == 0
 
 
 @pytest.mark.parametrize("suffix", [".csv", ".parquet"])

@@ -19,7 +19,7 @@ import numpy as np
 from forgeml.data import RawData
 from forgeml.errors import DataError
 from forgeml.features import FeaturePipeline
-from forgeml.features.categorical import as_category_strings
+from forgeml.features.categorical import factorized_strings
 from forgeml.features.numeric import to_numbers
 
 Feeds = dict[str, np.ndarray]
@@ -62,13 +62,15 @@ def encode_raw(pipeline: FeaturePipeline, raw: RawData, *, unseen: UnseenPolicy 
         ids = np.zeros((len(raw.table), len(categorical.columns)), dtype=np.int64)
         for index, column in enumerate(categorical.columns):
             lookup = vocabulary_lookup(categorical.vocabularies_[column])
-            strings = as_category_strings(raw.table[column])
-            mapped = strings.map(lookup)
+            # One lookup per distinct value, then one gather (training's own spelling of each value).
+            codes, spellings = factorized_strings(raw.table[column])
+            known = np.fromiter((lookup.get(text, -1) for text in spellings), np.int64, len(spellings))
             if unseen == "reject":
-                bad = np.flatnonzero(mapped.isna().to_numpy() & strings.notna().to_numpy())
+                bad = np.flatnonzero((codes >= 0) & (np.append(known, 0)[codes] < 0))
                 if len(bad):
-                    raise unseen_error(column, int(bad[0]), strings.iloc[int(bad[0])], lookup)
-            ids[:, index] = mapped.fillna(0).to_numpy(dtype=np.int64)
+                    row = int(bad[0])
+                    raise unseen_error(column, row, spellings[codes[row]], lookup)
+            ids[:, index] = np.append(np.maximum(known, 0), 0)[codes]  # missing (-1) and unseen -> 0
         feeds["categorical"] = ids
     if pipeline.image_ is not None:
         feeds["image"] = check_images(pipeline, raw.images)
