@@ -51,9 +51,10 @@ def replace_folder(path: Path) -> Iterator[Path]:
     staging.chmod(0o777 & ~_umask())
     try:
         yield staging
-        for file in staging.iterdir():
-            with file.open("rb") as handle:
-                os.fsync(handle.fileno())
+        for file in staging.rglob("*"):  # nested folders too (a folder of bundles)
+            if file.is_file():
+                with file.open("rb") as handle:
+                    os.fsync(handle.fileno())
         retired = path.with_name(f".{path.name}.old")
         if path.exists():
             shutil.rmtree(retired, ignore_errors=True)

@@ -9,11 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import shutil
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -89,7 +85,7 @@ def compress_run(run_dir: Path, options: CompressOptions, *, console: Console | 
         )
     set_threads(config.train.threads)
     calibration = _calibration(teacher.pipeline, context.splits.train, options.calibration_rows, config.seed)
-    with replace_tree(run_dir / COMPRESSED_DIR) as staging:
+    with atomic.replace_folder(run_dir / COMPRESSED_DIR) as staging:
         results = _build(staging, context, student, calibration)
         timed = with_latencies(results, context.splits.test)
         final = [result.moved(run_dir / COMPRESSED_DIR / result.name) for result in timed]
@@ -131,32 +127,6 @@ def _build(
         results.append(result)
         logger.info("built %s: %s %.4f", candidate.name, result.metric_name, result.metric)
     return results
-
-
-@contextmanager
-def replace_tree(path: Path) -> Iterator[Path]:
-    """``atomic.replace_folder`` for a folder of folders: a staging tree replaces ``path`` whole, or nothing.
-
-    (``replace_folder`` fsyncs the files directly inside its folder only; each variant bundle below
-    is itself written with it.)
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
-    try:
-        yield staging
-        for file in staging.rglob("*"):
-            if file.is_file():
-                with file.open("rb") as handle:
-                    os.fsync(handle.fileno())
-        retired = path.with_name(f".{path.name}.old")
-        if path.exists():
-            shutil.rmtree(retired, ignore_errors=True)
-            os.replace(path, retired)
-        os.replace(staging, path)
-        shutil.rmtree(retired, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
 
 
 def pick(results: list[VariantResult], max_drop: float) -> VariantResult:
