@@ -59,7 +59,11 @@ def load_model(config: CausalLMConfig) -> nn.Module:
     model = _without_gguf_marker(model)
     if config.gradient_checkpointing:
         # use_reentrant=False: works when the inputs need no gradient (frozen embeddings under LoRA)
-        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        # transformers 5 renamed it activation_checkpointing_enable (the old name warns, gone in v6)
+        if hasattr(model, "activation_checkpointing_enable"):
+            model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
+        else:
+            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         model.config.use_cache = False
     return model
 
