@@ -29,6 +29,9 @@ ROUTES = frozenset(
         "/",
         "/v1/predict",
         "/v1/metadata",
+        "/v1/chat/completions",  # language-model bundles (forgeml.llm)
+        "/v1/completions",
+        "/v1/models",
         "/health/live",
         "/health/ready",
         "/metrics",
