@@ -32,6 +32,8 @@ FORMAT = "forgeml-bundle"
 FORMAT_VERSION = 1
 MANIFEST = "bundle.json"
 WEIGHTS = "weights.safetensors"
+# Formats that unpickle or run code when loaded: never read from a bundle, whatever their checksum.
+UNSAFE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".py", ".joblib")
 _MODEL_CONFIG = TypeAdapter(ModelConfig)
 
 
@@ -124,15 +126,24 @@ def read_manifest(path: Path) -> dict[str, Any]:
     return manifest
 
 
-def verify_files(path: Path, manifest: dict[str, Any]) -> None:
-    """Every listed file present with its recorded sha256, and no file that is not listed."""
+def verify_files(path: Path, manifest: dict[str, Any], *, weights: str = WEIGHTS) -> None:
+    """Every listed file present with its recorded sha256, no pickle or code file, and no file not listed.
+
+    Shared by the tabular bundle and the LM bundle (whose weights file is ``weights``); a pickle or
+    code file is refused even with a matching checksum, because loading it could run code.
+    """
     listed = manifest.get("files")
-    if not isinstance(listed, dict) or WEIGHTS not in listed:
-        raise BundleError(f"{path / MANIFEST}: the manifest lists no weights file.")
+    if not isinstance(listed, dict) or weights not in listed:
+        raise BundleError(f"{path / MANIFEST}: the manifest lists no weights file ({weights}).")
     for name, record in listed.items():
         file = path / name
         if Path(name).name != name or not file.is_file() or file.is_symlink():
             raise BundleError(f"{path}: {name} is missing (or is not a plain file inside the bundle).")
+        if name.endswith(UNSAFE_SUFFIXES):
+            raise BundleError(
+                f"{file}: pickle or code files are never loaded from a bundle. Re-export the bundle "
+                "(forgeml writes weights as safetensors only)."
+            )
         if _sha256(file) != record.get("sha256"):
             raise BundleError(
                 f"{file}: checksum mismatch; the file was changed after the bundle was written. Re-export the bundle from its run."

@@ -20,6 +20,8 @@ from typing import Any
 from torch import nn
 
 from forgeml import atomic
+from forgeml.deploy.bundle import UNSAFE_SUFFIXES as UNSAFE_SUFFIXES  # re-exported: it was defined here
+from forgeml.deploy.bundle import verify_files
 from forgeml.errors import BundleError
 from forgeml.llm.config import LMConfig
 
@@ -27,7 +29,6 @@ FORMAT = "forgeml-lm-bundle"
 FORMAT_VERSION = 1
 MANIFEST = "bundle.json"
 WEIGHTS = "model.safetensors"
-UNSAFE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".py", ".joblib")
 
 
 @dataclass(frozen=True)
@@ -99,29 +100,8 @@ def read_lm_manifest(path: Path) -> dict[str, Any]:
             f"{file}: LM bundle format version {manifest.get('format_version')!r}; this forgeml reads "
             f"{FORMAT_VERSION}. Re-export the bundle."
         )
-    _verify(path, manifest)
+    verify_files(path, manifest, weights=WEIGHTS)
     return manifest
-
-
-def _verify(path: Path, manifest: dict[str, Any]) -> None:
-    listed = manifest.get("files")
-    if not isinstance(listed, dict) or WEIGHTS not in listed:
-        raise BundleError(f"{path / MANIFEST}: the manifest lists no {WEIGHTS}.")
-    for name, record in listed.items():
-        file = path / name
-        if Path(name).name != name or not file.is_file() or file.is_symlink():
-            raise BundleError(f"{path}: {name} is missing (or is not a plain file inside the bundle).")
-        if name.endswith(UNSAFE_SUFFIXES):
-            raise BundleError(f"{file}: pickle or code files are never loaded from a bundle; re-export it.")
-        if _sha256(file) != record.get("sha256"):
-            raise BundleError(
-                f"{file}: checksum mismatch; the file was changed after the bundle was written. Re-export the bundle."
-            )
-    extra = sorted(
-        entry.name for entry in path.iterdir() if entry.name not in listed and entry.name != MANIFEST
-    )
-    if extra:
-        raise BundleError(f"{path}: unexpected file(s) {', '.join(extra)} not recorded in {MANIFEST}.")
 
 
 def read_lm_bundle(path: str | Path) -> LMBundle:
