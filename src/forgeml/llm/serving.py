@@ -32,7 +32,8 @@ def lm_serve_config(
 
 def run_lm_server(bundle: str | Path, config: LMServeConfig) -> None:
     """Serve an LM bundle until SIGTERM/SIGINT; checksums are verified before the port is bound."""
-    from forgeml.deploy.server.runner import _Server, read_api_key  # the deploy runner's graceful shutdown
+    # the deploy runner's graceful shutdown and uvicorn settings
+    from forgeml.deploy.server.runner import _Server, read_api_key, uvicorn_options
     from forgeml.llm.server import create_lm_app
 
     if config.workers != 1:
@@ -42,14 +43,4 @@ def run_lm_server(bundle: str | Path, config: LMServeConfig) -> None:
             key="serve.workers",
         )
     app = create_lm_app(bundle, config, api_key=read_api_key(config.api_key_file))
-    options: dict[str, Any] = {
-        "host": config.host,
-        "port": config.port,
-        "timeout_graceful_shutdown": config.graceful_timeout_s,
-        "timeout_keep_alive": 5,
-        "log_level": "info",
-        "access_log": False,
-        "server_header": False,
-        "h11_max_incomplete_event_size": 64 * 1024,
-    }
-    _Server(uvicorn.Config(app, **options)).run()
+    _Server(uvicorn.Config(app, **uvicorn_options(config))).run()

@@ -81,12 +81,9 @@ def app_from_env() -> Any:
     return create_app(os.environ[ENV_BUNDLE], config, api_key=read_api_key(config.api_key_file))
 
 
-def run_server(bundle: str | Path, config: ServeConfig) -> None:
-    """Serve ``bundle`` until SIGTERM/SIGINT; the bundle is verified before the port is bound."""
-    from forgeml.deploy.server.app import create_app
-
-    app = create_app(bundle, config, api_key=read_api_key(config.api_key_file))
-    options: dict[str, Any] = {
+def uvicorn_options(config: ServeConfig) -> dict[str, Any]:
+    """The keyword arguments of ``uvicorn.Config`` every forgeml server runs with (tabular and LM)."""
+    return {
         "host": config.host,
         "port": config.port,
         "timeout_graceful_shutdown": config.graceful_timeout_s,
@@ -96,6 +93,14 @@ def run_server(bundle: str | Path, config: ServeConfig) -> None:
         "server_header": False,
         "h11_max_incomplete_event_size": 64 * 1024,  # bounds header size (slow/huge header attacks)
     }
+
+
+def run_server(bundle: str | Path, config: ServeConfig) -> None:
+    """Serve ``bundle`` until SIGTERM/SIGINT; the bundle is verified before the port is bound."""
+    from forgeml.deploy.server.app import create_app
+
+    app = create_app(bundle, config, api_key=read_api_key(config.api_key_file))
+    options = uvicorn_options(config)
     if config.workers == 1:
         _Server(uvicorn.Config(app, **options)).run()
         return
