@@ -27,12 +27,13 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response, StreamingResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
 from forgeml.deploy.server.guard import BodyTooLarge, Guard, error_body
 from forgeml.deploy.server.metrics import Metrics
+from forgeml.deploy.server.probes import add_probe_routes
 from forgeml.llm.bundle import read_lm_bundle, read_lm_manifest
 from forgeml.llm.config import LMServeConfig
 from forgeml.llm.generate import Completion, Control, Sampling, TextGenerator
@@ -138,22 +139,7 @@ def create_lm_app(
             "data": [{"id": state.model_id, "object": "model", "created": 0, "owned_by": "forgeml"}],
         }
 
-    @app.get("/health/live", summary="Liveness: the process answers")
-    async def live() -> dict[str, str]:
-        return {"status": "live"}
-
-    @app.get("/health/ready", summary="Readiness: the model is loaded")
-    async def ready(request: Request) -> Response:
-        if state.ready and not state.draining:
-            return JSONResponse({"status": "ready"})
-        reason = "shutting down" if state.draining else state.not_ready_reason
-        return _error(503, "not_ready", reason, request.state.request_id, retry=True)
-
-    if config.metrics:
-
-        @app.get("/metrics", summary="Prometheus metrics", response_class=PlainTextResponse)
-        async def metrics() -> Response:
-            return PlainTextResponse(state.metrics.render(), media_type="text/plain; version=0.0.4")
+    add_probe_routes(app, state, config, error=_error)
 
     @app.get("/", summary="Chat page", response_class=HTMLResponse)
     async def page() -> Response:

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 from fastapi import FastAPI, Request
 from fastapi.openapi.utils import get_openapi
-from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
+from fastapi.responses import HTMLResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
@@ -32,6 +32,7 @@ from forgeml.deploy.server.batching import MicroBatcher, Overloaded
 from forgeml.deploy.server.guard import BodyTooLarge, Guard, error_body
 from forgeml.deploy.server.metrics import Metrics
 from forgeml.deploy.server.page import render_page
+from forgeml.deploy.server.probes import add_probe_routes
 from forgeml.deploy.server.schema import RequestError, RequestSchema, data_error
 from forgeml.errors import DataError
 
@@ -125,22 +126,7 @@ def create_app(
     async def metadata() -> dict[str, Any]:
         return _metadata(state)
 
-    @app.get("/health/live", summary="Liveness: the process answers")
-    async def live() -> dict[str, str]:
-        return {"status": "live"}
-
-    @app.get("/health/ready", summary="Readiness: the model is loaded and warmed up")
-    async def ready(request: Request) -> Response:
-        if state.ready and not state.draining:
-            return JSONResponse({"status": "ready"})
-        reason = "shutting down" if state.draining else state.not_ready_reason
-        return _error(503, "not_ready", reason, request.state.request_id, retry=True)
-
-    if config.metrics:
-
-        @app.get("/metrics", summary="Prometheus metrics", response_class=PlainTextResponse)
-        async def metrics() -> Response:
-            return PlainTextResponse(state.metrics.render(), media_type="text/plain; version=0.0.4")
+    add_probe_routes(app, state, config, error=_error)
 
     @app.get("/", summary="Try-it page", response_class=HTMLResponse)
     async def page() -> Response:
