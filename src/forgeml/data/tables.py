@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import json
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pyarrow as pa
@@ -179,26 +180,37 @@ def _read_jsonl(path: Path) -> pd.DataFrame:
     with path.open(encoding="utf-8", errors="strict") as handle:
         try:
             for line_number, line in enumerate(handle, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    record = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise DataError(
-                        f"{path}, line {line_number}: not valid JSON ({exc.msg}).",
-                        path=str(path),
-                        row=line_number,
-                    ) from None
-                if not isinstance(record, dict):
-                    raise DataError(
-                        f"{path}, line {line_number}: expected a JSON object per line, got {type(record).__name__}.",
-                        path=str(path),
-                        row=line_number,
-                    )
-                records.append(record)
+                if line.strip():
+                    records.append(parse_json_line(path, line_number, line))
         except UnicodeDecodeError:
             raise DataError(
                 f"{path}: the file is not valid UTF-8 text. Re-save it as UTF-8.", path=str(path)
             ) from None
     frame = pd.DataFrame.from_records(records)
     return frame.replace(dict.fromkeys(MISSING_MARKERS, None)) if len(frame) else frame
+
+
+def parse_json_line(path: Path, number: int, line: str, *, where: str | None = None) -> dict[str, Any]:
+    """One JSON Lines line as a dict; DataError (``row=number``) naming the file and line otherwise.
+
+    Shared by the table reader and the language-model data reader. ``where`` replaces the location
+    prefix of the message (default ``"<path>, line <number>"``; the LM reader writes ``"<path>:<number>"``
+    as in all its other errors).
+    """
+    where = where or f"{path}, line {number}"
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise DataError(
+            f"{where}: not valid JSON ({exc.msg} at column {exc.colno}). Each line must be one JSON object.",
+            path=str(path),
+            row=number,
+        ) from None
+    if not isinstance(record, dict):
+        raise DataError(
+            f"{where}: expected a JSON object per line, got {type(record).__name__}. "
+            'Write each record as one {"key": value, ...} object on its own line.',
+            path=str(path),
+            row=number,
+        )
+    return record

@@ -14,7 +14,6 @@ time, so training sees the token boundary inference sees.
 
 from __future__ import annotations
 
-import json
 import logging
 import random
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ from typing import Any, Literal
 
 import torch
 
+from forgeml.data.tables import parse_json_line
 from forgeml.errors import ConfigError, DataError
 
 logger = logging.getLogger(__name__)
@@ -107,7 +107,7 @@ def read_examples(path: str | Path, data_format: str = "auto") -> tuple[list[Exa
             for number, line in enumerate(handle, start=1):
                 if not line.strip():
                     continue
-                record = _parse_line(path, number, line)
+                record = parse_json_line(path, number, line, where=f"{path}:{number}")
                 chosen = chosen or _detect(path, number, record)
                 examples.append(_example(path, number, record, chosen))
         except UnicodeDecodeError:
@@ -115,24 +115,6 @@ def read_examples(path: str | Path, data_format: str = "auto") -> tuple[list[Exa
     if not examples or chosen is None:
         raise DataError(f"{path}: no examples (the file is empty).", path=str(path))
     return examples, chosen
-
-
-def _parse_line(path: Path, number: int, line: str) -> dict[str, Any]:
-    try:
-        record = json.loads(line)
-    except json.JSONDecodeError as exc:
-        raise DataError(
-            f"{path}:{number}: not valid JSON ({exc.msg} at column {exc.colno}). Each line must be one JSON object.",
-            path=str(path),
-            row=number,
-        ) from None
-    if not isinstance(record, dict):
-        raise DataError(
-            f"{path}:{number}: expected a JSON object, got {type(record).__name__}.",
-            path=str(path),
-            row=number,
-        )
-    return record
 
 
 def _detect(path: Path, number: int, record: dict[str, Any]) -> Format:
