@@ -12,18 +12,17 @@ int64), and refusing values that are not numbers. Both entry points below produc
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
 from forgeml.data import RawData
 from forgeml.errors import DataError
 from forgeml.features import FeaturePipeline
-from forgeml.features.categorical import factorized_strings
+from forgeml.features.categorical import UnseenPolicy, unseen_error, vocabulary_lookup
 from forgeml.features.numeric import to_numbers
 
 Feeds = dict[str, np.ndarray]
-UnseenPolicy = Literal["unknown", "reject"]
 
 
 def graph_input_names(pipeline: FeaturePipeline) -> tuple[str, ...]:
@@ -57,21 +56,8 @@ def encode_raw(pipeline: FeaturePipeline, raw: RawData, *, unseen: UnseenPolicy 
     feeds: Feeds = {}
     if pipeline.numeric_.columns:
         feeds["numeric"] = to_numbers(raw.table, pipeline.numeric_.columns)
-    categorical = pipeline.categorical_
-    if categorical.columns:
-        ids = np.zeros((len(raw.table), len(categorical.columns)), dtype=np.int64)
-        for index, column in enumerate(categorical.columns):
-            lookup = vocabulary_lookup(categorical.vocabularies_[column])
-            # One lookup per distinct value, then one gather (training's own spelling of each value).
-            codes, spellings = factorized_strings(raw.table[column])
-            known = np.fromiter((lookup.get(text, -1) for text in spellings), np.int64, len(spellings))
-            if unseen == "reject":
-                bad = np.flatnonzero((codes >= 0) & (np.append(known, 0)[codes] < 0))
-                if len(bad):
-                    row = int(bad[0])
-                    raise unseen_error(column, row, spellings[codes[row]], lookup)
-            ids[:, index] = np.append(np.maximum(known, 0), 0)[codes]  # missing (-1) and unseen -> 0
-        feeds["categorical"] = ids
+    if pipeline.categorical_.columns:
+        feeds["categorical"] = pipeline.categorical_.ids(raw.table, unseen=unseen)
     if pipeline.image_ is not None:
         feeds["image"] = check_images(pipeline, raw.images)
     if text_columns(pipeline):
@@ -98,11 +84,6 @@ def check_images(pipeline: FeaturePipeline, images: np.ndarray | None) -> np.nda
     return images
 
 
-def vocabulary_lookup(vocabulary: Sequence[str]) -> dict[str, int]:
-    """Value text -> id; the unknown bucket (index 0) is not a value a request can name."""
-    return {value: position for position, value in enumerate(vocabulary) if position > 0}
-
-
 def category_text(value: object) -> str | None:
     """The same text :func:`as_category_strings` gives a single value (whole floats written as ints)."""
     if value is None or (isinstance(value, float) and np.isnan(value)):
@@ -110,16 +91,6 @@ def category_text(value: object) -> str | None:
     if isinstance(value, (float, np.floating)) and float(value).is_integer():
         return str(int(value))
     return str(value)
-
-
-def unseen_error(column: str, row: int, value: object, lookup: Mapping[str, int]) -> DataError:
-    known = ", ".join(list(lookup)[:10]) + (", ..." if len(lookup) > 10 else "")
-    return DataError(
-        f"column {column!r}, row {row + 1}: {value!r} was not seen in training (known: {known}). "
-        "Send a known category, or serve with unseen_category=unknown to use the unknown bucket.",
-        column=column,
-        row=row + 1,
-    )
 
 
 class RecordEncoder:

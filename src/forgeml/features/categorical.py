@@ -6,14 +6,16 @@ so a category that appears only at prediction time predicts without error.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 
-from forgeml.errors import NotFittedError
+from forgeml.errors import DataError, NotFittedError
 
 UNKNOWN = "<unknown>"
+UnseenPolicy = Literal["unknown", "reject"]  # at prediction time: the unknown bucket, or a DataError
 
 
 class CategoricalFeatures:
@@ -48,16 +50,25 @@ class CategoricalFeatures:
         self._require_fitted()
         return [len(self.vocabularies_[column]) for column in self.columns]
 
-    def ids(self, table: pd.DataFrame) -> np.ndarray:
-        """``(N, len(columns))`` int64 ids; unseen and missing values get 0."""
+    def ids(self, table: pd.DataFrame, *, unseen: UnseenPolicy = "unknown") -> np.ndarray:
+        """``(N, len(columns))`` int64 ids; missing values get 0, and so do unseen ones.
+
+        ``unseen="reject"`` (prediction time, ``serve.unseen_category``) instead raises DataError
+        naming the column, row and value of the first value not in the vocabulary.
+        """
         self._require_fitted()
         ids = np.zeros((len(table), len(self.columns)), dtype=np.int64)
         for index, column in enumerate(self.columns):
-            lookup = {value: position for position, value in enumerate(self.vocabularies_[column])}
+            lookup = vocabulary_lookup(self.vocabularies_[column])
             codes, spellings = factorized_strings(table[column])
             # One lookup per distinct value, then one gather: no Python call per row.
-            known = np.fromiter((lookup.get(text, 0) for text in spellings), np.int64, len(spellings))
-            ids[:, index] = np.append(known, 0)[codes]  # code -1 (missing) picks the appended 0
+            known = np.fromiter((lookup.get(text, -1) for text in spellings), np.int64, len(spellings))
+            if unseen == "reject":
+                bad = np.flatnonzero((codes >= 0) & (np.append(known, 0)[codes] < 0))
+                if len(bad):
+                    row = int(bad[0])
+                    raise unseen_error(column, row, spellings[codes[row]], lookup)
+            ids[:, index] = np.append(np.maximum(known, 0), 0)[codes]  # missing (-1) and unseen -> 0
         return ids
 
     def one_hot(self, table: pd.DataFrame) -> np.ndarray:
@@ -92,6 +103,22 @@ class CategoricalFeatures:
     def _require_fitted(self) -> None:
         if not hasattr(self, "vocabularies_"):
             raise NotFittedError("CategoricalFeatures used before fit.")
+
+
+def vocabulary_lookup(vocabulary: Sequence[str]) -> dict[str, int]:
+    """Value text -> id; the unknown bucket (index 0) is not a value a request can name."""
+    return {value: position for position, value in enumerate(vocabulary) if position > 0}
+
+
+def unseen_error(column: str, row: int, value: object, lookup: Mapping[str, int]) -> DataError:
+    """The error for a category not seen in training (``row`` 0-based); the server counts it by its wording."""
+    known = ", ".join(list(lookup)[:10]) + (", ..." if len(lookup) > 10 else "")
+    return DataError(
+        f"column {column!r}, row {row + 1}: {value!r} was not seen in training (known: {known}). "
+        "Send a known category, or serve with unseen_category=unknown to use the unknown bucket.",
+        column=column,
+        row=row + 1,
+    )
 
 
 def as_category_strings(series: pd.Series) -> pd.Series:
