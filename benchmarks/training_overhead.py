@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from digits import digit_pixels
 from rich.console import Console
 
 from forgeml.config import load_config
@@ -67,16 +68,10 @@ def _time(config, splits, pipeline, run_dir: Path | None) -> float:  # noqa: ANN
 
 
 def _mnist_sized_digits(folder: Path, rows: int) -> str:
-    """28x28 digit-like images: sklearn's 8x8 digits scaled 3x, padded to 28, with pixel noise."""
-    from sklearn.datasets import load_digits
-
-    digits = load_digits()
-    rng = np.random.default_rng(0)
-    picks = rng.integers(0, len(digits.images), rows)
-    images = np.kron(digits.images[picks], np.ones((3, 3)))  # (N, 24, 24)
-    images = np.pad(images, ((0, 0), (2, 2), (2, 2))) * 16 + rng.normal(0, 8, (rows, 28, 28))
+    """28x28 digit-like images (see digits.py) written as ``digits28.npz`` (uint8 pixels) in ``folder``."""
+    images, labels = digit_pixels(rows)
     path = folder / "digits28.npz"
-    np.savez(path, x=np.clip(images, 0, 255).astype(np.uint8), y=digits.target[picks])
+    np.savez(path, x=images.astype(np.uint8), y=labels)
     return str(path)
 
 

@@ -33,6 +33,8 @@ import sys
 import time
 from pathlib import Path
 
+from digits import digit_pixels
+
 RESULTS = Path(__file__).parent / "results"
 MALLOC_ENV = {"MALLOC_MMAP_THRESHOLD_": str(32 * 1024 * 1024), "MALLOC_TRIM_THRESHOLD_": str(2**31 - 1)}
 FORGEML_VARIANTS = {
@@ -48,18 +50,13 @@ OPTIONAL_VARIANTS = {  # off by default in forgeml; --options measures them too
 
 
 def digit_images(rows: int, seed: int = 0):  # noqa: ANN201 - tensors, imported lazily
-    """28x28 digit-like images in [0, 1] and labels: sklearn's 8x8 digits scaled 3x, padded, noised."""
+    """28x28 digit-like images in [0, 1] ``(N, 1, 28, 28)`` and labels (see digits.py)."""
     import numpy as np
     import torch
-    from sklearn.datasets import load_digits
 
-    digits = load_digits()
-    rng = np.random.default_rng(seed)
-    picks = rng.integers(0, len(digits.images), rows)
-    images = np.kron(digits.images[picks], np.ones((3, 3)))
-    images = np.pad(images, ((0, 0), (2, 2), (2, 2))) * 16 + rng.normal(0, 8, (rows, 28, 28))
-    images = np.clip(images, 0, 255).astype(np.float32)[:, None] / 255.0
-    return torch.from_numpy(images), torch.from_numpy(digits.target[picks].astype(np.int64))
+    images, labels = digit_pixels(rows, seed)
+    images = images.astype(np.float32)[:, None] / 255.0
+    return torch.from_numpy(images), torch.from_numpy(labels.astype(np.int64))
 
 
 def document_cnn():  # noqa: ANN201
@@ -168,7 +165,9 @@ def worker(name: str, rows: int, epochs: int, batch_size: int) -> dict[str, obje
     elif name == "lightning":
         seconds = run_lightning(images, labels, epochs, batch_size)
     else:
-        seconds = run_forgeml(images, labels, epochs, batch_size, (FORGEML_VARIANTS | OPTIONAL_VARIANTS)[name])
+        seconds = run_forgeml(
+            images, labels, epochs, batch_size, (FORGEML_VARIANTS | OPTIONAL_VARIANTS)[name]
+        )
     steady = seconds[1:]  # the first epoch warms caches, the allocator and oneDNN's kernels
     return {
         "images_per_second": rows * len(steady) / sum(steady),
