@@ -5,9 +5,14 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
+import pytest
+from fastapi.testclient import TestClient
 
+from forgeml.config import ServeConfig
+from forgeml.deploy.server.app import create_app
 from forgeml.deploy.server.batching import MicroBatcher
 from forgeml.deploy.server.metrics import Metrics
 
@@ -47,26 +52,27 @@ def test_slow_calls_stay_in_the_worker_thread() -> None:
     assert threads_used(0.003) == [False, False, False, False]
 
 
-def test_loaded_server_freezes_its_long_lived_objects_out_of_the_collector(tmp_path) -> None:
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    import forgeml
+    from conftest import make_mixed_table, write_config
+
+    folder = tmp_path_factory.mktemp("runtime")
+    make_mixed_table().to_csv(folder / "data.csv", index=False)
+    config = write_config(
+        folder / "c.yaml",
+        str(folder / "data.csv"),
+        data={"target": "churned"},
+        train={"epochs": 1, "threads": 1},
+    )
+    return forgeml.train(config).bundle_path
+
+
+def test_loaded_server_freezes_its_long_lived_objects_out_of_the_collector(bundle: Path) -> None:
     """Full GC passes over torch's and the model's objects stalled requests for ~300 ms at 64
     clients; once loaded, the server moves them to the permanent generation (gc.freeze)."""
     import gc
 
-    from fastapi.testclient import TestClient
-
-    import forgeml
-    from conftest import make_mixed_table, write_config
-    from forgeml.config import ServeConfig
-    from forgeml.deploy.server.app import create_app
-
-    make_mixed_table().to_csv(tmp_path / "data.csv", index=False)
-    config = write_config(
-        tmp_path / "c.yaml",
-        str(tmp_path / "data.csv"),
-        data={"target": "churned"},
-        train={"epochs": 1, "threads": 1},
-    )
-    bundle = forgeml.train(config).bundle_path
     gc.unfreeze()
     try:
         with TestClient(create_app(bundle, ServeConfig())) as client:
@@ -74,3 +80,22 @@ def test_loaded_server_freezes_its_long_lived_objects_out_of_the_collector(tmp_p
             assert gc.get_freeze_count() > 0
     finally:
         gc.unfreeze()  # give this test process its collector back
+
+
+def test_a_model_failure_is_a_500_with_the_request_id_and_the_next_request_is_served(bundle: Path) -> None:
+    row = {"age": 41.0, "income": 52000.0, "city": "paris", "plan": "pro"}
+    with TestClient(create_app(bundle, ServeConfig())) as client:
+        assert client.post("/v1/predict", json={"rows": [row]}).status_code == 200
+        engine = client.app.app.state.forgeml.predictor.engine  # Guard -> FastAPI -> state
+        working = engine.run
+        engine.run = lambda feeds: 1 / 0  # a bug in the model call, not bad input
+        failed = client.post("/v1/predict", json={"rows": [row]})
+        engine.run = working
+        assert failed.status_code == 500
+        error = failed.json()["error"]
+        assert error["code"] == "internal_error" and error["request_id"] == failed.headers["x-request-id"]
+        assert "ZeroDivisionError" not in failed.text  # no internals leak to the client
+        assert client.post("/v1/predict", json={"rows": [row]}).json()["predictions"][0]["prediction"] in (
+            "yes",
+            "no",
+        )

@@ -51,6 +51,11 @@ class Predictor:
     def labels(self) -> tuple[Any, ...]:
         return self.pipeline.task.labels
 
+    @cached_property
+    def label_names(self) -> list[str]:
+        """The labels as JSON keys (the server's ``probabilities``)."""
+        return [str(label) for label in self.labels]
+
     def predict(self, rows: pd.DataFrame | Sequence[dict[str, Any]] | np.ndarray | RawData) -> pd.DataFrame:
         """One output row per input row: ``prediction`` plus ``probability_<label>`` for classifiers."""
         raw = as_raw(rows)

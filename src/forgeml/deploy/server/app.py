@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import json
 import logging
 import time
 from contextlib import asynccontextmanager
@@ -22,19 +21,18 @@ from fastapi import FastAPI, Request
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import HTMLResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.requests import ClientDisconnect
 
 from forgeml.config import ServeConfig
 from forgeml.deploy.bundle import read_manifest, verify_files
 from forgeml.deploy.encode import RecordEncoder
 from forgeml.deploy.predictor import Predictor
-from forgeml.deploy.server.batching import MicroBatcher, Overloaded
+from forgeml.deploy.server.batching import MicroBatcher
 from forgeml.deploy.server.guard import BodyTooLarge, Guard, error_body
 from forgeml.deploy.server.metrics import Metrics
 from forgeml.deploy.server.page import render_page
+from forgeml.deploy.server.predict_route import PredictEndpoint
 from forgeml.deploy.server.probes import add_probe_routes
-from forgeml.deploy.server.schema import RequestError, RequestSchema, data_error
-from forgeml.errors import DataError
+from forgeml.deploy.server.schema import RequestSchema
 
 logger = logging.getLogger(__name__)
 
@@ -69,7 +67,7 @@ def create_app(
     verify_files(path, manifest)
     state = ServerState(path, manifest, config)
     schema = RequestSchema.from_manifest(manifest["input_schema"], max_rows=config.max_rows)
-    adapter = schema.adapter()
+    endpoint = PredictEndpoint(state, schema)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):  # noqa: ANN202 - the FastAPI lifespan protocol
@@ -109,18 +107,13 @@ def create_app(
         responses={400: {}, 401: {}, 413: {}, 415: {}, 422: {}, 503: {}, 504: {}},
     )
     async def predict(request: Request) -> Response:
-        request_id = request.state.request_id
-        if not state.ready:
-            return _error(503, "not_ready", state.not_ready_reason, request_id, retry=True)
-        content_type = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
-        if content_type != "application/json":
-            state.metrics.reject("unsupported_media_type")
-            return _error(415, "unsupported_media_type", "send the rows as application/json.", request_id)
-        state.metrics.inflight += 1
-        try:
-            return await _predict(state, schema, adapter, request, request_id)
-        finally:
-            state.metrics.inflight -= 1
+        # Declared for the OpenAPI document; the Guard serves POST /v1/predict itself (see predict_route).
+        status, body, headers = await endpoint.answer(
+            request.scope["headers"], request.body, request.state.request_id
+        )
+        return Response(
+            body, status, {k.decode(): v.decode() for k, v in headers}, media_type="application/json"
+        )
 
     @app.get("/v1/metadata", summary="Input schema, labels, metrics, versions and checksums")
     async def metadata() -> dict[str, Any]:
@@ -134,53 +127,13 @@ def create_app(
 
     _install_handlers(app)
     _install_openapi(app, schema)
-    return Guard(app, max_body_bytes=config.max_body_bytes, api_key=api_key, metrics=state.metrics)
-
-
-async def _predict(
-    state: ServerState, schema: RequestSchema, adapter: Any, request: Request, request_id: str
-) -> Response:
-    assert state.batcher is not None and state.predictor is not None and state.encoder is not None
-    try:
-        body = await request.body()
-        records, images = schema.decode(adapter, body)  # decode_request
-        feeds = state.encoder.encode(records, images)
-    except RequestError as exc:
-        state.metrics.reject(exc.code)
-        return _error(exc.status, exc.code, exc.message, request_id, field=exc.field, row=exc.row)
-    except DataError as exc:
-        error = data_error(exc)
-        state.metrics.reject("unseen_category" if "not seen in training" in str(exc) else error.code)
-        return _error(422, error.code, error.message, request_id, field=error.field, row=error.row)
-    except ClientDisconnect:
-        return Response(status_code=400)
-    try:
-        outputs = await state.batcher.submit(feeds, len(records), state.config.request_timeout_s)  # predict
-    except Overloaded:
-        state.metrics.reject("queue_full")
-        return _error(503, "overloaded", "the server is busy; retry shortly.", request_id, retry=True)
-    except TimeoutError:
-        state.metrics.reject("timeout")
-        return _error(504, "timeout", f"no answer within {state.config.request_timeout_s} s.", request_id)
-    return Response(_encode_response(state.predictor, outputs, request_id), media_type="application/json")
-
-
-def _encode_response(predictor: Predictor, outputs: np.ndarray, request_id: str) -> bytes:
-    decoded = predictor.pipeline.target_.decode(outputs)
-    values = decoded.values.tolist()
-    labels = [str(label) for label in predictor.labels]
-    if decoded.probabilities is None:
-        predictions = [{"prediction": value} for value in values]
-    else:
-        predictions = [
-            {"prediction": value, "probabilities": dict(zip(labels, row, strict=True))}
-            for value, row in zip(values, decoded.probabilities.tolist(), strict=True)
-        ]
-    return json.dumps({"predictions": predictions, "request_id": request_id}, default=_plain).encode()
-
-
-def _plain(value: object) -> object:
-    return value.item() if isinstance(value, np.generic) else str(value)
+    return Guard(
+        app,
+        max_body_bytes=config.max_body_bytes,
+        api_key=api_key,
+        metrics=state.metrics,
+        routes={("POST", "/v1/predict"): endpoint},
+    )
 
 
 def _load(state: ServerState) -> None:

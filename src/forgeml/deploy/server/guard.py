@@ -4,6 +4,7 @@ It runs before FastAPI reads anything, so an oversized body is refused from its 
 without a byte of it read (413), a chunked body is counted as it streams and cut off once past the
 limit (413), a malformed ``Content-Length`` is a 400, and a compressed body is a 415 (forgeml does
 not inflate request bodies: no decompression bombs). The API key is compared in constant time.
+Routes named in ``routes`` (the prediction route) are served directly, skipping FastAPI's stack.
 """
 
 from __future__ import annotations
@@ -83,8 +84,18 @@ async def send_error(
 class Guard:
     """Pure ASGI middleware; see the module docstring for what it refuses and why."""
 
-    def __init__(self, app: ASGIApp, *, max_body_bytes: int, api_key: str | None, metrics: Metrics) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        max_body_bytes: int,
+        api_key: str | None,
+        metrics: Metrics,
+        routes: dict[tuple[str, str], ASGIApp] | None = None,
+    ) -> None:
         self.app = app
+        # (method, path) -> an endpoint served without the wrapped app's routing (the hot route).
+        self.routes = routes or {}
         self.max_body_bytes = max_body_bytes
         self.api_key = None if api_key is None else api_key.encode()
         self.metrics = metrics
@@ -115,7 +126,8 @@ class Guard:
                 self.metrics.reject(code)
                 await send_error(send, status, code, message, request_id, headers)
                 return
-            await self.app(scope, self._counting(receive), send_logged)
+            endpoint = self.routes.get((scope["method"], scope["path"]), self.app)
+            await endpoint(scope, self._counting(receive), send_logged)
         except BodyTooLarge:
             status_seen = 413
             self.metrics.reject("content_too_large")
