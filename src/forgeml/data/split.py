@@ -9,7 +9,6 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
-from sklearn.model_selection import train_test_split
 
 from forgeml.config import SplitConfig, Task
 from forgeml.data.sources import RawData
@@ -94,6 +93,9 @@ def _cut(
         fast = _stratified_cut(positions, fraction, labels, seed)
         if fast is not None:
             return fast
+    # Imported here: scikit-learn pulls in scipy (seconds), and the server and predictor never split.
+    from sklearn.model_selection import train_test_split
+
     try:
         kept, held_out = train_test_split(positions, test_size=fraction, random_state=seed, stratify=labels)
     except ValueError as exc:
