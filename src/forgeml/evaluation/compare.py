@@ -88,8 +88,7 @@ def _overlay(names: list[str], run_dirs: list[Path]) -> str:
     present = [(name, history) for name, history in histories if history is not None and len(history)]
     if not present:
         return '<p class="muted">No history.csv in any run.</p>'
-    figure = plots.Figure(figsize=(6.4, 3.8), dpi=plots.DPI, layout="constrained")
-    plots.FigureCanvasAgg(figure)
+    figure = plots.new_figure(6.4, 3.8)
     axes = figure.subplots()
     for name, history in present:
         column = "val_loss" if history["val_loss"].notna().any() else "train_loss"

@@ -3,6 +3,9 @@
 Every number here comes from ``sklearn.metrics`` except the expected calibration error, which
 scikit-learn does not offer. A metric that is undefined on the given rows (ROC-AUC with one class
 present, MAPE with a zero target) is left out rather than written as NaN, which JSON cannot hold.
+
+scikit-learn is imported inside the functions that score: it pulls in scipy (seconds at start-up),
+and `forgeml serve` and `forgeml predict` import this package without ever scoring.
 """
 
 from __future__ import annotations
@@ -12,8 +15,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn import metrics as skm
-from sklearn.preprocessing import label_binarize
 
 from forgeml.data import TaskInfo
 from forgeml.features import Decoded
@@ -64,6 +65,8 @@ def headline_name(task: str) -> str:
 
 def headline_score(task: str, truth: np.ndarray, predicted: np.ndarray) -> float:
     """The headline metric alone; ``truth``/``predicted`` are values (regression) or class indices."""
+    from sklearn import metrics as skm
+
     if task == "regression":
         return float(skm.r2_score(truth, predicted)) if len(truth) > 1 else float("nan")
     return float(skm.accuracy_score(truth, predicted))
@@ -79,6 +82,8 @@ def compute_metrics(task: TaskInfo, truth: np.ndarray, predicted: Decoded) -> Me
 
 def regression_values(truth: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
     """MSE, RMSE, MAE, MAPE (when no target is zero), R² and residual statistics (truth - predicted)."""
+    from sklearn import metrics as skm
+
     residuals = truth - predicted
     values = {
         "mse": float(skm.mean_squared_error(truth, predicted)),
@@ -120,6 +125,8 @@ def classification_metrics(task: TaskInfo, truth: np.ndarray, predicted: Decoded
     """Accuracy, balanced accuracy, precision/recall/F1 (per class, macro, weighted), the confusion matrix,
     and from the probabilities ROC-AUC, PR-AUC (binary, or one-vs-rest macro), log loss, Brier score and ECE.
     """
+    from sklearn import metrics as skm
+
     guess = predicted_indices(task, predicted)
     classes = np.arange(len(task.labels))
     values = {
@@ -162,6 +169,9 @@ def classification_metrics(task: TaskInfo, truth: np.ndarray, predicted: Decoded
 
 def probability_values(truth: np.ndarray, probabilities: np.ndarray, n_classes: int) -> dict[str, float]:
     """Scores that read the probabilities; ranking scores need both classes present, so may be absent."""
+    from sklearn import metrics as skm
+    from sklearn.preprocessing import label_binarize
+
     classes = np.arange(n_classes)
     values = {
         "log_loss": float(skm.log_loss(truth, probabilities, labels=classes)),

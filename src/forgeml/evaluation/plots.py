@@ -9,12 +9,14 @@ from __future__ import annotations
 import io
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-from matplotlib.axes import Axes
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
+
+if TYPE_CHECKING:  # matplotlib is imported where a figure is made: a second of start-up serving never needs
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 DPI = 80
 MAX_CURVE_CLASSES = 10  # one-vs-rest curves drawn per class up to this many classes
@@ -25,10 +27,19 @@ WRONG_GRID = 16
 def _figure(
     width: float = 4.8, height: float = 3.6, *, rows: int = 1, cols: int = 1
 ) -> Iterator[tuple[Figure, np.ndarray]]:
-    figure = Figure(figsize=(width, height), dpi=DPI, layout="constrained")
-    FigureCanvasAgg(figure)
+    figure = new_figure(width, height)
     axes = np.atleast_1d(figure.subplots(rows, cols, squeeze=False)).ravel()
     yield figure, axes
+
+
+def new_figure(width: float, height: float) -> Figure:
+    """An empty figure drawn by the Agg canvas (no pyplot, no global backend)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(width, height), dpi=DPI, layout="constrained")
+    FigureCanvasAgg(figure)
+    return figure
 
 
 def to_png(figure: Figure) -> bytes:
