@@ -45,7 +45,15 @@ def start(bundle: Path, *settings: str, log: Path) -> tuple[subprocess.Popen[str
     handle = log.open("w+")
     process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=handle, text=True)
     base = f"http://127.0.0.1:{port}"
-    wait_ready(base, process, log=handle)
+    try:
+        wait_ready(base, process, log=handle)
+    except BaseException:
+        process.terminate()  # a server that never became ready must not outlive the test (nor its workers)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        raise
     return process, base
 
 
