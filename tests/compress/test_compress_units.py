@@ -238,3 +238,39 @@ def test_unstructured_pruning_leaves_attention_projections_alone_and_trains() ->
     make_permanent(encoder)
     assert not hasattr(encoder.layers[0].self_attn.out_proj, "weight_orig")
     assert float((encoder.layers[0].linear1.weight == 0).float().mean()) > 0.2
+
+
+def test_minify_strips_exporter_metadata_and_unused_opsets_and_keeps_the_outputs() -> None:
+    """What the exporter and the quantizer add besides the graph: it goes, the computation stays."""
+    import onnx
+    import onnxruntime
+    from onnx import helper, numpy_helper
+
+    from forgeml.compression.quantize import minify
+
+    weight = numpy_helper.from_array(np.arange(6, dtype=np.float32).reshape(3, 2), "model.layers.0.weight")
+    node = helper.make_node("MatMul", ["numeric", "model.layers.0.weight"], ["output"], name="node_matmul")
+    graph = helper.make_graph(
+        [node],
+        "main_graph",
+        [helper.make_tensor_value_info("numeric", onnx.TensorProto.FLOAT, ["batch", 3])],
+        [helper.make_tensor_value_info("output", onnx.TensorProto.FLOAT, ["batch", 2])],
+        [weight],
+    )
+    helper.set_metadata_props(graph, {"pkg.torch.export.graph_signature": "x" * 500})
+    helper.set_metadata_props(graph.input[0], {"pkg.torch.onnx.original_node_name": "numeric"})
+    opsets = [helper.make_opsetid("", 17), helper.make_opsetid("com.microsoft", 1)]
+    model = helper.make_model(graph, opset_imports=opsets)
+    before = model.SerializeToString()
+
+    small = minify(model)
+    onnx.checker.check_model(small, full_check=True)
+    assert [opset.domain for opset in small.opset_import] == [""]
+    assert not small.graph.metadata_props and not small.graph.input[0].metadata_props
+    assert small.ByteSize() < len(before) - 500
+    rows = {"numeric": np.ones((2, 3), dtype=np.float32)}
+    outputs = [
+        onnxruntime.InferenceSession(data, providers=["CPUExecutionProvider"]).run(None, rows)[0]
+        for data in (before, small.SerializeToString())
+    ]
+    np.testing.assert_array_equal(outputs[0], outputs[1])

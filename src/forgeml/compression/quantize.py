@@ -175,7 +175,12 @@ def cast_weights_fp16(model: onnx.ModelProto, names: set[str]) -> int:
 
 
 def minify(model: onnx.ModelProto) -> onnx.ModelProto:
-    """Drop debugging metadata and value_info, shorten internal names (graph inputs/outputs keep theirs)."""
+    """Drop debugging metadata and value_info, shorten internal names (graph inputs/outputs keep theirs).
+
+    Also drops the exporter's metadata on the graph and its inputs (torch.export's signature, ~800
+    bytes) and the opset imports no node uses (the quantizer declares nine domains): on a small
+    model these were a quarter of the int8 file.
+    """
     graph = model.graph
     fixed = {item.name for item in graph.input} | {item.name for item in graph.output}
     short: dict[str, str] = {}
@@ -197,10 +202,29 @@ def minify(model: onnx.ModelProto) -> onnx.ModelProto:
         node.doc_string, node.name = "", ""
         node.input[:] = [rename(name) for name in node.input]
         node.output[:] = [rename(name) for name in node.output]
+    for value in [*graph.input, *graph.output]:
+        del value.metadata_props[:]
+        value.doc_string = ""
+    for initializer in graph.initializer:
+        del initializer.metadata_props[:]
+        initializer.doc_string = ""
     del graph.value_info[:]
+    del graph.metadata_props[:]
     del model.metadata_props[:]
     model.doc_string = graph.doc_string = ""
+    graph.name = "g"  # the checker requires a name
+    _drop_unused_opsets(model, nested)
     return model
+
+
+def _drop_unused_opsets(model: onnx.ModelProto, nested: bool) -> None:
+    """Keep the default domain and the domains some node uses (all of them when subgraphs hide nodes)."""
+    if nested:
+        return
+    used = {node.domain for node in model.graph.node} | {""}
+    kept = [opset for opset in model.opset_import if opset.domain in used]
+    del model.opset_import[:]
+    model.opset_import.extend(kept)
 
 
 def weight_bytes(model: onnx.ModelProto) -> int:
