@@ -138,7 +138,14 @@ def evaluate(
         rows, name = splits.test, None
     else:
         rows, name = load_source(str(data), bundle.manifest["task"].get("target")), Path(data).stem
-    return evaluate_run(run_dir, bundle.model, bundle.pipeline, rows, splits.train.target, config, name=name)
+    evaluation = evaluate_run(
+        run_dir, bundle.model, bundle.pipeline, rows, splits.train.target, config, name=name
+    )
+    if name is None:  # report.html was rendered afresh: keep the section `forgeml compress` added
+        from forgeml.compression.report import restore_run_report
+
+        restore_run_report(run_dir)
+    return evaluation
 
 
 def compare(runs: list[str | Path], *, output: str | Path) -> Path:

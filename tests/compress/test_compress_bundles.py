@@ -14,6 +14,7 @@ from rich.console import Console
 import forgeml
 from conftest import make_mixed_table, write_config
 from forgeml.cli import main
+from forgeml.compression.report import restore_run_report
 from forgeml.deploy.verify import QUANTIZED_SUFFIX
 
 
@@ -36,7 +37,7 @@ def evaluated_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]
 
 
 @pytest.mark.slow
-def test_the_cli_prints_the_table_and_the_report_gets_a_section(
+def test_the_cli_prints_the_table_and_the_report_gets_a_section_that_evaluate_keeps(
     evaluated_run: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
 ) -> None:
     run, _ = evaluated_run
@@ -59,6 +60,25 @@ def test_the_cli_prints_the_table_and_the_report_gets_a_section(
     manifest = json.loads((run / "compressed" / "prune" / "bundle.json").read_text())
     assert manifest["model"]["config"]["hidden"] == [16, 8]  # the shrunk widths rebuild the model
     assert manifest["compression"]["pruning"]["method"] == "structured"
+    _evaluate_keeps_the_section(run)
+
+
+def _evaluate_keeps_the_section(run: Path) -> None:
+    """`forgeml evaluate` rewrites report.html; the table of the variants still on disk stays in it."""
+    assert main(["evaluate", str(run)]) == 0
+    page = (run / "report.html").read_text()
+    assert page.count('id="compression"') == 1 and 'href="compressed/report.html"' in page
+    assert "<td>prune+static</td>" in page, page[-3000:]
+    # after a retrain the variants describe another model: their table is not put back
+    baseline = run / "compressed" / "baseline" / "bundle.json"
+    saved = baseline.read_text()
+    manifest = json.loads(saved)
+    manifest["files"]["weights.safetensors"]["sha256"] = "0" * 64
+    baseline.write_text(json.dumps(manifest))
+    try:
+        assert restore_run_report(run) is None
+    finally:
+        baseline.write_text(saved)
 
 
 @pytest.mark.slow

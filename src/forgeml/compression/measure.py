@@ -44,7 +44,26 @@ class VariantResult:
     latency_single_ms: float
     latency_batch_ms: float
     engine: str
-    metrics: Metrics
+    metrics: Metrics | None  # every metric; None for a row read back from summary.json
+
+    @classmethod
+    def from_json(cls, row: dict[str, Any]) -> VariantResult:
+        """A row of ``summary.json`` (what :meth:`to_json` wrote) back; the full metrics stay in its bundle.json."""
+        return cls(
+            name=row["name"],
+            path=Path(row["bundle"]),
+            steps=tuple(row["steps"]),
+            metric_name=row["metric"]["name"],
+            metric=row["metric"]["value"],
+            drop=row["metric"]["drop"],
+            model_bytes=row["model_bytes"],
+            parameters=row["parameters"],
+            zeros=row["zero_weights"],
+            latency_single_ms=row["latency_ms"]["single_row"],
+            latency_batch_ms=row["latency_ms"][f"batch_{BATCH_ROWS}"],
+            engine=row["engine"],
+            metrics=None,
+        )
 
     def to_json(self) -> dict[str, Any]:
         return {

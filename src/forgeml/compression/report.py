@@ -16,8 +16,11 @@ from rich.table import Table
 
 from forgeml import atomic
 from forgeml.compression.measure import BATCH_ROWS, VariantResult
+from forgeml.deploy.bundle import WEIGHTS, read_manifest
+from forgeml.errors import ForgeError
 from forgeml.evaluation.report import STYLE, table, with_section
 
+COMPRESSED_DIR = "compressed"
 SUMMARY = "summary.json"
 REPORT = "report.html"
 SECTION = "Compression"
@@ -122,6 +125,34 @@ def section_body(
     if link:
         html += f'<p><a href="{escape(link)}">The compression report</a></p>'
     return html
+
+
+def restore_run_report(run_dir: Path) -> Path | None:
+    """Put the Compression section back into ``run_dir/report.html`` from ``compressed/summary.json``.
+
+    ``forgeml evaluate`` renders the run's card afresh, which drops the section ``forgeml compress``
+    added; the variants are still on disk, so the card should still list them. Not when the run was
+    retrained since (its weights differ from the compressed baseline's): that table describes another
+    model. None when nothing was added.
+    """
+    path = run_dir / COMPRESSED_DIR / SUMMARY
+    if not path.is_file():
+        return None
+    summary = json.loads(path.read_text(encoding="utf-8"))
+    results = [VariantResult.from_json(row) for row in summary["variants"]]
+    if not _same_weights(run_dir / "bundle", run_dir / COMPRESSED_DIR / results[0].name):
+        return None
+    recommended = next((result for result in results if result.name == summary["recommended"]), None)
+    return add_to_run_report(run_dir, results, recommended, summary["max_drop"])
+
+
+def _same_weights(bundle: Path, baseline: Path) -> bool:
+    """Whether two bundles' bundle.json record the same weights checksum."""
+    try:
+        records = [read_manifest(folder)["files"][WEIGHTS]["sha256"] for folder in (bundle, baseline)]
+    except (ForgeError, KeyError):
+        return False
+    return records[0] == records[1]
 
 
 def add_to_run_report(run_dir: Path, results: Sequence[VariantResult], recommended: VariantResult | None,

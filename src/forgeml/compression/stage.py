@@ -23,7 +23,7 @@ from forgeml.compression import distill as distillation
 from forgeml.compression.measure import VariantResult, measure, with_latencies
 from forgeml.compression.options import CompressOptions
 from forgeml.compression.prune import check_structured, make_permanent, mask_unstructured, prune_structured
-from forgeml.compression.report import SUMMARY, add_to_run_report, write_reports
+from forgeml.compression.report import COMPRESSED_DIR, SUMMARY, add_to_run_report, write_reports
 from forgeml.compression.variants import Candidate, update_metrics, write_variant
 from forgeml.config import Config, ModelConfig, load_config
 from forgeml.data import RawData, Splits, load_data
@@ -36,7 +36,6 @@ from forgeml.training.loop import Session, fit, set_threads
 from forgeml.training.stage import tensor_data
 
 logger = logging.getLogger(__name__)
-COMPRESSED_DIR = "compressed"
 RECOMMENDED = "recommended.json"
 
 
@@ -123,6 +122,7 @@ def _build(
         )
         baseline = results[0].metric if results else None
         result = measure(folder, candidate.name, candidate.steps, context.splits.test, baseline)
+        assert result.metrics is not None  # measured just now
         update_metrics(folder, {"test": result.metrics.to_json()})
         results.append(result)
         logger.info("built %s: %s %.4f", candidate.name, result.metric_name, result.metric)
