@@ -8,6 +8,7 @@ decode through here, so they cannot disagree.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -75,13 +76,19 @@ class TargetEncoder:
             )
         if self.task.kind == "binary":
             positive = 1.0 / (1.0 + np.exp(-outputs[:, 0].astype(np.float64)))
-            probabilities = np.stack([1.0 - positive, positive], axis=1)
+            probabilities = np.empty((len(positive), 2))  # filled in place: np.stack cost ~10 us a call
+            probabilities[:, 1] = positive
+            np.subtract(1.0, positive, out=probabilities[:, 0])
         else:
             shifted = outputs.astype(np.float64) - outputs.max(axis=1, keepdims=True)
             exponentials = np.exp(shifted)
             probabilities = exponentials / exponentials.sum(axis=1, keepdims=True)
-        labels = np.asarray(self.task.labels, dtype=object)[probabilities.argmax(axis=1)]
+        labels = self._label_array[probabilities.argmax(axis=1)]
         return Decoded(values=labels, probabilities=probabilities)
+
+    @cached_property
+    def _label_array(self) -> np.ndarray:
+        return np.asarray(self.task.labels, dtype=object)
 
     def to_json(self) -> dict[str, Any]:
         return {
