@@ -45,6 +45,11 @@ class _Job:
     future: asyncio.Future[np.ndarray]
 
 
+def _expire(future: asyncio.Future[np.ndarray]) -> None:
+    if not future.done():
+        future.set_exception(TimeoutError())
+
+
 class MicroBatcher:
     """Groups concurrent requests into model calls of at most ``max_batch_size`` rows."""
 
@@ -80,13 +85,20 @@ class MicroBatcher:
 
     async def submit(self, feeds: Feeds, rows: int, timeout: float) -> np.ndarray:
         """The raw outputs for these rows; Overloaded if the queue is full, TimeoutError after ``timeout``."""
-        future: asyncio.Future[np.ndarray] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[np.ndarray] = loop.create_future()
         try:
             self._queue.put_nowait(_Job(feeds, rows, future))
         except asyncio.QueueFull:
             raise Overloaded from None
         self._metrics.queue_depth = self._queue.qsize()
-        return await asyncio.wait_for(future, timeout)  # on timeout the future is cancelled and skipped
+        # One timer instead of asyncio.wait_for (which adds a second future and callbacks to every
+        # request); an expired job stays queued, and the loop skips it because its future is done.
+        timer = loop.call_later(timeout, _expire, future)
+        try:
+            return await future
+        finally:
+            timer.cancel()
 
     async def _loop(self) -> None:
         loop = asyncio.get_running_loop()
@@ -96,7 +108,10 @@ class MicroBatcher:
             self._metrics.queue_depth = self._queue.qsize()
             if not jobs:
                 continue
-            feeds = {name: np.concatenate([job.feeds[name] for job in jobs]) for name in jobs[0].feeds}
+            if len(jobs) == 1:
+                feeds = jobs[0].feeds
+            else:
+                feeds = {name: np.concatenate([job.feeds[name] for job in jobs]) for name in jobs[0].feeds}
             rows = sum(job.rows for job in jobs)
             try:
                 if self._last_call_seconds < INLINE_CALL_SECONDS:
