@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import yaml
+
+EXAMPLES = Path(__file__).parents[1] / "examples"
 
 
 def make_mixed_table(rows: int = 200, seed: int = 0) -> pd.DataFrame:
@@ -67,3 +70,29 @@ def mixed_csv(tmp_path: Path) -> Path:
 @pytest.fixture
 def tiny_config(tmp_path: Path, mixed_csv: Path) -> Path:
     return write_config(tmp_path / "config.yaml", str(mixed_csv), data={"target": "churned"})
+
+
+@dataclass(frozen=True)
+class CliRun:
+    """A `forgeml run` in a fresh process: how it ended and the run folder it wrote."""
+
+    result: subprocess.CompletedProcess[str]
+    path: Path
+
+    @property
+    def bundle(self) -> Path:
+        assert self.result.returncode == 0, self.result.stderr
+        return self.path / "bundle"
+
+
+@pytest.fixture(scope="session")
+def digits_run(tmp_path_factory: pytest.TempPathFactory) -> CliRun:
+    """The README quickstart, ``forgeml run examples/digits_cnn.yaml``, once per session.
+
+    Training the CNN to its target is the longest single run in the suite (~45 s on 2 cores), and the
+    quickstart test, the try-it page and `forgeml verify` all need a digits bundle: they share this
+    one. Readers only: nothing may write into its folder.
+    """
+    folder = tmp_path_factory.mktemp("digits")
+    result = forgeml("run", EXAMPLES / "digits_cnn.yaml", "--set", f"output_dir={folder}")
+    return CliRun(result, folder / "digits_cnn")

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 import forgeml
+from conftest import CliRun
 from forgeml.config import load_config
 from forgeml.deploy.verify import free_port, wait_ready
 
@@ -36,11 +37,12 @@ def _bundle(example: str, folder: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory):
+def served(tmp_path_factory: pytest.TempPathFactory, digits_run: CliRun):
     folder = tmp_path_factory.mktemp("page")
+    # digits: the quickstart's run, shared with tests/test_examples.py (no second digits training)
+    bundles = {"breast_cancer_mlp": _bundle("breast_cancer_mlp", folder), "digits_cnn": digits_run.bundle}
     servers = {}
-    for example in ("breast_cancer_mlp", "digits_cnn"):
-        bundle = _bundle(example, folder)
+    for example, bundle in bundles.items():
         port = free_port()
         log = (folder / f"{example}.log").open("w+")
         process = subprocess.Popen(
