@@ -53,11 +53,16 @@ def _losses(run_dir: Path) -> list[str]:
     return [line.split(",")[2] for line in (run_dir / "train_log.csv").read_text().splitlines()[1:]]
 
 
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory: pytest.TempPathFactory) -> api.Run:
+    """The uninterrupted one-process run both the resumed and the torchrun runs must match exactly."""
+    return api.train(_config(tmp_path_factory.mktemp("reference"), "reference"))
+
+
 @pytest.mark.slow
 def test_kill_9_mid_epoch_and_mid_write_then_sigterm_then_resume_matches_an_uninterrupted_run(
-    tmp_path: Path,
+    reference: api.Run, tmp_path: Path
 ) -> None:
-    reference = api.train(_config(tmp_path, "reference"))
     config = _config(tmp_path, "resumed")
     run_dir = load_config(config).run_dir()
     kill_step = random.Random().randint(3, 9)
@@ -131,8 +136,9 @@ def test_a_torn_write_keeps_the_good_checkpoint_and_a_corrupt_one_falls_back(
 
 
 @pytest.mark.slow
-def test_torchrun_two_processes_with_a_crashed_rank_match_one_process(tmp_path: Path) -> None:
-    single = api.train(_config(tmp_path, "single"))
+def test_torchrun_two_processes_with_a_crashed_rank_match_one_process(
+    reference: api.Run, tmp_path: Path
+) -> None:
     config = _config(tmp_path, "ddp")
     result = _cli(
         "train", str(config), "--nproc", "2", "--max-restarts", "1",
@@ -140,7 +146,7 @@ def test_torchrun_two_processes_with_a_crashed_rank_match_one_process(tmp_path: 
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
     run_dir = load_config(config).run_dir()
-    expected, got = _weights(single.path), _weights(run_dir)
+    expected, got = _weights(reference.path), _weights(run_dir)
     assert all(torch.allclose(expected[k], got[k], atol=1e-5, rtol=0) for k in expected)
-    assert sorted(p.name for p in run_dir.iterdir()) == sorted(p.name for p in single.path.iterdir())
+    assert sorted(p.name for p in run_dir.iterdir()) == sorted(p.name for p in reference.path.iterdir())
     assert len(_losses(run_dir)) == STEPS  # rank 0 alone wrote the log, once per step
