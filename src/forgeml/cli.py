@@ -119,6 +119,21 @@ def _register_optional(commands: argparse._SubParsersAction) -> None:
 
     register_plan(commands)  # noqa: E702, I001
     register_explain(commands)
+    # a language-model config takes the same verbs; no stage may import forgeml.llm
+    # (it is last in the stage order), so the CLI routes, as _train_or_run does
+    commands.choices["check"].set_defaults(handler=_check)
+
+
+def _check(args: argparse.Namespace) -> int:
+    """`forgeml check`: a config with model.type causal_lm gets the LM data gate, the rest the table checks."""
+    from forgeml.checks.command import run_check
+    from forgeml.llm.config import is_lm_config
+
+    if Path(args.data).suffix.lower() in (".yaml", ".yml") and is_lm_config(args.data):
+        from forgeml.llm.command import check
+
+        return check(args)
+    return run_check(args)
 
 
 def _train(args: argparse.Namespace) -> int:

@@ -3,6 +3,7 @@
 Each finding names the file, the line and the key (``qa.jsonl:12 messages[2].role``). Severities
 follow the tabular gate (:mod:`forgeml.checks.catalogue`): errors block training unless their id is
 in ``check.allow`` (DataQualityError, CLI exit 1), warnings are logged and recorded.
+:func:`check_lm_config` runs the gate on its own, as ``forgeml check CONFIG`` does for an LM config.
 
 =====================  ========  ===========================================================
 id                     severity  finds
@@ -27,9 +28,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from rich.console import Console
+from rich.markup import escape
+
 from forgeml import atomic
 from forgeml.errors import DataQualityError
-from forgeml.llm.data import ROLES, Example, encode_example
+from forgeml.llm.config import LMConfig, load_lm_config
+from forgeml.llm.data import ROLES, Example, chat_template, encode_example, read_examples, split_examples
 
 logger = logging.getLogger(__name__)
 Severity = Literal["error", "warning"]
@@ -53,6 +58,7 @@ FIX = {
     "duplicate_examples": "drop the repeats (they weigh that example more)",
     "too_long": "shorten the example or raise data.max_length",
 }
+PRINT_LIMIT = 10  # findings printed per check id; the JSON report keeps all of them
 EMAIL = re.compile(r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}\b")
 # international (+44 20 7946 0958) or North American ((555) 123-4567, 555-123-4567) numbers
 PHONE = re.compile(
@@ -134,16 +140,21 @@ def check_examples(
 ) -> LMDataReport:
     """Run every check; ``tokenizer``, ``template`` and ``max_length`` enable the length check."""
     findings: list[LMFinding] = []
-    seen: dict[str, str] = {}
+    seen: dict[str, Example] = {}
     for example in examples:
         findings += _content_findings(example)
         key = _fingerprint(example)
         if key in seen:
             findings.append(
-                LMFinding("duplicate_examples", example.where, "", f"the same example as {seen[key]}")
+                LMFinding(
+                    "duplicate_examples",
+                    example.where,
+                    "",
+                    f"the same example as {_place(seen[key], example)}",
+                )
             )
         else:
-            seen[key] = example.where
+            seen[key] = example
         if tokenizer is not None and template is not None and max_length is not None and _usable(example):
             encoded = encode_example(example, tokenizer, template, max_length)
             if encoded.truncated:
@@ -160,7 +171,7 @@ def check_examples(
                     "validation_overlap",
                     example.where,
                     "",
-                    f"also a training example ({seen[_fingerprint(example)]}); validation loss would flatter the model",
+                    f"also a training example ({seen[_fingerprint(example)].where}); validation loss would flatter the model",
                 )
             )
     allowed = set(allow)
@@ -170,6 +181,55 @@ def check_examples(
     ]
     source = examples[0].source if examples else ""
     return LMDataReport(source, len(examples) + len(validation), tuple(findings))
+
+
+def check_lm_config(config: LMConfig | str | Path) -> LMDataReport:
+    """The gate exactly as ``train_lm`` runs it (same validation split, tokenizer, template and
+    ``check.allow``), without loading the model; raises ConfigError/DataError for bad input."""
+    from forgeml.llm.model import load_tokenizer  # transformers loads only when a check runs
+
+    config = config if isinstance(config, LMConfig) else load_lm_config(config)
+    tokenizer = load_tokenizer(config.model)
+    examples, data_format = read_examples(config.data.source, config.data.format)
+    if config.data.validation_source is not None:  # the same split as forgeml.llm.stage._examples
+        train, validation = examples, read_examples(config.data.validation_source, data_format)[0]
+    else:
+        train, validation = split_examples(examples, config.data.validation, seed=config.seed)
+    return check_examples(
+        train,
+        validation=validation,
+        tokenizer=tokenizer,
+        template=chat_template(tokenizer, config.data.chat_template),
+        max_length=config.data.max_length,
+        allow=config.check.allow,
+    )
+
+
+def print_report(report: LMDataReport, console: Console) -> None:
+    """Findings grouped by id (errors first), each with its fix, then a verdict and how to proceed."""
+    console.print(f"[bold]{escape(report.source)}[/]: {report.examples} examples", soft_wrap=True)
+    groups: dict[tuple[str, bool], list[LMFinding]] = {}
+    for finding in report.findings:
+        groups.setdefault((finding.id, finding.allowed), []).append(finding)
+    for (check_id, allowed), found in groups.items():
+        colour = "dim" if allowed else "red" if SEVERITY[check_id] == "error" else "yellow"
+        severity = SEVERITY[check_id] + (" (allowed)" if allowed else "")
+        console.print(f"[{colour}]{severity:<8}[/] [bold]{check_id}[/] ({len(found)})")
+        for finding in found[:PRINT_LIMIT]:
+            place = " ".join(filter(None, (Path(finding.where).name, finding.key)))
+            console.print(f"  {escape(place)}: {escape(finding.message)}", soft_wrap=True)
+        if len(found) > PRINT_LIMIT:
+            console.print(f"  ... and {len(found) - PRINT_LIMIT} more (--json lists every finding)")
+        console.print(f"  [dim]fix: {FIX[check_id]}[/]")
+    errors = sum(f.severity == "error" for f in report.findings)
+    warnings = len(report.findings) - errors
+    verdict = "[green]passed[/]" if report.passed else f"[bold red]{len(report.blocking)} blocking[/]"
+    console.print(f"{verdict}: {errors} errors, {warnings} warnings")
+    if report.blocking:
+        ids = ", ".join(sorted({f.id for f in report.blocking}))
+        console.print(
+            escape(f"training would stop: fix the lines above, or accept them with check.allow: [{ids}]")
+        )
 
 
 def gate_report(report: LMDataReport, *, enabled: bool, run_dir: Path | None) -> None:
@@ -235,6 +295,11 @@ def _personal(where: str, key: str, text: str) -> list[LMFinding]:
         if pattern.search(text)
     ]
     return [LMFinding("personal_data", where, key, f"contains {kind}") for kind in kinds]
+
+
+def _place(first: Example, later: Example) -> str:
+    """``line 3`` within the same file, the full ``file:line`` across files."""
+    return f"line {first.line}" if first.source == later.source else first.where
 
 
 def _usable(example: Example) -> bool:

@@ -1,12 +1,19 @@
-"""``forgeml train`` / ``forgeml run`` for a config with ``model.type: causal_lm``.
+"""``forgeml train`` / ``run`` / ``check`` for a config with ``model.type: causal_lm``.
 
 The verbs stay the same as for tabular models (one CLI, as in Ludwig): the CLI peeks at
-``model.type`` and hands such configs here, so ``--set``, ``--resume`` and ``--nproc`` work unchanged.
+``model.type`` and hands such configs here, so ``--set``, ``--resume``, ``--nproc`` and ``--json``
+work unchanged. No stage may import forgeml.llm, which is why the routing sits in :mod:`forgeml.cli`
+and not in the stages' handlers.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import sys
+from pathlib import Path
+
+from forgeml.errors import ConfigError
 
 
 def train_or_run(args: argparse.Namespace, verb: str) -> int:
@@ -41,3 +48,38 @@ def train_or_run(args: argparse.Namespace, verb: str) -> int:
     if verb == "run":
         console.print(f"report: {evaluate_lm(run)}")
     return 0
+
+
+def check(args: argparse.Namespace) -> int:
+    """The LM data gate on the config's data, printed (or ``--json``): 0 clean, 1 blocking findings."""
+    from forgeml import atomic
+    from forgeml.cli import console
+    from forgeml.llm.checks import check_lm_config, print_report
+
+    _refuse_table_options(args)
+    report = check_lm_config(args.data)
+    if args.report_dir is not None:
+        atomic.write_text(Path(args.report_dir) / "data_report.json", json.dumps(report.to_json(), indent=2))
+    if args.json:
+        sys.stdout.write(json.dumps(report.to_json(), indent=2) + "\n")
+    else:
+        print_report(report, console)
+    return 0 if report.passed else 1
+
+
+def _refuse_table_options(args: argparse.Namespace) -> None:
+    if args.fix:
+        raise ConfigError(
+            f"--fix cleans tables only; {args.data} is a language-model config (model.type: causal_lm). "
+            "Edit the lines `forgeml check` lists, or accept their ids with check.allow in the config."
+        )
+    given = [
+        flag
+        for flag, value in (("--target", args.target), ("--test", args.test_source), ("-o", args.output))
+        if value is not None
+    ] + (["--schema"] if args.schema else [])
+    if given:
+        raise ConfigError(
+            f"{', '.join(given)}: not used for a language-model config ({args.data}); the config's "
+            "data.source and data.validation_source say what to check. Drop the option."
+        )
