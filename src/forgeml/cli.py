@@ -119,9 +119,10 @@ def _register_optional(commands: argparse._SubParsersAction) -> None:
 
     register_plan(commands)  # noqa: E702, I001
     register_explain(commands)
-    # a language-model config takes the same verbs; no stage may import forgeml.llm
+    # a language-model config or bundle takes the same verbs; no stage may import forgeml.llm
     # (it is last in the stage order), so the CLI routes, as _train_or_run does
     commands.choices["check"].set_defaults(handler=_check)
+    commands.choices["serve"].set_defaults(handler=_serve)
 
 
 def _check(args: argparse.Namespace) -> int:
@@ -134,6 +135,18 @@ def _check(args: argparse.Namespace) -> int:
 
         return check(args)
     return run_check(args)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    """`forgeml serve`: an LM bundle gets the OpenAI-style server and its settings for --set."""
+    from forgeml.deploy.command import run_serve
+    from forgeml.llm.bundle import is_lm_bundle
+
+    if is_lm_bundle(args.bundle):
+        from forgeml.llm.command import serve
+
+        return serve(args)
+    return run_serve(args)
 
 
 def _train(args: argparse.Namespace) -> int:

@@ -1,6 +1,7 @@
-"""`forgeml check` on a language-model config, through the real CLI.
+"""`forgeml check` and `forgeml serve --set` on a language-model config and bundle, through the real CLI.
 
-`check` must run the LM data gate (not the table checks) with the table check's exit codes.
+`check` must run the LM data gate (not the table checks) with the table check's exit codes, and
+`serve --set` must accept the LM server's own settings and name an unknown one.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from pathlib import Path
 import pytest
 import yaml
 from llm_fixtures import instruction_records, lm_config, make_tiny_lm, write_jsonl
+
+from forgeml.deploy.verify import free_port
 
 DIRTY = [
     {"instruction": "What is the refund window?", "output": "30 days."},
@@ -84,5 +87,47 @@ def test_check_refuses_table_options_on_an_lm_config(
     model_dir: Path, tmp_path: Path, options: list[str], message: str
 ) -> None:
     result = forgeml("check", str(write_config(tmp_path, model_dir, instruction_records())), *options)
+    assert result.returncode == 2 and message in " ".join(result.stderr.split())
+    assert "Traceback" not in result.stderr
+
+
+@pytest.fixture(scope="module")
+def bundle(model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An untrained tiny model written as an LM bundle (serving limits need no training)."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from forgeml.llm.bundle import write_lm_bundle
+    from forgeml.llm.config import lm_config_from_dict
+
+    folder = tmp_path_factory.mktemp("lm_bundle")
+    serve = {"max_tokens_limit": 200, "default_max_tokens": 64}
+    config = lm_config_from_dict(lm_config(folder, model_dir, folder / "qa.jsonl", serve=serve))
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    model = AutoModelForCausalLM.from_pretrained(model_dir)
+    return write_lm_bundle(
+        folder / "bundle", model, tokenizer, config, template=tokenizer.chat_template, metrics={}
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        # a valid LM key is taken and checked against the bundle's own settings (default_max_tokens 64)
+        (["max_tokens_limit=8"], "serve: default_max_tokens (64) must be <= max_tokens_limit (8)"),
+        (["serve.max_concurrent=0"], "serve.max_concurrent: Input should be greater than or equal to 1"),
+        (
+            ["max_concurrent=1", "max_concurent=4"],
+            "serve.max_concurent is not a setting of the language-model server. Did you mean 'max_concurrent'?",
+        ),
+    ],
+)
+def test_serve_set_takes_lm_settings_and_names_a_bad_one(
+    bundle: Path, settings: list[str], message: str
+) -> None:
+    """Each error comes from the LM server's settings before the port is bound, so no server starts;
+    tests/llm/test_llm_server.py checks that the server honours a config it is given."""
+    overrides = [part for setting in settings for part in ("--set", setting)]
+    result = forgeml("serve", str(bundle), "--port", str(free_port()), *overrides)
     assert result.returncode == 2 and message in " ".join(result.stderr.split())
     assert "Traceback" not in result.stderr

@@ -33,7 +33,7 @@ def register_deploy(commands: argparse._SubParsersAction) -> None:
         metavar="KEY=VALUE",
         help="override a serve setting, e.g. max_queue=64 or serve.request_timeout_s=5",
     )
-    serve.set_defaults(handler=_serve)
+    serve.set_defaults(handler=run_serve)
 
     verify = commands.add_parser(
         "verify", help="compare server, Predictor and PyTorch outputs on a data file"
@@ -48,31 +48,43 @@ def register_deploy(commands: argparse._SubParsersAction) -> None:
 
 def serve_config(args: argparse.Namespace) -> Any:
     """The ServeConfig from ``--config``'s serve section, then ``--set`` overrides, then the flags."""
-    import yaml
-
     from forgeml.config import ServeConfig, load_config
     from forgeml.errors import ConfigError
 
     values: dict[str, Any] = {}
     if args.config is not None:
         values = load_config(args.config).serve.model_dump()
-    for override in args.overrides:
-        key, sep, text = override.partition("=")
-        if not sep:
-            raise ConfigError(f"--set {override!r}: expected KEY=VALUE, e.g. max_queue=64.")
-        values[key.strip().removeprefix("serve.")] = yaml.safe_load(text)
-    flags = {"host": args.host, "port": args.port, "workers": args.workers, "api_key_file": args.api_key_file}
-    values |= {
-        key: str(value) if isinstance(value, Path) else value
-        for key, value in flags.items()
-        if value is not None
-    }
+    values |= serve_settings(args)
     try:
         return ServeConfig.model_validate(values)
     except ValueError as exc:
         error = exc.errors()[0]  # type: ignore[attr-defined]
         key = "serve." + ".".join(map(str, error["loc"]))
         raise ConfigError(f"{key}: {error['msg']} (got {error.get('input')!r}).", key=key) from None
+
+
+def serve_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """``--set`` overrides (values read as YAML, ``serve.`` optional), then the flags; not validated.
+
+    The bundle decides which settings exist (a language-model server has more), so the caller
+    validates them with its own config class.
+    """
+    import yaml
+
+    from forgeml.errors import ConfigError
+
+    values: dict[str, Any] = {}
+    for override in args.overrides:
+        key, sep, text = override.partition("=")
+        if not sep:
+            raise ConfigError(f"--set {override!r}: expected KEY=VALUE, e.g. max_queue=64.")
+        values[key.strip().removeprefix("serve.")] = yaml.safe_load(text)
+    flags = {"host": args.host, "port": args.port, "workers": args.workers, "api_key_file": args.api_key_file}
+    return values | {
+        key: str(value) if isinstance(value, Path) else value
+        for key, value in flags.items()
+        if value is not None
+    }
 
 
 def _export(args: argparse.Namespace) -> int:
@@ -84,7 +96,8 @@ def _export(args: argparse.Namespace) -> int:
     return 0
 
 
-def _serve(args: argparse.Namespace) -> int:
+def run_serve(args: argparse.Namespace) -> int:
+    """``forgeml serve`` for a tabular bundle (the CLI hands a language-model bundle to forgeml.llm)."""
     from forgeml import api
 
     api.serve(args.bundle, config=serve_config(args))

@@ -1,9 +1,10 @@
-"""``forgeml train`` / ``run`` / ``check`` for a config with ``model.type: causal_lm``.
+"""``forgeml train`` / ``run`` / ``check`` for a config with ``model.type: causal_lm``, and
+``forgeml serve`` for an LM bundle.
 
 The verbs stay the same as for tabular models (one CLI, as in Ludwig): the CLI peeks at
-``model.type`` and hands such configs here, so ``--set``, ``--resume``, ``--nproc`` and ``--json``
-work unchanged. No stage may import forgeml.llm, which is why the routing sits in :mod:`forgeml.cli`
-and not in the stages' handlers.
+``model.type`` (or the bundle's format) and hands such configs and bundles here, so ``--set``,
+``--resume``, ``--nproc``, ``--json`` and the serve flags work unchanged. No stage may import
+forgeml.llm, which is why the routing sits in :mod:`forgeml.cli` and not in the stages' handlers.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 from forgeml.errors import ConfigError
 
@@ -67,6 +69,18 @@ def check(args: argparse.Namespace) -> int:
     return 0 if report.passed else 1
 
 
+def serve(args: argparse.Namespace) -> int:
+    """Serve an LM bundle: ``--config``'s serve section, then ``--set`` (any LMServeConfig key), then the flags."""
+    from forgeml.deploy.command import serve_settings
+    from forgeml.llm.serving import lm_serve_config, run_lm_server
+
+    # what forgeml.serve(bundle, **settings) does, minus keyword arguments (a key named `bundle` or
+    # `config` would collide with its parameters instead of being reported as unknown)
+    settings = _config_serve_section(args.config) if args.config is not None else {}
+    run_lm_server(args.bundle, lm_serve_config(args.bundle, None, settings | serve_settings(args)))
+    return 0
+
+
 def _refuse_table_options(args: argparse.Namespace) -> None:
     if args.fix:
         raise ConfigError(
@@ -83,3 +97,12 @@ def _refuse_table_options(args: argparse.Namespace) -> None:
             f"{', '.join(given)}: not used for a language-model config ({args.data}); the config's "
             "data.source and data.validation_source say what to check. Drop the option."
         )
+
+
+def _config_serve_section(path: Path) -> dict[str, Any]:
+    """The serve keys a config sets explicitly (an LM or a tabular config); unset ones keep the bundle's."""
+    from forgeml.config import load_config
+    from forgeml.llm.config import is_lm_config, load_lm_config
+
+    section = load_lm_config(path).serve if is_lm_config(path) else load_config(path).serve
+    return section.model_dump(exclude_unset=True)
