@@ -27,7 +27,26 @@ stage's bundle writer, ONNX exporter and Predictor, and deploy never needs compr
 
 from __future__ import annotations
 
-from forgeml.compression.options import QUANTIZE_MODES, CompressOptions, compress_options
-from forgeml.compression.stage import Compression, compress_run
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
 
+if TYPE_CHECKING:
+    from forgeml.compression.options import QUANTIZE_MODES, CompressOptions, compress_options
+    from forgeml.compression.stage import Compression, compress_run
+
+# Imported on first use (PEP 562): the CLI registers ``forgeml compress`` from
+# ``forgeml.compression.command``, and that must not import torch for every ``forgeml`` call.
+_HOMES = {
+    "QUANTIZE_MODES": "forgeml.compression.options",
+    "CompressOptions": "forgeml.compression.options",
+    "compress_options": "forgeml.compression.options",
+    "Compression": "forgeml.compression.stage",
+    "compress_run": "forgeml.compression.stage",
+}
 __all__ = ["QUANTIZE_MODES", "CompressOptions", "Compression", "compress_options", "compress_run"]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _HOMES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(import_module(_HOMES[name]), name)
