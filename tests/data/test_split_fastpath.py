@@ -75,3 +75,20 @@ def test_refused_split_still_raises_the_data_error() -> None:
     task = TaskInfo("classification", (0, 1, 2))
     with pytest.raises(DataError, match="cannot split 6 rows with fraction 0.15.*greater or equal"):
         split_rows(raw, SplitConfig(test=0.15, validation=0.15), task, seed=0)
+
+
+def test_approximate_mode_matches_sklearns_private_helper() -> None:
+    """forgeml's copy of ``_approximate_mode`` (so a split needs no scikit-learn import) draws alike."""
+    from sklearn.utils.extmath import _approximate_mode as sklearns
+
+    from forgeml.data.split import _approximate_mode
+
+    rng = np.random.default_rng(7)
+    for _ in range(300):
+        counts = rng.integers(1, 6, rng.integers(2, 12)) * rng.choice([1, 1, 10])  # many ties
+        draws = int(rng.integers(1, counts.sum()))
+        seed = int(rng.integers(0, 1000))
+        ours = _approximate_mode(counts, draws, np.random.RandomState(seed))
+        theirs = sklearns(counts, draws, np.random.RandomState(seed))
+        np.testing.assert_array_equal(ours, theirs)
+        assert ours.sum() == draws
