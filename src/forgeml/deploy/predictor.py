@@ -9,12 +9,17 @@ raw inputs and do imputation, scaling and one-hot expansion inside the graph.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from functools import cached_property
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+
+try:  # pandas >= 3.0: a frame from ready-made blocks, without per-column inference
+    from pandas.api.internals import create_dataframe_from_blocks
+except ImportError:  # pragma: no cover - older pandas builds the frame column by column
+    create_dataframe_from_blocks = None
 
 from forgeml.data import RawData
 from forgeml.deploy.bundle import Bundle, read_bundle
@@ -79,15 +84,36 @@ class Predictor:
         decoded = self.pipeline.target_.decode(outputs)
         if decoded.probabilities is None:
             return pd.DataFrame({PREDICTION_COLUMN: decoded.values})
-        # One float block plus one inserted column: adding a column per class costs about 1 ms
-        # each in pandas 3, which made a 10-class CNN's predict 50x slower than the model.
-        frame = pd.DataFrame(decoded.probabilities, columns=self._probability_columns, copy=False)
-        frame.insert(0, PREDICTION_COLUMN, decoded.values)
-        return frame
+        return classifier_frame(decoded.values, decoded.probabilities, self.labels)
 
-    @cached_property
-    def _probability_columns(self) -> pd.Index:
-        return pd.Index([f"probability_{label}" for label in self.labels])
+
+def classifier_frame(values: np.ndarray, probabilities: np.ndarray, labels: tuple[Any, ...]) -> pd.DataFrame:
+    """``prediction`` (labels, dtype as pandas infers it for them) then ``probability_<label>`` columns.
+
+    Built from its two blocks in one step: inserting the label column into a frame of
+    probabilities cost ~1.4 ms per batch once the model call had evicted pandas from the CPU caches
+    (0.66 ms this way), 7% of the document CNN's 256-row batch.
+    """
+    columns, dtype = _frame_layout(labels)
+    rows = len(values)
+    if create_dataframe_from_blocks is None:  # pandas < 3.0
+        frame = pd.DataFrame(probabilities, columns=columns[1:], copy=False)
+        frame.insert(0, PREDICTION_COLUMN, values)
+        return frame
+    label_block = values.reshape(1, rows) if dtype is None else pd.array(values, dtype=dtype)
+    blocks = [(label_block, _FIRST), (probabilities.T, np.arange(1, len(columns)))]
+    return create_dataframe_from_blocks(blocks, pd.RangeIndex(rows), columns)
+
+
+@lru_cache(maxsize=64)
+def _frame_layout(labels: tuple[Any, ...]) -> tuple[pd.Index, object]:
+    """The frame's columns, and the labels' dtype when pandas would not keep them as objects (str)."""
+    columns = pd.Index([PREDICTION_COLUMN, *(f"probability_{label}" for label in labels)])
+    inferred = pd.Series(np.asarray(labels, dtype=object)).dtype
+    return columns, None if inferred == np.dtype(object) else inferred
+
+
+_FIRST = np.array([0])
 
 
 def as_raw(rows: pd.DataFrame | Sequence[dict[str, Any]] | np.ndarray | RawData) -> RawData:
