@@ -19,7 +19,7 @@ import numpy as np
 from starlette.requests import ClientDisconnect
 
 from forgeml.deploy.server.batching import Overloaded
-from forgeml.deploy.server.guard import BodyTooLarge, Receive, Scope, Send, error_body
+from forgeml.deploy.server.guard import BodyTooLarge, Receive, Scope, Send, error_body, send_json
 from forgeml.deploy.server.schema import RequestError, RequestSchema, data_error
 from forgeml.errors import DataError
 
@@ -53,18 +53,7 @@ class PredictEndpoint:
             status, body, headers = _error(
                 500, "internal_error", "internal error; quote the request id when reporting it.", request_id
             )
-        await send(
-            {
-                "type": "http.response.start",
-                "status": status,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                    *headers,
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+        await send_json(send, status, body, headers)
 
     async def answer(
         self, headers: Iterable[tuple[bytes, bytes]], read: Callable[[], Awaitable[bytes]], request_id: str
