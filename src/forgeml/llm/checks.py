@@ -34,7 +34,7 @@ from rich.markup import escape
 from forgeml import atomic
 from forgeml.errors import DataQualityError
 from forgeml.llm.config import LMConfig, load_lm_config
-from forgeml.llm.data import ROLES, Example, chat_template, encode_example, read_examples, split_examples
+from forgeml.llm.data import ROLES, Example, chat_template, encode_example, training_examples
 
 logger = logging.getLogger(__name__)
 Severity = Literal["error", "warning"]
@@ -190,11 +190,7 @@ def check_lm_config(config: LMConfig | str | Path) -> LMDataReport:
 
     config = config if isinstance(config, LMConfig) else load_lm_config(config)
     tokenizer = load_tokenizer(config.model)
-    examples, data_format = read_examples(config.data.source, config.data.format)
-    if config.data.validation_source is not None:  # the same split as forgeml.llm.stage._examples
-        train, validation = examples, read_examples(config.data.validation_source, data_format)[0]
-    else:
-        train, validation = split_examples(examples, config.data.validation, seed=config.seed)
+    train, validation = training_examples(config.data, seed=config.seed)
     return check_examples(
         train,
         validation=validation,

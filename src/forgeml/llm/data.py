@@ -18,12 +18,15 @@ import logging
 import random
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import torch
 
 from forgeml.data.tables import parse_json_line
 from forgeml.errors import ConfigError, DataError
+
+if TYPE_CHECKING:
+    from forgeml.llm.config import LMDataConfig
 
 logger = logging.getLogger(__name__)
 IGNORE_INDEX = -100  # torch.nn.functional.cross_entropy's default ignore_index
@@ -193,6 +196,16 @@ def split_examples(
     return [e for i, e in enumerate(examples) if i not in chosen], [
         e for i, e in enumerate(examples) if i in chosen
     ]
+
+
+def training_examples(data: LMDataConfig, *, seed: int) -> tuple[list[Example], list[Example]]:
+    """Training and validation examples as a config's ``data:`` section names them: a separate
+    validation file, or ``data.validation`` of the source held out. Training and ``forgeml check``
+    both read through here, so the gate checks the very split that trains."""
+    examples, data_format = read_examples(data.source, data.format)
+    if data.validation_source is not None:
+        return examples, read_examples(data.validation_source, data_format)[0]
+    return split_examples(examples, data.validation, seed=seed)
 
 
 def chat_template(tokenizer: Any, override: str | None) -> str:

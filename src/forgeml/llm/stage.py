@@ -25,7 +25,7 @@ from forgeml.errors import ConfigError
 from forgeml.llm.bundle import read_lm_bundle, write_lm_bundle
 from forgeml.llm.checks import check_examples, gate_report
 from forgeml.llm.config import LMConfig, load_lm_config
-from forgeml.llm.data import Example, LMTensors, chat_template, encode_all, read_examples, split_examples
+from forgeml.llm.data import Example, LMTensors, chat_template, encode_all, training_examples
 from forgeml.llm.evaluation import answer_token_loss, answers, report_html, sample_prompts
 from forgeml.llm.model import (
     CausalLMModule,
@@ -210,11 +210,7 @@ def evaluate_lm(run: LMRun | str | Path) -> Path:
 
 
 def _examples(config: LMConfig) -> tuple[list[Example], list[Example]]:
-    examples, data_format = read_examples(config.data.source, config.data.format)
-    if config.data.validation_source is not None:
-        validation, _ = read_examples(config.data.validation_source, data_format)
-        return examples, validation
-    return split_examples(examples, config.data.validation, seed=config.seed)
+    return training_examples(config.data, seed=config.seed)
 
 
 def _validation(model: nn.Module, rows: LMTensors, config: LMConfig) -> dict[str, Any]:
