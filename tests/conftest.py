@@ -49,6 +49,13 @@ def write_config(
     return path
 
 
+def mixed_table_config(folder: Path, **sections: dict) -> Path:
+    """The mixed table as ``folder/customers.csv`` and a config predicting its ``churned`` column."""
+    data = folder / "customers.csv"
+    make_mixed_table().to_csv(data, index=False)
+    return write_config(folder / "config.yaml", str(data), data={"target": "churned"}, **sections)
+
+
 def forgeml(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     """Run the real CLI in a fresh process, as a user would."""
     return subprocess.run(

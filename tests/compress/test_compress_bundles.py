@@ -12,7 +12,7 @@ import safetensors
 from rich.console import Console
 
 import forgeml
-from conftest import make_mixed_table, write_config
+from conftest import mixed_table_config
 from forgeml.cli import main
 from forgeml.compression.report import restore_run_report
 from forgeml.deploy.verify import QUANTIZED_SUFFIX
@@ -22,18 +22,14 @@ from forgeml.deploy.verify import QUANTIZED_SUFFIX
 def evaluated_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """A trained and evaluated run (so it has report.html) on the mixed table, and its CSV."""
     folder = tmp_path_factory.mktemp("compress_bundles")
-    data = folder / "customers.csv"
-    make_mixed_table().to_csv(data, index=False)
-    config = write_config(
-        folder / "config.yaml",
-        str(data),
-        data={"target": "churned"},
+    config = mixed_table_config(
+        folder,
         model={"type": "mlp", "hidden": [32, 16]},
         train={"epochs": 10, "threads": 1},
         evaluate={"bootstrap": 0, "permutation_repeats": 0},
     )
     run, _ = forgeml.run(config, console=Console(file=io.StringIO()))
-    return run.path, data
+    return run.path, folder / "customers.csv"
 
 
 @pytest.mark.slow

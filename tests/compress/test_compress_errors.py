@@ -11,7 +11,7 @@ from rich.console import Console
 
 import forgeml
 from conftest import forgeml as run_cli
-from conftest import make_mixed_table, write_config
+from conftest import mixed_table_config
 from forgeml.cli import main
 from forgeml.compression import compress_options
 from forgeml.errors import BundleError, ConfigError
@@ -21,13 +21,7 @@ from forgeml.errors import BundleError, ConfigError
 def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A trained run on the mixed table (numeric + categorical), one thread."""
     folder = tmp_path_factory.mktemp("compress_errors")
-    make_mixed_table().to_csv(folder / "customers.csv", index=False)
-    config = write_config(
-        folder / "config.yaml",
-        str(folder / "customers.csv"),
-        data={"target": "churned"},
-        train={"epochs": 5, "threads": 1},
-    )
+    config = mixed_table_config(folder, train={"epochs": 5, "threads": 1})
     return forgeml.train(config, console=Console(file=io.StringIO())).path
 
 

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import forgeml, make_mixed_table, write_config
+from conftest import forgeml, make_mixed_table, mixed_table_config, write_config
 from forgeml.cli import main
 
 
@@ -40,9 +40,7 @@ def _one_line_error(result, *fragments: str) -> None:
 def trained_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     """One `forgeml run` in a real process, shared by the tests that read its run folder."""
     folder = tmp_path_factory.mktemp("cli")
-    make_mixed_table().to_csv(folder / "customers.csv", index=False)
-    config = write_config(folder / "config.yaml", str(folder / "customers.csv"), data={"target": "churned"})
-    result = forgeml("run", config)
+    result = forgeml("run", mixed_table_config(folder))
     assert result.returncode == 0, result.stderr
     return folder / "runs" / "tiny", result.stdout
 

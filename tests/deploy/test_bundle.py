@@ -18,15 +18,10 @@ from forgeml.models import predict_outputs
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory):
-    from conftest import make_mixed_table, write_config
+    from conftest import mixed_table_config
 
     folder = tmp_path_factory.mktemp("bundle")
-    make_mixed_table().to_csv(folder / "data.csv", index=False)
-    return forgeml.train(
-        write_config(
-            folder / "c.yaml", str(folder / "data.csv"), data={"target": "churned"}, train={"epochs": 5}
-        )
-    )
+    return forgeml.train(mixed_table_config(folder, train={"epochs": 5}))
 
 
 def test_fresh_process_predicts_what_the_trained_model_did(trained, tmp_path: Path) -> None:

@@ -24,15 +24,10 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from conftest import make_mixed_table, write_config
+    from conftest import mixed_table_config
 
     folder = tmp_path_factory.mktemp("serve")
-    make_mixed_table().to_csv(folder / "data.csv", index=False)
-    run = forgeml.train(
-        write_config(
-            folder / "c.yaml", str(folder / "data.csv"), data={"target": "churned"}, train={"epochs": 5}
-        )
-    )
+    run = forgeml.train(mixed_table_config(folder, train={"epochs": 5}))
     forgeml.api.export(run)
     return run.bundle_path
 

@@ -55,17 +55,10 @@ def test_slow_calls_stay_in_the_worker_thread() -> None:
 @pytest.fixture(scope="module")
 def bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
     import forgeml
-    from conftest import make_mixed_table, write_config
+    from conftest import mixed_table_config
 
     folder = tmp_path_factory.mktemp("runtime")
-    make_mixed_table().to_csv(folder / "data.csv", index=False)
-    config = write_config(
-        folder / "c.yaml",
-        str(folder / "data.csv"),
-        data={"target": "churned"},
-        train={"epochs": 1, "threads": 1},
-    )
-    return forgeml.train(config).bundle_path
+    return forgeml.train(mixed_table_config(folder, train={"epochs": 1, "threads": 1})).bundle_path
 
 
 def test_loaded_server_freezes_its_long_lived_objects_out_of_the_collector(bundle: Path) -> None:
