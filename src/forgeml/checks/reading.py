@@ -1,16 +1,14 @@
 """Read a source for checking: every CSV column as raw text, unparseable rows set aside, not fatal.
 
-The training reader (``forgeml.data.tables``) converts types and turns a few spellings into missing
-values as it reads; the checks need to see what was actually written ("NA", "-", " Paris"), so CSV
-columns are read here as strings with no missing-value conversion. pyarrow's multi-threaded reader
-does this several times faster than ``pandas.read_csv``. Rows pyarrow cannot parse (wrong field
-count, an unbalanced quote) are skipped through its ``invalid_row_handler`` and reported by line;
-cells that are not valid UTF-8 are decoded with replacement and their rows reported the same way.
+Training converts types and turns a few spellings into missing values as it reads; the checks need
+to see what was actually written ("NA", "-", " Paris"), so CSV files are read through the same CSV
+reader as training and prediction (``forgeml.data.csv_reader``) in its raw mode: plain numbers
+typed, everything else the text as written, rows it cannot use (a wrong field count, bytes that
+are not UTF-8) set aside and reported by row instead of stopping the check.
 """
 
 from __future__ import annotations
 
-import csv
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,20 +16,11 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.csv as pa_csv
-import pyarrow.parquet as pa_parquet
 
+from forgeml.data.csv_reader import BadRow, read_csv, require_content
 from forgeml.data.sources import DEFAULT_TARGET, load_source
-from forgeml.data.tables import TABLE_FORMATS, read_table, require_content
+from forgeml.data.tables import TABLE_FORMATS, read_parquet, read_table
 from forgeml.errors import ConfigError, DataError
-
-
-@dataclass(frozen=True)
-class BadRow:
-    """A CSV record the reader could not use: its 1-based data row (line - 1) and why."""
-
-    row: int
-    reason: str
 
 
 @dataclass
@@ -77,7 +66,7 @@ def read_source(source: str | Path | pd.DataFrame) -> RawTable:
         )
     require_content(path)
     if kind == "csv":
-        table = _read_csv(path, "\t" if path.suffix.lower() == ".tsv" else ",")
+        table = _read_csv(path)
     elif kind == "parquet":
         table = _read_parquet(path)
     else:
@@ -124,12 +113,7 @@ def _read_loaded(source: str) -> RawTable:
 
 
 def _read_parquet(path: Path) -> RawTable:
-    try:
-        arrow = pa_parquet.read_table(path)
-    except (pa.ArrowException, OSError) as exc:
-        raise DataError(
-            f"{path}: corrupt or unreadable Parquet file ({str(exc).splitlines()[0]}).", path=str(path)
-        ) from None
+    arrow = read_parquet(path)
     names = arrow.column_names
     if len(set(names)) != len(names):
         raise DataError(f"{path}: duplicate column names. Rename them so each is unique.", path=str(path))
@@ -144,134 +128,7 @@ def _read_parquet(path: Path) -> RawTable:
     return RawTable(str(path), columns, arrow.num_rows)
 
 
-def _read_csv(path: Path, delimiter: str) -> RawTable:
-    names = _header(path, delimiter)
-    bad: list[tuple[int | None, str]] = []
-
-    def skip(row: pa_csv.InvalidRow) -> str:
-        reason = f"expected {row.expected_columns} fields, found {row.actual_columns}"
-        bad.append((row.number, reason))
-        return "skip"
-
-    def read(column_type: pa.DataType | None, threads: bool) -> pa.Table:
-        bad.clear()
-        return pa_csv.read_csv(
-            path,
-            read_options=pa_csv.ReadOptions(use_threads=threads),
-            parse_options=pa_csv.ParseOptions(delimiter=delimiter, invalid_row_handler=skip),
-            convert_options=pa_csv.ConvertOptions(
-                column_types=None if column_type is None else dict.fromkeys(names, column_type),
-                null_values=[],
-                strings_can_be_null=False,
-                quoted_strings_can_be_null=False,
-                true_values=[],
-                false_values=[],
-                timestamp_parsers=[],
-            ),
-        )
-
-    # First let the (multi-threaded) reader parse columns that hold only plain numbers; everything
-    # else stays text exactly as written. A column whose later rows break the inferred type
-    # ("abc" among integers) makes the reader fail: then every column is read as text.
-    column_type: pa.DataType | None = None
-    for attempt in (None, pa.string(), pa.binary()):
-        column_type = attempt
-        try:
-            table = read(column_type, True)
-            break
-        except pa.ArrowInvalid as exc:
-            message = str(exc).lower()
-            if "utf8" in message and attempt is not pa.binary():
-                continue  # invalid UTF-8 somewhere: read bytes, decode column by column below
-            if "conversion error" in message and attempt is None:
-                continue
-            raise DataError(
-                f"{path}: cannot parse as CSV ({str(exc).splitlines()[0]}).", path=str(path)
-            ) from None
-    if any(number is None for number, _ in bad):  # the threaded reader does not know line numbers
-        table = read(column_type, False)
-    bad_rows = [BadRow(int(number) - 1, reason) for number, reason in bad if number is not None]
-    row_numbers = _row_numbers(table.num_rows, [b.row for b in bad_rows])
-    columns = {name: _plain_type(table.column(i)) for i, name in enumerate(names)}
-    if any(pa.types.is_binary(values.type) for values in columns.values()):
-        columns, row_numbers, encoding_bad = _decode_columns(columns, row_numbers)
-        bad_rows += encoding_bad
-    rows = len(next(iter(columns.values()))) if columns else 0
-    bad_rows.sort(key=lambda b: b.row)
-    return RawTable(str(path), columns, rows, tuple(bad_rows), row_numbers, text_file=True)
-
-
-def _plain_type(values: pa.ChunkedArray) -> pa.ChunkedArray:
-    """Keep numbers and text; anything else the reader inferred (dates) goes back to its text."""
-    kind = values.type
-    if (
-        pa.types.is_integer(kind)
-        or pa.types.is_floating(kind)
-        or pa.types.is_string(kind)
-        or pa.types.is_binary(kind)
-    ):
-        return values
-    return pc.cast(values, pa.string())
-
-
-def _header(path: Path, delimiter: str) -> list[str]:
-    with path.open("rb") as handle:
-        head = handle.read(65536)
-    if head[:2] in (b"\xff\xfe", b"\xfe\xff"):
-        raise DataError(f"{path}: the file is UTF-16 encoded. Re-save it as UTF-8.", path=str(path))
-    if b"\x00" in head:
-        raise DataError(
-            f"{path}: this looks like a binary file, not a text CSV (it contains NUL bytes).", path=str(path)
-        )
-    try:
-        first_line = head.decode("utf-8-sig", errors="strict").splitlines()[0]
-    except UnicodeDecodeError:
-        first_line = head.decode("utf-8-sig", errors="replace").splitlines()[0]
-        if "\ufffd" in first_line:
-            raise DataError(
-                f"{path}: the header is not valid UTF-8 text. Re-save the file as UTF-8.", path=str(path)
-            ) from None
-    names = next(csv.reader([first_line], delimiter=delimiter), [])
-    duplicates = sorted({name for name in names if names.count(name) > 1})
-    if duplicates:
-        raise DataError(
-            f"{path}: duplicate column names in the header: {', '.join(duplicates)}. Rename them so each is unique.",
-            path=str(path),
-        )
-    if not names or names == [""]:
-        raise DataError(
-            f"{path}: the first line (the header) is empty. Put the column names there.", path=str(path)
-        )
-    return names
-
-
-def _row_numbers(kept: int, skipped: list[int]) -> np.ndarray | None:
-    """1-based source data rows of the ``kept`` rows, given the 1-based rows that were skipped."""
-    if not skipped:
-        return None
-    everything = np.arange(1, kept + len(skipped) + 1, dtype=np.int64)
-    return np.setdiff1d(everything, np.asarray(skipped, dtype=np.int64), assume_unique=True)[:kept]
-
-
-def _decode_columns(
-    columns: dict[str, pa.ChunkedArray], row_numbers: np.ndarray | None
-) -> tuple[dict[str, pa.ChunkedArray], np.ndarray | None, list[BadRow]]:
-    """Decode binary columns as UTF-8; rows with any undecodable cell are dropped and reported."""
-    rows = len(next(iter(columns.values())))
-    invalid = np.zeros(rows, dtype=bool)
-    decoded: dict[str, pa.ChunkedArray] = {}
-    for name, values in columns.items():
-        if not pa.types.is_binary(values.type):
-            decoded[name] = values
-            continue
-        try:
-            decoded[name] = pc.cast(values, pa.string())
-        except pa.ArrowInvalid:
-            text = pd.Series(values.to_pandas()).str.decode("utf-8", errors="replace")
-            invalid |= text.str.contains("\ufffd", regex=False).to_numpy()
-            decoded[name] = pa.chunked_array([pa.array(text.to_numpy(dtype=object), type=pa.string())])
-    numbers = np.arange(1, rows + 1) if row_numbers is None else row_numbers
-    bad = [BadRow(int(r), "not valid UTF-8 text (wrong encoding?)") for r in numbers[invalid]]
-    keep = pa.array(~invalid)
-    decoded = {name: values.filter(keep) for name, values in decoded.items()}
-    return decoded, numbers[~invalid], bad
+def _read_csv(path: Path) -> RawTable:
+    read = read_csv(path, raw=True)
+    columns = dict(zip(read.table.column_names, read.table.columns, strict=True))
+    return RawTable(str(path), columns, read.table.num_rows, read.bad_rows, read.row_numbers, text_file=True)

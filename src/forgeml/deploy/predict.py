@@ -1,7 +1,7 @@
 """Batch prediction: stream an input file through a bundle and write the output file atomically.
 
-CSV and Parquet inputs are read in chunks with pyarrow (numeric columns typed as float64,
-categorical columns as text), so files larger than memory predict in bounded memory. Outputs are
+CSV and Parquet inputs are read in chunks (CSV through the one CSV reader shared with training and
+checking, every input column as text), so files larger than memory predict in bounded memory. Outputs are
 written chunk by chunk into a temporary file in the output's folder, fsynced and renamed over the
 target at the end: a failure anywhere leaves any previous output untouched. JSON Lines and .npz
 inputs are read whole. A progress bar shows on a terminal.
@@ -12,19 +12,19 @@ from __future__ import annotations
 import io
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
-import pyarrow.csv as pa_csv
 import pyarrow.parquet as pa_parquet
 
+from forgeml.bundle.predictor import Predictor
 from forgeml.data import RawData, load_source
-from forgeml.data.tables import MISSING_MARKERS
-from forgeml.deploy.predictor import Predictor
+from forgeml.data.csv_reader import read_csv
+from forgeml.data.tables import open_parquet
 from forgeml.errors import DataError
 
 OUTPUT_FORMATS = (".csv", ".parquet", ".jsonl")
@@ -74,7 +74,7 @@ def _stream(predictor: Predictor, source: Path, output: Path, progress: bool | N
     """Predict ``source`` chunk by chunk into ``output``; nothing is kept beyond one chunk."""
     from rich.progress import Progress
 
-    batches, total = _batches(predictor, source)
+    batches, total = input_batches(source, predictor.pipeline.input_columns)
     target = predictor.bundle.manifest["task"].get("target")
     done = 0
     with (
@@ -102,43 +102,18 @@ def _stream(predictor: Predictor, source: Path, output: Path, progress: bool | N
     return done
 
 
-def _batches(predictor: Predictor, source: Path) -> tuple[Iterator[pa.RecordBatch], int | None]:
+def input_batches(source: Path, columns: Sequence[str]) -> tuple[Iterator[pa.RecordBatch], int | None]:
+    """Record batches of a CSV/TSV or Parquet input, and the row count when the file states it.
+
+    CSV goes through the one CSV reader that training and ``forgeml check`` use, in its streaming mode.
+    """
     if source.suffix.lower() in (".parquet", ".pq"):
-        try:
-            parquet = pa_parquet.ParquetFile(source)
-        except (pa.ArrowInvalid, OSError) as exc:
-            raise DataError(
-                f"{source}: corrupt or unreadable Parquet file ({exc}).", path=str(source)
-            ) from None
+        parquet = open_parquet(source)
         return parquet.iter_batches(batch_size=CHUNK_ROWS), parquet.metadata.num_rows
-    pipeline = predictor.pipeline
     # Every input column as text: to_numbers then names the column and row of a value that is not a
     # number (pyarrow's own conversion error names neither), and categories keep their spelling.
-    types = {column: pa.string() for column in pipeline.input_columns}
-    try:
-        reader = pa_csv.open_csv(
-            source,
-            read_options=pa_csv.ReadOptions(block_size=CSV_BLOCK_BYTES),
-            parse_options=pa_csv.ParseOptions(delimiter="\t" if source.suffix.lower() == ".tsv" else ","),
-            convert_options=pa_csv.ConvertOptions(
-                column_types=types, null_values=MISSING_MARKERS, strings_can_be_null=True
-            ),
-        )
-    except (pa.ArrowInvalid, OSError) as exc:
-        raise DataError(f"{source}: cannot read the CSV ({exc}).", path=str(source)) from None
-    return _guarded(reader, source), None
-
-
-def _guarded(reader: pa_csv.CSVStreamingReader, source: Path) -> Iterator[pa.RecordBatch]:
-    while True:
-        try:
-            yield reader.read_next_batch()
-        except StopIteration:
-            return
-        except pa.ArrowInvalid as exc:  # e.g. text in a numeric column, a ragged row
-            raise DataError(
-                f"{source}: {exc}. Fix the value or leave it empty to impute it.", path=str(source)
-            ) from None
+    types = dict.fromkeys(columns, pa.string())
+    return read_csv(source, column_types=types, block_bytes=CSV_BLOCK_BYTES), None
 
 
 class _Sink:
@@ -191,9 +166,3 @@ def _umask() -> int:
     current = os.umask(0)
     os.umask(current)
     return current
-
-
-def write_predictions(frame: pd.DataFrame, output: Path) -> None:
-    """Write ``frame`` in the format named by ``output``'s suffix, atomically."""
-    with _atomic_output(output) as sink:
-        sink.write(frame)
