@@ -202,10 +202,3 @@ EXAMPLE_ROWS = 5  # row numbers listed per finding
 def spec(check_id: str) -> CheckSpec:
     """The catalogue entry for ``check_id`` (a KeyError here is a bug in forgeml)."""
     return CHECKS[check_id]
-
-
-def markdown_table() -> str:
-    """The catalogue as a Markdown table, for documentation."""
-    lines = ["| id | severity | finds | fix |", "|---|---|---|---|"]
-    lines += [f"| `{c.id}` | {c.severity} | {c.title} | {c.fix} |" for c in CHECKS.values()]
-    return "\n".join(lines)

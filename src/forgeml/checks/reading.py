@@ -9,7 +9,7 @@ are not UTF-8) set aside and reported by row instead of stopping the check.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -40,7 +40,6 @@ class RawTable:
     images: np.ndarray | None = None
     image_target: pd.Series | None = None
     text_file: bool = False  # CSV: every column was read as text
-    notes: list[str] = field(default_factory=list)
 
     def source_rows(self, positions: np.ndarray) -> list[int]:
         """1-based source data rows for 0-based table positions."""

@@ -24,14 +24,6 @@ from forgeml.data.split import MAX_AUTO_CLASSES
 MISSING_HASH = np.uint64(0x9E3779B97F4A7C15)
 
 
-def mix(values: np.ndarray) -> np.ndarray:
-    """splitmix64's finaliser: spreads the bits of each uint64 (wrapping arithmetic is intended)."""
-    z = values + np.uint64(0x9E3779B97F4A7C15)
-    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-    return z ^ (z >> np.uint64(31))
-
-
 def value_hash(profile: Profile) -> np.ndarray:
     """(N,) uint64: one hash per value, equal for equal values across files, one value for missing."""
     all_numbers = profile.numbers is not None and (

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import csv
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import overload
@@ -90,14 +90,13 @@ def read_csv(
     require_content(path)
     delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
     names = header(path, delimiter)
-    parse = pa_csv.ParseOptions(delimiter=delimiter, newlines_in_values=True)
     if block_bytes is not None:
         if raw:
             raise ValueError("raw reads are whole-file reads: pass raw or block_bytes, not both")
         # pyarrow takes the number of columns from the first block: it must hold the whole header.
         block_bytes = max(block_bytes, 2 * len(delimiter.join(names).encode()))
-        return _stream(path, parse, _convert(dict(column_types or {}), raw=False), block_bytes)
-    return _read_whole(path, names, parse, dict(column_types or {}), raw)
+        return _stream(path, _parse(delimiter), _convert(dict(column_types or {}), raw=False), block_bytes)
+    return _read_whole(path, names, delimiter, dict(column_types or {}), raw)
 
 
 def require_content(path: Path) -> None:
@@ -154,6 +153,12 @@ def header(path: Path, delimiter: str) -> list[str]:
     return names
 
 
+def _parse(
+    delimiter: str, on_bad_row: Callable[[pa_csv.InvalidRow], str] | None = None
+) -> pa_csv.ParseOptions:
+    return pa_csv.ParseOptions(delimiter=delimiter, newlines_in_values=True, invalid_row_handler=on_bad_row)
+
+
 def _convert(column_types: dict[str, pa.DataType], *, raw: bool) -> pa_csv.ConvertOptions:
     if not raw:
         return pa_csv.ConvertOptions(
@@ -172,7 +177,7 @@ def _convert(column_types: dict[str, pa.DataType], *, raw: bool) -> pa_csv.Conve
 
 
 def _read_whole(
-    path: Path, names: list[str], parse: pa_csv.ParseOptions, column_types: dict[str, pa.DataType], raw: bool
+    path: Path, names: list[str], delimiter: str, column_types: dict[str, pa.DataType], raw: bool
 ) -> CsvTable:
     bad: list[tuple[int | None, str]] = []
 
@@ -180,8 +185,7 @@ def _read_whole(
         bad.append((row.number, f"expected {row.expected_columns} fields, found {row.actual_columns}"))
         return "skip"
 
-    if raw:
-        parse.invalid_row_handler = set_aside
+    parse = _parse(delimiter, set_aside if raw else None)
 
     def read(threads: bool) -> pa.Table:
         bad.clear()

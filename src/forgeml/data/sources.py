@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from forgeml.data.tables import TABLE_FORMATS, read_table
+from forgeml.data.tables import read_table
 from forgeml.errors import ConfigError, DataError
 
 SKLEARN_SETS = ("digits", "iris", "wine", "breast_cancer", "diabetes")
@@ -163,8 +163,3 @@ def _to_nchw(images: np.ndarray, path: Path) -> np.ndarray:
         f"{path}: images must be (N, H, W), (N, C, H, W) or (N, H, W, C); got shape {images.shape}.",
         path=str(path),
     )
-
-
-def is_table_path(source: str) -> bool:
-    """True when ``source`` names a file read as a table (CSV, Parquet, JSON Lines)."""
-    return Path(source).suffix.lower() in TABLE_FORMATS

@@ -77,10 +77,6 @@ def relevant_config(config: dict[str, Any]) -> dict[str, str]:
     }
 
 
-def config_fingerprint(values: dict[str, str]) -> str:
-    return hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()
-
-
 def data_fingerprint(tensors: list[torch.Tensor]) -> str:
     """sha256 of the training tensors' shapes, dtypes and bytes (what the model actually saw)."""
     digest = hashlib.sha256()

@@ -27,7 +27,6 @@ logger = logging.getLogger(__name__)
 _M_TRIM_THRESHOLD = -1  # from glibc's malloc.h
 _M_MMAP_THRESHOLD = -3
 MMAP_THRESHOLD = 32 * 1024 * 1024  # glibc's largest accepted value on 64-bit (HEAP_MAX_SIZE / 2)
-TRIM_THRESHOLD = 1 << 40  # never trim the heap top while training
 _tuned = False
 
 

@@ -216,14 +216,14 @@ def _run_epoch(
     stepper: Stepper,
     callbacks: list[Callback],
     stop: GracefulStop,
-    save,  # noqa: ANN001 - the closure in fit
+    save,
 ) -> None:
     """One epoch from ``progress.index`` on; checkpoints on schedule and when a signal arrived."""
     epoch_started = time.perf_counter()
     progress.start_epoch(len(train))
     state.epoch = progress.epoch
     state.model.train()
-    faults = fault_hooks(state.global_step, stepper.ranks)
+    faults = fault_hooks(stepper.ranks)
     every = config.checkpoint_every
     while progress.index < state.steps_per_epoch:
         first = progress.index
@@ -259,7 +259,7 @@ def _end_epoch(
     stepper: Stepper,
     callbacks: list[Callback],
     epoch_started: float,
-    save,  # noqa: ANN001 - the closure in fit
+    save,
 ) -> None:
     stepper.assert_finite()
     train_loss = stepper.ranks.sum(progress.loss_sum) / len(train)

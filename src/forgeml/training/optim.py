@@ -76,7 +76,3 @@ def _main_schedule(
             optimizer, T_max=max(1, steps), eta_min=schedule.min_learning_rate
         )
     return lr_scheduler.ConstantLR(optimizer, factor=1.0, total_iters=0)
-
-
-def current_learning_rate(optimizer: torch.optim.Optimizer) -> float:
-    return float(optimizer.param_groups[0]["lr"])

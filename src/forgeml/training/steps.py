@@ -62,7 +62,7 @@ class Stepper:
         self._nonfinite = torch.zeros((), dtype=torch.bool, device=device)
         self.optimizer_step_pending = False  # gradients of an unfinished accumulation group exist
 
-    def forward_backward(self, data, rows: torch.Tensor, group: int) -> torch.Tensor:  # noqa: ANN001
+    def forward_backward(self, data, rows: torch.Tensor, group: int) -> torch.Tensor:
         """Forward and backward one global batch ``rows`` (this rank's shard); returns loss * rows."""
         if not self.optimizer_step_pending:
             self.optimizer.zero_grad(set_to_none=True)
@@ -130,7 +130,7 @@ class Stepper:
             self.scheduler.step(metric)
 
 
-def fault_hooks(start_step: int, ranks: Ranks) -> Callable[[int], None]:
+def fault_hooks(ranks: Ranks) -> Callable[[int], None]:
     """Test hooks from the environment: deliver a real SIGKILL/SIGTERM to this process at a step."""
     kill_at = os.environ.get(KILL_AT_STEP_ENV)
     signal_at = os.environ.get(SIGNAL_AT_STEP_ENV)
