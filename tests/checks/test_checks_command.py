@@ -97,7 +97,7 @@ def _duplicate_header(path: Path) -> None:
     ],
     ids=["binary", "empty", "duplicate_header", "missing_file"],
 )
-def test_bad_input_is_one_clear_data_error(tmp_path: Path, make, match: str) -> None:  # noqa: ANN001
+def test_bad_input_is_one_clear_data_error(tmp_path: Path, make, match: str) -> None:
     path = tmp_path / "bad.csv"
     if make is not None:
         make(path)

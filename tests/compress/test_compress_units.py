@@ -153,7 +153,7 @@ def _splits() -> tuple[Splits, object]:
     return Splits(*parts, task=task), pipeline
 
 
-def test_distillation_runs_the_training_loop_with_early_stopping_and_checkpoints(tmp_path) -> None:  # noqa: ANN001
+def test_distillation_runs_the_training_loop_with_early_stopping_and_checkpoints(tmp_path) -> None:
     splits, pipeline = _splits()
     torch.manual_seed(0)
     teacher = build_model(MLPConfig(hidden=[16]), pipeline.input_spec, 1).eval()
@@ -178,7 +178,7 @@ def test_distillation_runs_the_training_loop_with_early_stopping_and_checkpoints
     assert [epoch.val_loss for epoch in resumed.history] == [epoch.val_loss for epoch in result.history]
 
 
-def _result(name: str, drop: float, size: int):  # noqa: ANN202
+def _result(name: str, drop: float, size: int):
     from forgeml.compression.measure import VariantResult
 
     return VariantResult(name, None, (), "accuracy", 1 - drop, drop, size, size, 0.0, 1.0, 1.0, "x", None)  # type: ignore[arg-type]

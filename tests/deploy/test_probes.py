@@ -30,7 +30,7 @@ def _client(state: _State, config: ServeConfig) -> TestClient:
     app = FastAPI()
 
     @app.middleware("http")
-    async def request_id(request: Request, call_next):  # noqa: ANN001, ANN202 - the Guard's job in a server
+    async def request_id(request: Request, call_next):
         request.state.request_id = "r1"
         return await call_next(request)
 

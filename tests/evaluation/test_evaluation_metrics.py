@@ -58,7 +58,7 @@ def test_baseline_predicts_the_training_majority_and_mean() -> None:
     assert regression.values["mae"] == pytest.approx(2 / 3)
 
 
-def test_columns_not_matching_the_training_schema_raise_one_error(tiny_pipeline) -> None:  # noqa: ANN001
+def test_columns_not_matching_the_training_schema_raise_one_error(tiny_pipeline) -> None:
     rows = RawData(pd.DataFrame({"age": [1.0], "cty": ["x"], "id": [1]}), None, None, "new.csv")
     with pytest.raises(
         DataError, match=r"new.csv.*missing column 'city'.*unexpected columns 'cty', 'id'"
@@ -73,7 +73,7 @@ def test_columns_not_matching_the_training_schema_raise_one_error(tiny_pipeline)
 
 
 @pytest.fixture
-def tiny_pipeline():  # noqa: ANN201
+def tiny_pipeline():
     from forgeml.config import FeaturesConfig
     from forgeml.features import fit_features
 

@@ -43,7 +43,7 @@ def test_nan_loss_stops_without_touching_the_last_checkpoint(tmp_path: Path, mon
 
     real = stage.make_loss
 
-    def poisoned(*args, **kwargs):  # noqa: ANN002, ANN003
+    def poisoned(*args, **kwargs):
         loss, calls = real(*args, **kwargs), [0]
 
         def wrapper(outputs: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

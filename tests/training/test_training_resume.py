@@ -120,7 +120,7 @@ def test_a_torn_write_keeps_the_good_checkpoint_and_a_corrupt_one_falls_back(
     files = store.step_files()
     good = files[-1].read_bytes()
 
-    def torn_save(payload: object, handle) -> None:  # noqa: ANN001
+    def torn_save(payload: object, handle) -> None:
         handle.write(good[: len(good) // 2])
         raise OSError(28, "No space left on device")
 

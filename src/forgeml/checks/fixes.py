@@ -245,7 +245,7 @@ def _majority_label(frame: pd.DataFrame, target: str) -> np.ndarray:
     return (winner.to_numpy() == labels) | ~conflicted
 
 
-def _drop(frame, origin, keep, fix, column, log, detail):  # noqa: ANN001, ANN202 - private, typed by callers
+def _drop(frame, origin, keep, fix, column, log, detail):
     if keep.all():
         return frame, origin
     log.append(_entry(fix, column, rows=[int(r) for r in origin[~keep]], detail=detail))

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F  # noqa: N812 - the usual name
+import torch.nn.functional as F
 import yaml
 from pydantic import TypeAdapter, ValidationError
 from rich.console import Console

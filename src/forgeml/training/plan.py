@@ -72,7 +72,7 @@ def plan_config(config: Config, *, timed_batches: int = 5) -> ResourcePlan:
     )
 
 
-def _time_steps(model, data, config: Config, task, batches: int) -> float:  # noqa: ANN001
+def _time_steps(model, data, config: Config, task, batches: int) -> float:
     """Median seconds of one training step over ``batches`` real batches, after one warm-up step."""
     model.train()
     optimizer = make_optimizer(model, config.train)
