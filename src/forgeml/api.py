@@ -1,53 +1,40 @@
 """The public Python API: each function is one CLI verb (``forgeml train`` calls ``train``).
 
 The stages are chained here and only here; each stage module stays ignorant of the ones after it.
+Every function takes any kind of model; each asks the kind once (``config.kind`` for a config or a
+run, the manifest's ``kind`` for a bundle) and goes down that kind's path.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rich.console import Console
-from torch import nn
 
 from forgeml import atomic
+from forgeml.bundle.predictive import read_predictor_bundle, write_bundle
+from forgeml.bundle.predictor import Predictor
 from forgeml.checks import DataReport, gate
 from forgeml.checks import check as check_data
-from forgeml.config import Config, ServeConfig, dump_config, load_config
-from forgeml.data import Splits, load_data, load_source
-from forgeml.deploy import Predictor, predict_file, read_bundle, write_bundle
-from forgeml.deploy.predict import PredictSummary
+from forgeml.config import CAUSAL_LM, Config, ServeConfig, config_json, dump_config, load_config
+from forgeml.data import load_data, load_source
+from forgeml.deploy.predict import PredictSummary, predict_file
 from forgeml.deploy.verify import VerifyReport
 from forgeml.errors import ConfigError
 from forgeml.evaluation import Evaluation, compare_runs, evaluate_model, evaluate_run
-from forgeml.features import FeaturePipeline, fit_features
+from forgeml.features import fit_features
 from forgeml.training import Callback, TrainResult, train_model
+from forgeml.training.run import BUNDLE_DIR, PredictorRun, Run
 from forgeml.training.stage import make_session
 
 if TYPE_CHECKING:
     from forgeml.compression import Compression
+    from forgeml.evaluation.lm import LMEvaluation
 
 logger = logging.getLogger(__name__)
-BUNDLE_DIR = "bundle"
-
-
-@dataclass(frozen=True)
-class Run:
-    """A finished training run: its folder, config, trained model, fitted features and history."""
-
-    path: Path
-    config: Config
-    model: nn.Module
-    pipeline: FeaturePipeline
-    result: TrainResult
-    splits: Splits
-
-    @property
-    def bundle_path(self) -> Path:
-        return self.path / BUNDLE_DIR
+__all__ = ["BUNDLE_DIR", "PredictorRun", "Run"]  # re-exported: forgeml.Run is any kind's run
 
 
 def train(
@@ -65,21 +52,20 @@ def train(
     ``resume=True`` continues from the last one (an error when there is none), a path from that file,
     and ``train.resume: auto`` continues when one exists. A changed config or data is refused
     (ConfigError naming the keys) unless ``force_resume``. Under torchrun only rank 0 writes files.
+    A language model (``model.type: causal_lm``) is fine-tuned instead and returns an ``LMRun``.
     """
-    if _is_lm(config):  # model.type: causal_lm: fine-tune a language model (forgeml.llm)
-        from forgeml.llm import train_lm
-
-        return train_lm(
-            config, callbacks=callbacks, console=console, resume=resume, force_resume=force_resume
-        )  # type: ignore[return-value]
     config = _as_config(config)
+    if config.kind == CAUSAL_LM:
+        from forgeml.training.lm import train_lm
+
+        return train_lm(config, callbacks=callbacks, console=console, resume=resume, force_resume=force_resume)
     if config.check.enabled:
         gate(config.data, config.check, run_dir=config.run_dir())
     splits = load_data(config.data, seed=config.seed)
     pipeline = fit_features(splits.train, config.features, splits.task)
     session = make_session(
         config.run_dir(),
-        config.model_dump(mode="json"),
+        config_json(config),
         config.train,
         resume=resume,
         force_resume=force_resume,
@@ -97,7 +83,7 @@ def train(
     )
     run_dir = config.run_dir()
     if not result.is_main:  # ranks > 0 of a torchrun job: rank 0 writes the run folder
-        return Run(run_dir, config, result.model, pipeline, result, splits)
+        return PredictorRun(run_dir, config, result.model, result, pipeline, splits)
     run_dir.mkdir(parents=True, exist_ok=True)
     atomic.write_text(run_dir / "config.yaml", dump_config(config))
     atomic.write_text(run_dir / "history.csv", _history_csv(result))
@@ -112,28 +98,35 @@ def train(
         target=config.data.target,
         metrics={"validation": validation},
     )
-    return Run(run_dir, config, result.model, pipeline, result, splits)
+    return PredictorRun(run_dir, config, result.model, result, pipeline, splits)
 
 
 def evaluate(
     run: Run | str | Path, *, data: str | Path | None = None, slices: list[str] | None = None
-) -> Evaluation:
+) -> Evaluation | LMEvaluation:
     """Score a run's bundle on its test split (re-derived from its saved config and seed) or on ``data``.
 
     Writes ``metrics.json`` and the model card ``report.html`` into the run folder (for a ``data``
     file: ``metrics-<name>.json`` and ``report-<name>.html``). ``slices`` overrides ``evaluate.slices``.
+    A language-model run gets ``report.html`` with the base and fine-tuned answers side by side.
     """
-    if _is_lm_run(run):  # a language-model run: report.html with base vs fine-tuned answers
-        from forgeml.llm import evaluate_lm
-
-        return evaluate_lm(run)  # type: ignore[return-value,arg-type]
     run_dir = run.path if isinstance(run, Run) else Path(run)
-    bundle = read_bundle(run_dir / BUNDLE_DIR)
     config = run.config if isinstance(run, Run) else _saved_config(run_dir)
+    if config.kind == CAUSAL_LM:
+        from forgeml.evaluation.lm import evaluate_lm
+        from forgeml.training.lm import LMRun
+
+        if data is not None or slices is not None:
+            raise ConfigError(
+                "--data and --slices score prediction models; a language model's report compares "
+                "its answers before and after fine-tuning (set evaluate.prompts in the config)."
+            )
+        return evaluate_lm(run if isinstance(run, LMRun) else run_dir)
+    bundle = read_predictor_bundle(run_dir / BUNDLE_DIR)
     if slices is not None:
         config = config.model_copy(update={"evaluate": config.evaluate.model_copy(update={"slices": slices})})
     # The training split is needed too: the baseline row is the training majority class (or mean).
-    splits = run.splits if isinstance(run, Run) else load_data(config.data, seed=config.seed)
+    splits = run.splits if isinstance(run, PredictorRun) else load_data(config.data, seed=config.seed)
     if data is None:
         rows, name = splits.test, None
     else:
@@ -189,7 +182,7 @@ def run(
     console: Console | None = None,
     resume: bool | str | Path = False,
     force_resume: bool = False,
-) -> tuple[Run, Evaluation]:
+) -> tuple[Run, Evaluation | LMEvaluation]:
     """Every stage in order: data, features, train, evaluate (metrics and model card), bundle.
 
     ``resume`` and ``force_resume`` are those of :func:`train`.
@@ -231,13 +224,13 @@ def load(bundle: str | Path, *, engine: str = "auto", unseen: str = "unknown") -
     return Predictor.from_bundle(bundle, engine=engine, unseen=unseen)
 
 
-def export(run_or_bundle: Run | str | Path, *, format: str = "onnx") -> Path:  # noqa: A002 - the CLI flag
+def export(run_or_bundle: Run | str | Path, *, format: str = "onnx") -> Path:
     """Write ``model.onnx`` (model + imputation, scaling, one-hot, image scaling) into the bundle.
 
     Takes a run (or its folder) or a bundle folder; bundle.json gains the file's sha256 and a
     description of the graph's inputs. Returns the ONNX file's path.
     """
-    from forgeml.deploy.onnx_export import export as export_onnx
+    from forgeml.bundle.onnx_export import export as export_onnx
 
     if format != "onnx":
         raise ConfigError(f"export format {format!r} is not supported; use onnx.")
@@ -252,17 +245,9 @@ def serve(bundle: str | Path, *, config: ServeConfig | None = None, **settings: 
 
     ``settings`` override fields of ``config`` (host, port, workers, max_queue, ...); see ServeConfig.
     """
-    from forgeml.llm.bundle import is_lm_bundle
+    from forgeml.deploy.serving import serve_bundle
 
-    if is_lm_bundle(bundle):  # a language model: the OpenAI-compatible server (forgeml.llm)
-        from forgeml.llm.serving import lm_serve_config, run_lm_server
-
-        run_lm_server(bundle, lm_serve_config(bundle, config, settings))
-        return
-    from forgeml.deploy.server import run_server
-
-    base = config or ServeConfig()
-    run_server(bundle, base.model_validate(base.model_dump() | settings) if settings else base)
+    serve_bundle(bundle, config.model_dump(exclude_unset=True) if config is not None else {}, settings)
 
 
 def verify(
@@ -273,18 +258,6 @@ def verify(
     from forgeml.deploy.verify import verify as verify_bundle
 
     return verify_bundle(bundle, data, url=url, rows=rows)
-
-
-def _is_lm(config: object) -> bool:
-    from forgeml.llm.config import LMConfig, is_lm_config
-
-    return isinstance(config, LMConfig) or (isinstance(config, (str, Path)) and is_lm_config(config))
-
-
-def _is_lm_run(run: object) -> bool:
-    from forgeml.llm.stage import LMRun
-
-    return isinstance(run, LMRun) or (isinstance(run, (str, Path)) and _is_lm(Path(run) / "config.yaml"))
 
 
 def _as_config(config: Config | str | Path) -> Config:

@@ -106,47 +106,16 @@ def build_parser() -> argparse.ArgumentParser:
 def _register_optional(commands: argparse._SubParsersAction) -> None:
     """Verbs whose parsers live beside their stage (they import no torch until they run)."""
     from forgeml.checks.command import register_check
+    from forgeml.commands.compress import register_compress
+    from forgeml.commands.deploy import register_deploy
     from forgeml.scratch.command import register_explain
-
-    register_check(commands)
-    from forgeml.deploy.command import register_deploy
-
-    register_deploy(commands)  # noqa: E702, I001
-    from forgeml.compression.command import register_compress
-
-    register_compress(commands)  # noqa: E702, I001
     from forgeml.training.command import register_plan
 
-    register_plan(commands)  # noqa: E702, I001
+    register_check(commands)
+    register_deploy(commands)
+    register_compress(commands)
+    register_plan(commands)
     register_explain(commands)
-    # a language-model config or bundle takes the same verbs; no stage may import forgeml.llm
-    # (it is last in the stage order), so the CLI routes, as _train_or_run does
-    commands.choices["check"].set_defaults(handler=_check)
-    commands.choices["serve"].set_defaults(handler=_serve)
-
-
-def _check(args: argparse.Namespace) -> int:
-    """`forgeml check`: a config with model.type causal_lm gets the LM data gate, the rest the table checks."""
-    from forgeml.checks.command import run_check
-    from forgeml.llm.config import is_lm_config
-
-    if Path(args.data).suffix.lower() in (".yaml", ".yml") and is_lm_config(args.data):
-        from forgeml.llm.command import check
-
-        return check(args)
-    return run_check(args)
-
-
-def _serve(args: argparse.Namespace) -> int:
-    """`forgeml serve`: an LM bundle gets the OpenAI-style server and its settings for --set."""
-    from forgeml.deploy.command import run_serve
-    from forgeml.llm.bundle import is_lm_bundle
-
-    if is_lm_bundle(args.bundle):
-        from forgeml.llm.command import serve
-
-        return serve(args)
-    return run_serve(args)
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -163,12 +132,6 @@ def _train_or_run(args: argparse.Namespace, verb: str) -> int:
 
     if (code := distributed_launch(args, verb)) is not None:
         return code
-    from forgeml.llm.config import is_lm_config
-
-    if is_lm_config(args.config):  # model.type: causal_lm -> the language-model stage
-        from forgeml.llm.command import train_or_run
-
-        return train_or_run(args, verb)
     from forgeml import api
     from forgeml.config import load_config
     from forgeml.training import TrainingInterrupted
@@ -187,7 +150,7 @@ def _train_or_run(args: argparse.Namespace, verb: str) -> int:
     run = result if verb == "train" else result[0]
     if verb == "run":
         _print_evaluation(result[1], "test")
-    console.print(f"trained in {run.result.seconds:.1f}s; run folder: {run.path}; bundle: {run.bundle_path}")
+    console.print(run.summary())
     if run.config.train.profile_steps:
         console.print(
             f"profiler trace: {run.path / 'profile'} (tensorboard --logdir {run.path / 'profile'}, "
@@ -202,9 +165,6 @@ def _evaluate(args: argparse.Namespace) -> int:
     evaluation = api.evaluate(
         args.run, data=args.data, slices=args.slices.split(",") if args.slices else None
     )
-    if isinstance(evaluation, Path):  # a language-model run (forgeml.llm): the report is the result
-        console.print(f"report: {evaluation}")
-        return 0
     _print_evaluation(evaluation, str(args.data or "test"))
     return 0
 
@@ -224,8 +184,13 @@ def _predict(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_evaluation(evaluation, title: str) -> None:  # noqa: ANN001 - Evaluation is imported lazily
+def _print_evaluation(evaluation, title: str) -> None:
     """The headline with its interval and the baseline, flagged slices, then where the full report is."""
+    from forgeml.evaluation.lm import LMEvaluation
+
+    if isinstance(evaluation, LMEvaluation):  # a language model's report: it says what it wrote
+        console.print(evaluation.summary())
+        return
     name, value = evaluation.metrics.headline
     interval = evaluation.interval
     spread = f" (95% interval {interval.low:.4f} to {interval.high:.4f})" if interval is not None else ""

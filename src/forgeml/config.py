@@ -3,6 +3,12 @@
 ``load_config(path, overrides)`` is the only place where text becomes objects. Unknown keys and
 bad values raise :class:`~forgeml.errors.ConfigError` naming the dotted key, what was expected and
 what was received. Inside the package the config is trusted and never checked again.
+
+Every kind of model shares this one schema: ``model.type`` picks the kind. ``causal_lm`` (a language
+model to fine-tune) reads a few keys of its own (``data.format``, ``evaluate.prompts``,
+``serve.max_concurrent``, ...) and has different defaults for some shared ones (``train.epochs``,
+``serve.max_queue``, ...). :data:`KIND_RULES` lists both, and :func:`_apply_kind` applies them in one
+place: defaults only for keys the user did not set, and a key that the kind never reads is an error.
 """
 
 from __future__ import annotations
@@ -18,6 +24,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from forgeml.errors import ConfigError
 
 Task = Literal["auto", "classification", "binary", "regression"]
+# What a model does with its inputs, and so which stages, bundle layout and server handler it gets:
+# "predictor" maps rows (tables, images, text columns) to predictions; "causal_lm" generates text.
+Kind = Literal["predictor", "causal_lm"]
+PREDICTOR: Kind = "predictor"
+CAUSAL_LM: Kind = "causal_lm"
 PositiveInt = Annotated[int, Field(gt=0)]
 Fraction = Annotated[float, Field(ge=0.0, lt=1.0)]
 
@@ -46,13 +57,20 @@ class SplitConfig(Section):
 
 
 class DataConfig(Section):
-    """Where the data comes from and which column is the target."""
+    """Where the data comes from: the target column of a table, or a language model's examples."""
 
     source: str  # a file path (csv, parquet, jsonl, npz) or sklearn:<name>
     target: str | None = None  # column to predict; sklearn sets and npz files default to "target"
     task: Task = "auto"
     test_source: str | None = None  # an explicit test file; otherwise split from `source`
+    # causal_lm only: a validation file (otherwise split.validation of the examples is held out)
+    validation_source: str | None = None
     split: SplitConfig = SplitConfig()
+    # causal_lm only: JSON Lines of instructions, chats or plain text, and how they become token ids
+    format: Literal["auto", "instruction", "chat", "text"] = "auto"  # auto: from the first line's keys
+    max_length: Annotated[int, Field(ge=8, le=131072)] = 512  # tokens per example; longer ones are cut
+    packing: bool = False  # several short examples per row (each keeps its own label mask)
+    chat_template: str | None = None  # a Jinja template; None: the tokenizer's own, else forgeml's default
 
 
 class NumericConfig(Section):
@@ -163,14 +181,19 @@ class TransformerConfig(Section):
 
 
 class LoRAConfig(Section):
-    """Low-rank adapters (peft): only these small matrices and the head train; merged before export."""
+    """Low-rank adapters (peft): only these small matrices (and a head) train; merged before export.
+
+    One class for both users: a text encoder (``pretrained``) and a causal LM. Only ``dropout``'s
+    default differs (0.0 for encoders, 0.05 for causal_lm, peft's usual fine-tuning value); it is a
+    kind-dependent default in :data:`KIND_RULES`, so a user who sets ``lora: {r: 16}`` gets the
+    same dropout as one who leaves ``lora`` out.
+    """
 
     r: PositiveInt = 8
     alpha: Annotated[float, Field(gt=0.0)] = 16.0
     dropout: Fraction = 0.0
-    target_modules: list[str] | None = (
-        None  # None: peft's default for the architecture (query, value for BERT)
-    )
+    # None: peft's default for the architecture (query, value for BERT; q_proj, v_proj for Llama-likes)
+    target_modules: list[str] | None = None
 
 
 class PretrainedConfig(Section):
@@ -196,8 +219,24 @@ class PretrainedConfig(Section):
         return self
 
 
+class CausalLMConfig(Section):
+    """A Hugging Face causal LM (``AutoModelForCausalLM``) to fine-tune: hub id, local folder or ``package:<module>``."""
+
+    type: Literal["causal_lm"] = "causal_lm"
+    name: str  # hub id, local folder, or package:<module> (a model shipped inside an installed package)
+    gguf_file: str | None = None  # a GGUF file inside `name` (needs the gguf package; de-quantized to fp32)
+    lora: LoRAConfig | None = LoRAConfig(dropout=0.05)  # null: full fine-tuning
+    gradient_checkpointing: bool = False  # recompute activations in backward: less memory, ~30% slower
+
+
 ModelConfig = Annotated[
-    MLPConfig | CNNConfig | BagOfEmbeddingsConfig | TextCNNConfig | TransformerConfig | PretrainedConfig,
+    MLPConfig
+    | CNNConfig
+    | BagOfEmbeddingsConfig
+    | TextCNNConfig
+    | TransformerConfig
+    | PretrainedConfig
+    | CausalLMConfig,
     Field(discriminator="type"),
 ]
 
@@ -281,6 +320,11 @@ class EvaluateConfig(Section):
     slice_gap: Annotated[float, Field(ge=0.0, le=1.0)] = 0.05  # flag slices trailing overall by more
     bootstrap: Annotated[int, Field(ge=0, le=100_000)] = 1000  # resamples for the headline interval; 0 = off
     permutation_repeats: Annotated[int, Field(ge=0, le=100)] = 5  # 0 turns permutation importance off
+    # causal_lm only: loss and perplexity before and after fine-tuning, and sample answers
+    prompts: list[str] = []  # sample prompts; none: the first `samples` validation questions
+    samples: Annotated[int, Field(ge=0, le=100)] = 4
+    max_new_tokens: Annotated[int, Field(ge=1, le=4096)] = 64
+    batch_size: Annotated[int, Field(ge=1, le=1024)] = 8  # rows per forward pass for validation loss
 
 
 class ServeConfig(Section):
@@ -298,7 +342,8 @@ class ServeConfig(Section):
     max_wait_ms: Annotated[float, Field(ge=0.0, le=1000.0)] = (
         0.0  # extra wait for more rows; 0 = batch what queued
     )
-    max_queue: Annotated[int, Field(ge=1, le=1_000_000)] = 512  # queued requests; beyond it 503 + Retry-After
+    # queued requests; beyond it 503 + Retry-After. 0 (causal_lm only): no generation waits
+    max_queue: Annotated[int, Field(ge=0, le=1_000_000)] = 512
     request_timeout_s: Annotated[float, Field(gt=0.0, le=3600.0)] = 10.0  # queue + model time; then 504
     max_body_bytes: Annotated[int, Field(ge=1024, le=1 << 30)] = 1 << 20  # larger bodies get 413 unread
     max_rows: Annotated[int, Field(ge=1, le=1_000_000)] = 1000  # rows per request; more gets 422
@@ -308,6 +353,19 @@ class ServeConfig(Section):
     docs: bool = True  # serve /docs and /openapi.json
     metrics: bool = True  # serve /metrics (Prometheus text)
     onnx: bool = True  # also write model.onnx into the bundle when exporting
+    # causal_lm only: the generation limits of the OpenAI-compatible endpoints
+    max_concurrent: Annotated[int, Field(ge=1, le=256)] = 2  # generations at once; more queue up
+    max_tokens_limit: Annotated[int, Field(ge=1, le=131072)] = 1024  # the largest max_tokens accepted
+    default_max_tokens: Annotated[int, Field(ge=1, le=131072)] = 256
+    max_messages: Annotated[int, Field(ge=1, le=10000)] = 256
+
+    @model_validator(mode="after")
+    def _default_within_limit(self) -> ServeConfig:
+        if self.default_max_tokens > self.max_tokens_limit:
+            raise ValueError(
+                f"default_max_tokens ({self.default_max_tokens}) must be <= max_tokens_limit ({self.max_tokens_limit})"
+            )
+        return self
 
 
 class CardConfig(Section):
@@ -318,7 +376,7 @@ class CardConfig(Section):
 
 
 class Config(Section):
-    """A whole forgeml job: one file, every stage's settings."""
+    """A whole forgeml job: one file, every stage's settings, for every kind of model."""
 
     name: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")] = "run"
     seed: Annotated[int, Field(ge=0, le=2**32 - 1)] = 0
@@ -332,16 +390,131 @@ class Config(Section):
     card: CardConfig = CardConfig()
     serve: ServeConfig = ServeConfig()
 
+    @model_validator(mode="before")
+    @classmethod
+    def _kind_rules(cls, raw: Any) -> Any:
+        return _apply_kind(raw) if isinstance(raw, dict) else raw
+
+    @property
+    def kind(self) -> Kind:
+        """``causal_lm`` for a language model, ``predictor`` for every model that maps rows to predictions."""
+        return kind_of(self.model.type)
+
     def run_dir(self) -> Path:
         """The folder this config's run writes: ``<output_dir>/<name>``."""
         return Path(self.output_dir) / self.name
 
 
+def kind_of(model_type: str) -> Kind:
+    """The kind of a ``model.type``: the one question every stage, bundle and server dispatches on."""
+    return CAUSAL_LM if model_type == CAUSAL_LM else PREDICTOR
+
+
+# Per kind: "defaults" for keys the user did not set (dotted section -> values), and "foreign", the
+# keys that kind never reads (dotted section -> names; "" is the top level). Setting a foreign key is a
+# ConfigError naming it rather than a silently ignored setting.
+KIND_RULES: dict[Kind, dict[str, dict[str, Any]]] = {
+    PREDICTOR: {
+        "defaults": {},
+        "foreign": {
+            "data": {"validation_source", "format", "max_length", "packing", "chat_template"},
+            "evaluate": {"prompts", "samples", "max_new_tokens", "batch_size"},
+            "serve": {"max_concurrent", "max_tokens_limit", "default_max_tokens", "max_messages"},
+        },
+    },
+    CAUSAL_LM: {
+        "defaults": {
+            "": {"name": "lm"},
+            "data.split": {"validation": 0.1},
+            # The engine's defaults suit small tabular nets; fine-tuning wants few epochs, small
+            # batches, AdamW, a LoRA-sized learning rate and no early stopping.
+            "train": {
+                "epochs": 3,
+                "batch_size": 4,
+                "optimizer": "adamw",
+                "learning_rate": 2e-4,
+                "early_stopping": None,
+            },
+            # a generation takes seconds, not milliseconds: a short queue and a long timeout
+            "serve": {"max_queue": 8, "request_timeout_s": 120.0},
+            "model.lora": {"dropout": 0.05},
+        },
+        "foreign": {
+            "": {"features", "card"},
+            "data": {"target", "task", "test_source"},
+            "data.split": {"test", "stratify"},
+            "evaluate": {"slices", "slice_gap", "bootstrap", "permutation_repeats"},
+        },
+    },
+}
+
+
+def _apply_kind(raw: dict[str, Any]) -> dict[str, Any]:
+    """Refuse keys the model's kind never reads, then fill its defaults into keys the user left unset.
+
+    Sections may arrive as dicts (YAML) or as section objects (Python); an object counts only the
+    fields that were set on it, so ``TrainConfig(epochs=1)`` still gets the kind's other defaults.
+    """
+    model = raw.get("model")
+    model_type = model.get("type") if isinstance(model, dict) else getattr(model, "type", None)
+    kind = kind_of(str(model_type))
+    rules = KIND_RULES[kind]
+    for dotted, names in rules["foreign"].items():
+        for name in sorted(names & _set_keys(_section(raw, dotted))):
+            key = f"{dotted}.{name}" if dotted else name
+            raise ConfigError(
+                f"{key} does not apply to model.type {model_type or 'mlp'} "
+                f"({'a language model' if kind == CAUSAL_LM else 'it is read by causal_lm models only'}). "
+                "Remove it.",
+                key=key,
+            )
+    if not rules["defaults"]:
+        return raw
+    raw = dict(raw)
+    for dotted, values in rules["defaults"].items():
+        _fill(raw, dotted.split(".") if dotted else [], values)
+    return raw
+
+
+def _section(raw: Any, dotted: str) -> Any:
+    node = raw
+    for part in dotted.split(".") if dotted else []:
+        node = node.get(part) if isinstance(node, dict) else getattr(node, part, None)
+    return node
+
+
+def _set_keys(section: Any) -> set[str]:
+    if isinstance(section, dict):
+        return set(section)
+    return set(section.model_fields_set) if isinstance(section, BaseModel) else set()
+
+
+def _fill(node: dict[str, Any], path: list[str], values: dict[str, Any]) -> None:
+    """Set ``values`` under ``path`` where unset. A missing last section is created (so its defaults
+    apply); a missing outer one, a null one, or model.lora (whose default object already carries the
+    kind's values) is left alone."""
+    if not path:
+        for name, value in values.items():
+            node.setdefault(name, value)
+        return
+    name, rest = path[0], path[1:]
+    if name not in node and not rest and name != "lora":
+        node[name] = {}
+    child = node.get(name)
+    if isinstance(child, BaseModel):
+        child = child.model_dump(exclude_unset=True) | ({"type": child.type} if "type" in type(child).model_fields else {})
+    if not isinstance(child, dict):
+        return  # absent, null or a wrong type (which validation reports)
+    node[name] = child = dict(child)
+    _fill(child, rest, values)
+
+
 def load_config(path: str | Path, overrides: list[str] | None = None) -> Config:
     """Read a YAML config, apply ``key=value`` overrides, and validate it into a :class:`Config`.
 
-    Relative data paths are resolved against the config file's folder, so a config runs the same
-    from any working directory. Raises ConfigError naming the dotted key on any problem.
+    Relative data paths (and a causal LM's local model folder) are resolved against the config
+    file's folder, so a config runs the same from any working directory. Raises ConfigError naming
+    the dotted key on any problem.
     """
     path = Path(path)
     raw = _read_yaml(path)
@@ -356,18 +529,68 @@ def config_from_dict(raw: dict[str, Any], *, origin: str = "config") -> Config:
     try:
         return Config.model_validate(raw)
     except ValidationError as exc:
-        raise ConfigError(_describe(exc.errors()[0], origin), key=_dotted(exc.errors()[0]["loc"])) from None
+        error = exc.errors()[0]
+        cause = error.get("ctx", {}).get("error")
+        if isinstance(cause, ConfigError):  # a kind rule: its message already names the key
+            raise ConfigError(f"{origin}: {cause}", key=cause.key) from None
+        raise ConfigError(_describe(error, origin), key=_dotted(error["loc"])) from None
+
+
+def serve_config(kind: Kind, *layers: dict[str, Any]) -> ServeConfig:
+    """A :class:`ServeConfig` for a bundle of ``kind`` from layers of settings (later ones win).
+
+    The server's own settings outside a config file (``forgeml serve --set``, ``forgeml.serve(**settings)``)
+    obey the same kind rules: the kind's defaults for keys no layer sets, and a key that kind's
+    server never reads (or one that does not exist) is a ConfigError naming it.
+    """
+    values: dict[str, Any] = {}
+    for layer in layers:
+        values |= layer
+    rules = KIND_RULES[kind]
+    known = [name for name in ServeConfig.model_fields if name not in rules["foreign"].get("serve", set())]
+    for name in values:
+        if name not in known:
+            close = difflib.get_close_matches(name, known, n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            server = "language-model server" if kind == CAUSAL_LM else "prediction server"
+            raise ConfigError(
+                f"serve.{name} is not a setting of the {server}.{hint} The settings are: {', '.join(sorted(known))}.",
+                key=f"serve.{name}",
+            )
+    values = rules["defaults"].get("serve", {}) | values
+    try:
+        config = ServeConfig.model_validate(values)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        if not error["loc"]:  # a rule across fields: its message names them, the input is every setting
+            rule = error["msg"].removeprefix("Value error, ")
+            raise ConfigError(f"serve: {rule}. Set both with --set or in the serve section.", key="serve") from None
+        key = "serve." + ".".join(map(str, error["loc"]))
+        raise ConfigError(f"{key}: {error['msg']} (got {error.get('input')!r}).", key=key) from None
+    if kind == PREDICTOR and config.max_queue < 1:  # asyncio.Queue(0) would be unbounded, not empty
+        raise ConfigError("serve.max_queue must be at least 1 for a prediction server.", key="serve.max_queue")
+    return config
+
+
+def config_json(config: Config) -> dict[str, Any]:
+    """The resolved config as plain data, without the keys its kind never reads (so it loads again)."""
+    data = config.model_dump(mode="json")
+    for dotted, names in KIND_RULES[config.kind]["foreign"].items():
+        section = _section(data, dotted)
+        for name in names:
+            section.pop(name, None)
+    return data
 
 
 def dump_config(config: Config) -> str:
     """The resolved config as YAML text, written beside every artifact so a run can be repeated."""
-    return yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)
+    return yaml.safe_dump(config_json(config), sort_keys=False)
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise ConfigError(
-            f"{path}: config file not found. Check the path, or run `forgeml init` to write one."
+            f"{path}: config file not found. Check the path, or copy one from examples/ to start from."
         )
     try:
         # safe_load: a YAML tag such as !!python/object/apply is refused, never executed.
@@ -402,18 +625,27 @@ def _apply_override(raw: dict[str, Any], override: str) -> None:
 
 
 def _resolve_paths(config: Config, base: Path) -> Config:
+    """Data files relative to ``base``; a causal LM's ``model.name`` too when it is a local folder there."""
+
     def resolve(value: str | None) -> str | None:
         if value is None or value.startswith("sklearn:") or Path(value).is_absolute():
             return value
         return str((base / value).resolve())
 
     data = config.data.model_copy(
-        update={"source": resolve(config.data.source), "test_source": resolve(config.data.test_source)}
+        update={
+            "source": resolve(config.data.source),
+            "test_source": resolve(config.data.test_source),
+            "validation_source": resolve(config.data.validation_source),
+        }
     )
-    return config.model_copy(update={"data": data})
+    model = config.model
+    if isinstance(model, CausalLMConfig) and not model.name.startswith("package:") and (base / model.name).exists():
+        model = model.model_copy(update={"name": str((base / model.name).resolve())})
+    return config.model_copy(update={"data": data, "model": model})
 
 
-MODEL_TYPES = ("mlp", "cnn", "bag_of_embeddings", "text_cnn", "transformer", "pretrained")
+MODEL_TYPES = ("mlp", "cnn", "bag_of_embeddings", "text_cnn", "transformer", "pretrained", "causal_lm")
 
 
 def _dotted(loc: tuple[Any, ...]) -> str:
@@ -432,16 +664,35 @@ def _describe(error: dict[str, Any], origin: str) -> str:
 
 
 def _did_you_mean(loc: tuple[Any, ...]) -> str:
+    """The closest field name of the section the unknown key sits in, descending into unions
+    (``model`` -> the member its ``type`` tag names, ``lora: LoRAConfig | None`` -> LoRAConfig)."""
     section: type[BaseModel] = Config
+    members: list[type[BaseModel]] = [Config]
     for part in loc[:-1]:
+        tagged = [m for m in members if _type_tag(m) == part]
+        if tagged:  # pydantic's union tag: the member it names
+            members = tagged
+            continue
+        section = next((m for m in members if str(part) in m.model_fields), members[0])
         field = section.model_fields.get(str(part))
-        annotation = getattr(field, "annotation", None) if field else None
-        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-            section = annotation
-        else:
+        members = _models_in(field.annotation) if field else []
+        if not members:
             return ""
+    section = members[0]
     close = difflib.get_close_matches(str(loc[-1]), list(section.model_fields), n=1)
     return f" Did you mean {close[0]!r}?" if close else ""
+
+
+def _models_in(annotation: Any) -> list[type[BaseModel]]:
+    """The pydantic models an annotation names: itself, a union's members, Annotated's inner type."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    return [model for arg in getattr(annotation, "__args__", ()) for model in _models_in(arg)]
+
+
+def _type_tag(model: type[BaseModel]) -> Any:
+    field = model.model_fields.get("type")
+    return field.default if field is not None else None
 
 
 def _first_line(exc: Exception) -> str:

@@ -102,7 +102,7 @@ def test_newer_format_version_is_refused(trained, tmp_path: Path) -> None:
 
 
 def test_failed_bundle_write_keeps_the_previous_bundle(trained, monkeypatch: pytest.MonkeyPatch) -> None:
-    from forgeml.deploy import bundle as bundle_module
+    from forgeml.bundle import predictive as bundle_module
 
     before = (trained.bundle_path / "weights.safetensors").read_bytes()
 

@@ -63,7 +63,7 @@ def test_tampered_or_external_data_onnx_is_refused(run, tmp_path: Path) -> None:
     (copy / "model.onnx").write_bytes(bytes(data))
     with pytest.raises(BundleError, match="model.onnx: checksum mismatch"):
         read_bundle(copy)
-    from forgeml.deploy.onnx_export import check_onnx
+    from forgeml.bundle.onnx_export import check_onnx
 
     model = onnx.load(str(run.bundle_path / "model.onnx"))
     onnx.save(
@@ -83,7 +83,7 @@ def test_unseen_category_policy(run) -> None:
 
 
 def test_category_ids_at_predict_time_match_training(run) -> None:
-    from forgeml.deploy.encode import encode_raw
+    from forgeml.bundle.encode import encode_raw
 
     table = pd.read_csv(run.config.data.source).head(50)
     table.loc[3, "city"] = "tokyo"  # unseen: the unknown bucket, as in training

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from forgeml.deploy.predictor import classifier_frame
+from forgeml.bundle.predictor import classifier_frame
 
 
 def reference(values: np.ndarray, probabilities: np.ndarray, labels: tuple) -> pd.DataFrame:

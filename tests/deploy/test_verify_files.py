@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from forgeml.deploy.bundle import verify_files
+from forgeml.bundle.manifest import verify_files
 from forgeml.errors import BundleError
 
 

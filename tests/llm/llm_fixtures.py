@@ -93,7 +93,7 @@ def lm_config(tmp_path: Path, model_dir: Path, source: Path, **sections: dict) -
         "name": "tiny_lm",
         "output_dir": str(tmp_path / "runs"),
         "model": {"type": "causal_lm", "name": str(model_dir), "lora": None},
-        "data": {"source": str(source), "max_length": 96, "validation": 0.0},
+        "data": {"source": str(source), "max_length": 96, "split": {"validation": 0.0}},
         "train": {"epochs": 60, "batch_size": 8, "learning_rate": 3e-3, "threads": 1, "schedule": None},
         "evaluate": {"samples": 2, "max_new_tokens": 24},
     }
@@ -106,11 +106,11 @@ def lm_config(tmp_path: Path, model_dir: Path, source: Path, **sections: dict) -
 def trained_tiny_run():  # noqa: ANN201 - an LMRun, imported lazily
     """The tiny model fully fine-tuned on QA (60 steps, a few seconds), trained once per test process
     and shared by the test files that need a trained run or bundle."""
-    from forgeml.llm.config import lm_config_from_dict
-    from forgeml.llm.stage import train_lm
+    from forgeml.config import config_from_dict
+    from forgeml.training.lm import train_lm
 
     folder = Path(tempfile.mkdtemp(prefix="forgeml-tiny-lm-"))
     model = make_tiny_lm(folder / "model")
     source = write_jsonl(folder / "qa.jsonl", instruction_records())
     config = lm_config(folder, model, source, serve={"max_tokens_limit": 200, "default_max_tokens": 64})
-    return train_lm(lm_config_from_dict(config)), source
+    return train_lm(config_from_dict(config)), source

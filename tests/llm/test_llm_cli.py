@@ -96,12 +96,12 @@ def bundle(model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """An untrained tiny model written as an LM bundle (serving limits need no training)."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from forgeml.llm.bundle import write_lm_bundle
-    from forgeml.llm.config import lm_config_from_dict
+    from forgeml.bundle.causal_lm import write_lm_bundle
+    from forgeml.config import config_from_dict
 
     folder = tmp_path_factory.mktemp("lm_bundle")
     serve = {"max_tokens_limit": 200, "default_max_tokens": 64}
-    config = lm_config_from_dict(lm_config(folder, model_dir, folder / "qa.jsonl", serve=serve))
+    config = config_from_dict(lm_config(folder, model_dir, folder / "qa.jsonl", serve=serve))
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     model = AutoModelForCausalLM.from_pretrained(model_dir)
     return write_lm_bundle(

@@ -8,8 +8,7 @@ import pytest
 import torch
 from llm_fixtures import QA, instruction_records, make_tiny_lm, write_jsonl
 
-from forgeml.errors import DataError
-from forgeml.llm.data import (
+from forgeml.data.lm import (
     DEFAULT_CHAT_TEMPLATE,
     IGNORE_INDEX,
     chat_template,
@@ -19,7 +18,8 @@ from forgeml.llm.data import (
     prompt_ids,
     read_examples,
 )
-from forgeml.llm.model import answer_loss
+from forgeml.errors import DataError
+from forgeml.models.causal_lm import answer_loss
 
 torch.set_num_threads(1)
 

@@ -7,11 +7,11 @@ from pathlib import Path
 import pytest
 from llm_fixtures import instruction_records, lm_config, make_tiny_lm, write_jsonl
 
+from forgeml.checks.lm import check_examples
 from forgeml.cli import main
+from forgeml.config import Config, config_from_dict, load_config
+from forgeml.data.lm import read_examples
 from forgeml.errors import ConfigError, DataQualityError
-from forgeml.llm.checks import check_examples
-from forgeml.llm.config import LMConfig, lm_config_from_dict, load_lm_config
-from forgeml.llm.data import read_examples
 
 DIRTY = [
     {"instruction": "What is the refund window?", "output": "30 days."},
@@ -61,9 +61,9 @@ def test_blocking_data_stops_training_with_exit_code_1_until_allowed(tmp_path: P
     source = write_jsonl(tmp_path / "qa.jsonl", DIRTY)
     config = lm_config(tmp_path, model, source, train={"epochs": 1})
     with pytest.raises(DataQualityError, match=r"qa\.jsonl:2 output: contains an e-mail address"):
-        from forgeml.llm.stage import train_lm
+        from forgeml.training.lm import train_lm
 
-        train_lm(lm_config_from_dict(config))
+        train_lm(config_from_dict(config))
     assert (tmp_path / "runs" / "tiny_lm" / "data_report.json").is_file()
     path = tmp_path / "lm.yaml"
     path.write_text(yaml.safe_dump(config), encoding="utf-8")
@@ -89,14 +89,14 @@ def test_blocking_data_stops_training_with_exit_code_1_until_allowed(tmp_path: P
 def test_config_errors_name_the_dotted_key(change: dict, match: str) -> None:
     raw = {"model": {"type": "causal_lm", "name": "m"}, "data": {"source": "x.jsonl"}} | change
     with pytest.raises(ConfigError, match=match):
-        lm_config_from_dict(raw)
+        config_from_dict(raw)
 
 
 def test_lm_training_defaults_fill_in_only_unset_keys(tmp_path: Path) -> None:
     path = tmp_path / "lm.yaml"
     path.write_text("model: {type: causal_lm, name: m}\ndata: {source: qa.jsonl}\ntrain: {epochs: 1}\n")
-    config = load_lm_config(path, ["train.batch_size=2"])
-    assert isinstance(config, LMConfig)
+    config = load_config(path, ["train.batch_size=2"])
+    assert isinstance(config, Config) and config.kind == "causal_lm"
     assert (config.train.epochs, config.train.batch_size, config.train.optimizer) == (1, 2, "adamw")
     assert config.train.early_stopping is None and config.data.source == str(tmp_path / "qa.jsonl")
     assert config.serve.host == "127.0.0.1"

@@ -17,10 +17,10 @@ import torch
 from fastapi.testclient import TestClient
 from llm_fixtures import QA, trained_tiny_run
 
+from forgeml.config import serve_config
+from forgeml.deploy.server.lm_app import create_lm_app
 from forgeml.deploy.verify import free_port, wait_ready
-from forgeml.llm.config import LMServeConfig
-from forgeml.llm.generate import TextGenerator
-from forgeml.llm.server import create_lm_app
+from forgeml.models.generate import TextGenerator
 
 torch.set_num_threads(1)
 QUESTION, ANSWER = QA[1]
@@ -35,7 +35,7 @@ def bundle() -> Path:
 @pytest.fixture
 def client(bundle: Path):
     with TestClient(
-        create_lm_app(bundle, LMServeConfig(max_tokens_limit=200, default_max_tokens=64))
+        create_lm_app(bundle, serve_config("causal_lm", {"max_tokens_limit": 200, "default_max_tokens": 64}))
     ) as test_client:
         yield test_client
 
@@ -186,7 +186,7 @@ def test_the_stream_is_server_sent_events_ending_in_done(client: TestClient) -> 
 def test_beyond_the_concurrency_bound_requests_get_503_with_retry_after(
     bundle: Path, slow_tokens: None
 ) -> None:
-    config = LMServeConfig(max_concurrent=1, max_queue=0)
+    config = serve_config("causal_lm", {"max_concurrent": 1, "max_queue": 0})
     with TestClient(create_lm_app(bundle, config)) as client:
         with client.stream("POST", "/v1/chat/completions", json={**CHAT, "stream": True}) as running:
             next(running.iter_lines())  # the first generation holds the only slot
@@ -201,7 +201,7 @@ def test_a_generation_past_the_timeout_gets_504_and_frees_its_slot(bundle: Path,
     monkeypatch.setattr(
         TextGenerator, "_forward", lambda self, ids, past: (time.sleep(0.1), forward(self, ids, past))[1]
     )
-    config = LMServeConfig(max_concurrent=1, max_queue=0, request_timeout_s=0.3)
+    config = serve_config("causal_lm", {"max_concurrent": 1, "max_queue": 0, "request_timeout_s": 0.3})
     with TestClient(create_lm_app(bundle, config)) as client:
         started = time.perf_counter()
         assert client.post("/v1/chat/completions", json=CHAT).status_code == 504
@@ -223,7 +223,7 @@ def test_chat_page_has_no_external_assets_and_health_probes(client: TestClient) 
 
 
 def test_concurrent_requests_each_get_their_own_answer(bundle: Path) -> None:
-    config = LMServeConfig(max_concurrent=2, max_queue=8)
+    config = serve_config("causal_lm", {"max_concurrent": 2, "max_queue": 8})
     results: dict[int, str] = {}
     with TestClient(create_lm_app(bundle, config)) as client:
 

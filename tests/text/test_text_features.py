@@ -39,7 +39,7 @@ def test_truncation_side_keeps_the_start_or_the_end() -> None:
 
 def test_truncation_off_refuses_a_long_text_naming_its_row_everywhere() -> None:
     """truncation_side: error: the Python predictor raises and the server answers 422 for rows[i]."""
-    from forgeml.deploy.encode import RecordEncoder
+    from forgeml.bundle.encode import RecordEncoder
     from forgeml.deploy.server.schema import data_error
 
     strict = TextFeatures(["review"], vocab_size=100, max_length=12, truncation_side="error").fit(TABLE)

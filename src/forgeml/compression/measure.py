@@ -1,6 +1,6 @@
 """Measure a variant's bundle the way it will be used: through the Predictor the server runs.
 
-The test metric comes from :class:`~forgeml.deploy.Predictor` outputs (ONNX Runtime on the
+The test metric comes from :class:`~forgeml.bundle.Predictor` outputs (ONNX Runtime on the
 variant's ``model.onnx``), decoded and scored by the evaluation stage's ``compute_metrics`` on the
 run's test split: the rows ``forgeml evaluate`` scores. Latency is the wall time of
 ``Predictor.predict`` (encoding, the graph, decoding) on one row and on 256 rows, one thread,
@@ -18,10 +18,11 @@ from typing import Any
 
 import numpy as np
 
+from forgeml.bundle.onnx_export import ONNX_FILE
+from forgeml.bundle.predictive import read_predictor_bundle
+from forgeml.bundle.predictor import Predictor
 from forgeml.compression.prune import zero_fraction
 from forgeml.data import RawData
-from forgeml.deploy import Predictor, read_bundle
-from forgeml.deploy.onnx_export import ONNX_FILE
 from forgeml.evaluation import Metrics, compute_metrics
 from forgeml.models import count_parameters
 
@@ -106,7 +107,7 @@ def measure(
 
     ``baseline`` None means this is the baseline.
     """
-    bundle = read_bundle(folder)
+    bundle = read_predictor_bundle(folder)
     predictor = Predictor(bundle, threads=threads)
     metrics = score(predictor, test)
     metric_name, value = metrics.headline
@@ -137,7 +138,7 @@ def with_latencies(
     """
     single = rows.take(np.arange(1))
     batch = rows.take(np.arange(BATCH_ROWS) % len(rows))
-    predictors = [Predictor(read_bundle(result.path), threads=threads) for result in results]
+    predictors = [Predictor(read_predictor_bundle(result.path), threads=threads) for result in results]
     samples: list[tuple[list[float], list[float]]] = [([], []) for _ in results]
     for predictor in predictors:  # warm-up: first calls allocate
         predictor.predict(single), predictor.predict(batch)

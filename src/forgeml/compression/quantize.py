@@ -33,7 +33,7 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
-from forgeml.deploy.encode import Feeds
+from forgeml.bundle.encode import Feeds
 from forgeml.errors import BundleError
 
 logger = logging.getLogger(__name__)

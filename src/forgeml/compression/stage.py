@@ -19,6 +19,8 @@ from rich.console import Console
 from torch import nn
 
 from forgeml import atomic
+from forgeml.bundle.encode import Feeds, encode_raw
+from forgeml.bundle.predictive import Bundle, read_predictor_bundle
 from forgeml.compression import distill as distillation
 from forgeml.compression.measure import VariantResult, measure, with_latencies
 from forgeml.compression.options import CompressOptions
@@ -27,8 +29,6 @@ from forgeml.compression.report import COMPRESSED_DIR, SUMMARY, add_to_run_repor
 from forgeml.compression.variants import Candidate, update_metrics, write_variant
 from forgeml.config import Config, ModelConfig, load_config
 from forgeml.data import RawData, Splits, load_data
-from forgeml.deploy import Bundle, read_bundle
-from forgeml.deploy.encode import Feeds, encode_raw
 from forgeml.errors import ConfigError
 from forgeml.features import FeaturePipeline
 from forgeml.models import count_parameters
@@ -71,7 +71,7 @@ class _Context:
 def compress_run(run_dir: Path, options: CompressOptions, *, console: Console | None = None) -> Compression:
     """Build, measure and compare the variants ``options`` ask for; see the module docstring."""
     config = _run_config(run_dir)
-    teacher = read_bundle(run_dir / "bundle")
+    teacher = read_predictor_bundle(run_dir / "bundle")
     student = _student_config(options, teacher) if options.distills else None  # fails fast
     if options.prune is not None and options.prune_method == "structured":
         check_structured(_model_config(teacher))

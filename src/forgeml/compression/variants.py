@@ -25,11 +25,12 @@ import onnx
 from torch import nn
 
 from forgeml import atomic
+from forgeml.bundle.encode import Feeds
+from forgeml.bundle.manifest import MANIFEST, read_manifest, verify_files
+from forgeml.bundle.onnx_export import ONNX_FILE, check_onnx, export
+from forgeml.bundle.predictive import write_bundle
 from forgeml.compression.quantize import cast_weights_fp16, minify, quantize_file, resolve_mode
 from forgeml.config import ModelConfig
-from forgeml.deploy.bundle import MANIFEST, read_manifest, verify_files, write_bundle
-from forgeml.deploy.encode import Feeds
-from forgeml.deploy.onnx_export import ONNX_FILE, check_onnx, export
 from forgeml.features import FeaturePipeline
 
 

@@ -1,8 +1,8 @@
-"""The deploy stage: bundles, the Predictor, batch prediction.
+"""The deploy stage: batch prediction, ``forgeml verify``, the HTTP server and its try-it page.
 
-``write_bundle`` / ``read_bundle`` are the format; ``Predictor`` is the one inference path.
-The names are imported on first use (PEP 562): the CLI registers the deploy verbs from
-``forgeml.deploy.command``, and importing this package must not pull in torch for ``--help``.
+The bundle format and the Predictor live one layer down in :mod:`forgeml.bundle` (compression needs
+them too); they are re-exported here because deploying is where users look for them. Names are
+imported on first use (PEP 562): importing this package must not pull in torch for ``--help``.
 """
 
 from __future__ import annotations
@@ -11,16 +11,17 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from forgeml.deploy.bundle import Bundle, read_bundle, write_bundle
+    from forgeml.bundle import read_bundle
+    from forgeml.bundle.predictive import Bundle, write_bundle
+    from forgeml.bundle.predictor import Predictor
     from forgeml.deploy.predict import predict_file
-    from forgeml.deploy.predictor import Predictor
 
 _HOMES = {
-    "Bundle": "forgeml.deploy.bundle",
-    "read_bundle": "forgeml.deploy.bundle",
-    "write_bundle": "forgeml.deploy.bundle",
+    "Bundle": "forgeml.bundle.predictive",
+    "read_bundle": "forgeml.bundle",
+    "write_bundle": "forgeml.bundle.predictive",
     "predict_file": "forgeml.deploy.predict",
-    "Predictor": "forgeml.deploy.predictor",
+    "Predictor": "forgeml.bundle.predictor",
 }
 __all__ = ["Bundle", "Predictor", "predict_file", "read_bundle", "write_bundle"]
 

@@ -23,9 +23,9 @@ from typing import IO, Any
 
 import numpy as np
 
+from forgeml.bundle.predictive import read_predictor_bundle
+from forgeml.bundle.predictor import Predictor
 from forgeml.data import RawData, load_source
-from forgeml.deploy.bundle import read_bundle
-from forgeml.deploy.predictor import Predictor
 from forgeml.errors import ForgeError
 from forgeml.models import predict_outputs
 
@@ -62,7 +62,7 @@ def verify(
     bundle: str | Path, data: str | Path, *, url: str | None = None, rows: int | None = None
 ) -> VerifyReport:
     """Replay ``data`` (a file or ``sklearn:<name>``) through server, Predictor and PyTorch; compare."""
-    loaded = read_bundle(bundle)
+    loaded = read_predictor_bundle(bundle)
     raw = load_source(str(data), loaded.manifest["task"].get("target"), require_target=False)
     if rows is not None:
         raw = raw.take(np.arange(min(rows, len(raw))))

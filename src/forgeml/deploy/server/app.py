@@ -22,10 +22,10 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import HTMLResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from forgeml.bundle.encode import RecordEncoder
+from forgeml.bundle.manifest import read_manifest, verify_files
+from forgeml.bundle.predictor import Predictor
 from forgeml.config import ServeConfig
-from forgeml.deploy.bundle import read_manifest, verify_files
-from forgeml.deploy.encode import RecordEncoder
-from forgeml.deploy.predictor import Predictor
 from forgeml.deploy.server.batching import MicroBatcher
 from forgeml.deploy.server.guard import BodyTooLarge, Guard, error_body
 from forgeml.deploy.server.metrics import Metrics
@@ -157,13 +157,13 @@ def _load(state: ServerState) -> None:
 
 
 def _zero_feeds(predictor: Predictor) -> dict[str, np.ndarray]:
-    from forgeml.deploy.onnx_export import example_inputs
+    from forgeml.bundle.onnx_export import example_inputs
 
     return {name: tensor.numpy()[:1] for name, tensor in example_inputs(predictor.pipeline).items()}
 
 
 def _cores() -> int:
-    from forgeml.deploy.engine import available_cores
+    from forgeml.bundle.engine import available_cores
 
     return available_cores()
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from forgeml.deploy.encode import Feeds
+from forgeml.bundle.encode import Feeds
 from forgeml.deploy.server.metrics import Metrics
 
 logger = logging.getLogger(__name__)

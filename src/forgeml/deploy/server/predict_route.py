@@ -24,7 +24,7 @@ from forgeml.deploy.server.schema import RequestError, RequestSchema, data_error
 from forgeml.errors import DataError
 
 if TYPE_CHECKING:
-    from forgeml.deploy.predictor import Predictor
+    from forgeml.bundle.predictor import Predictor
     from forgeml.deploy.server.app import ServerState
 
 logger = logging.getLogger(__name__)

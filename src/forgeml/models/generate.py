@@ -19,6 +19,8 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
+from forgeml.data.lm import prompt_ids
+
 FinishReason = Literal["stop", "length", "timeout", "cancelled"]
 
 
@@ -153,3 +155,17 @@ def _safe_end(text: str, stops: tuple[str, ...]) -> int:
         default=0,
     )
     return end - hold
+
+
+def answers(
+    model: nn.Module, tokenizer: Any, template: str, prompts: list[str], *, max_new_tokens: int
+) -> list[str]:
+    """Greedy answers to each prompt as a one-turn chat (the samples of the fine-tuning report)."""
+    generator = TextGenerator(model, tokenizer)
+    sampling = Sampling(max_new_tokens=max_new_tokens)
+    return [
+        generator.complete(
+            prompt_ids(tokenizer, template, [{"role": "user", "content": p}]), sampling
+        ).text.strip()
+        for p in prompts
+    ]

@@ -21,10 +21,10 @@ try:  # pandas >= 3.0: a frame from ready-made blocks, without per-column infere
 except ImportError:  # pragma: no cover - older pandas builds the frame column by column
     create_dataframe_from_blocks = None
 
+from forgeml.bundle.encode import Feeds, UnseenPolicy, encode_raw
+from forgeml.bundle.engine import Engine, make_engine
+from forgeml.bundle.predictive import Bundle, read_predictor_bundle
 from forgeml.data import RawData
-from forgeml.deploy.bundle import Bundle, read_bundle
-from forgeml.deploy.encode import Feeds, UnseenPolicy, encode_raw
-from forgeml.deploy.engine import Engine, make_engine
 from forgeml.errors import DataError
 
 PREDICTION_COLUMN = "prediction"
@@ -50,7 +50,7 @@ class Predictor:
     @classmethod
     def from_bundle(cls, path: str | Path, **options: Any) -> Predictor:
         """``options``: ``engine`` ("auto", "onnx", "torch"), ``threads``, ``unseen``, ``spinning``."""
-        return cls(read_bundle(path), **options)
+        return cls(read_predictor_bundle(path), **options)
 
     @property
     def labels(self) -> tuple[Any, ...]:

@@ -30,15 +30,9 @@ import torch
 from torch import nn
 
 from forgeml import atomic
-from forgeml.deploy.bundle import (
-    MANIFEST,
-    Bundle,
-    _file_record,
-    read_bundle,
-    read_manifest,
-    verify_files,
-)
-from forgeml.deploy.encode import graph_input_names, text_columns
+from forgeml.bundle.encode import graph_input_names, text_columns
+from forgeml.bundle.manifest import MANIFEST, file_record, read_manifest, verify_files
+from forgeml.bundle.predictive import Bundle, read_predictor_bundle
 from forgeml.errors import BundleError
 from forgeml.features import FeaturePipeline
 
@@ -109,7 +103,7 @@ def export(bundle_path: str | Path) -> Path:
     Returns the path of the ONNX file.
     """
     bundle_path = Path(bundle_path)
-    bundle = read_bundle(bundle_path)
+    bundle = read_predictor_bundle(bundle_path)
     module = InferenceModule(bundle.model, bundle.pipeline).eval()
     with tempfile.TemporaryDirectory(prefix="forgeml-onnx-") as folder:
         onnx_file = Path(folder) / ONNX_FILE
@@ -124,7 +118,7 @@ def export(bundle_path: str | Path) -> Path:
             for name in manifest["files"]:
                 shutil.copy2(bundle_path / name, staging / name)
             shutil.copy2(onnx_file, staging / ONNX_FILE)
-            manifest["files"][ONNX_FILE] = _file_record(staging / ONNX_FILE)
+            manifest["files"][ONNX_FILE] = file_record(staging / ONNX_FILE)
             manifest["onnx"] = describe_graph(bundle.pipeline, int(manifest["model"]["output_dim"]))
             manifest["versions"] |= {name: version(name) for name in ("onnx", "onnxruntime")}
             (staging / MANIFEST).write_text(json.dumps(manifest, indent=2), encoding="utf-8")

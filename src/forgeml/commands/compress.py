@@ -2,6 +2,7 @@
 
 Values reach :func:`forgeml.compression.compress_options` as text and are checked there (one error
 naming the flag and the fix, exit 2), not by argparse, so every bad value reads the same. Nothing heavy is imported until the verb runs.
+Part of the CLI (it imports :mod:`forgeml.api` and :mod:`forgeml.cli`), so no stage imports it.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Raw rows to the arrays the inference graph takes, with the checks training's transform makes.
 
-The graph (``model.onnx`` or :class:`~forgeml.deploy.onnx_export.InferenceModule`) does the
+The graph (``model.onnx`` or :class:`~forgeml.bundle.onnx_export.InferenceModule`) does the
 arithmetic itself: numeric imputation and scaling, one-hot expansion, image scaling. What is left
 for the host is what ONNX cannot express well: looking each category up in its vocabulary,
 tokenizing text columns with the fitted tokenizer (``text`` ids and ``text_mask``, ``(N, C, L)``

@@ -32,9 +32,9 @@ from rich.console import Console
 from rich.markup import escape
 
 from forgeml import atomic
+from forgeml.config import CausalLMConfig, Config, load_config
+from forgeml.data.lm import ROLES, Example, chat_template, encode_example, load_tokenizer, training_examples
 from forgeml.errors import DataQualityError
-from forgeml.llm.config import LMConfig, load_lm_config
-from forgeml.llm.data import ROLES, Example, chat_template, encode_example, training_examples
 
 logger = logging.getLogger(__name__)
 Severity = Literal["error", "warning"]
@@ -183,13 +183,13 @@ def check_examples(
     return LMDataReport(source, len(examples) + len(validation), tuple(findings))
 
 
-def check_lm_config(config: LMConfig | str | Path) -> LMDataReport:
+def check_lm_config(config: Config | str | Path) -> LMDataReport:
     """The gate exactly as ``train_lm`` runs it (same validation split, tokenizer, template and
     ``check.allow``), without loading the model; raises ConfigError/DataError for bad input."""
-    from forgeml.llm.model import load_tokenizer  # transformers loads only when a check runs
-
-    config = config if isinstance(config, LMConfig) else load_lm_config(config)
-    tokenizer = load_tokenizer(config.model)
+    config = config if isinstance(config, Config) else load_config(config)
+    if not isinstance(config.model, CausalLMConfig):
+        raise TypeError(f"check_lm_config takes a causal_lm config, not model.type {config.model.type}")
+    tokenizer = load_tokenizer(config.model)  # transformers loads only here, when a check runs
     train, validation = training_examples(config.data, seed=config.seed)
     return check_examples(
         train,
@@ -201,7 +201,7 @@ def check_lm_config(config: LMConfig | str | Path) -> LMDataReport:
     )
 
 
-def print_report(report: LMDataReport, console: Console) -> None:
+def print_lm_report(report: LMDataReport, console: Console) -> None:
     """Findings grouped by id (errors first), each with its fix, then a verdict and how to proceed."""
     console.print(f"[bold]{escape(report.source)}[/]: {report.examples} examples", soft_wrap=True)
     groups: dict[tuple[str, bool], list[LMFinding]] = {}

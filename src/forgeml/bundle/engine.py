@@ -1,6 +1,6 @@
 """Inference engines: ONNX Runtime when the bundle has ``model.onnx``, PyTorch eager otherwise.
 
-Both take the same raw graph inputs (see :mod:`forgeml.deploy.encode`) and return the model's raw
+Both take the same raw graph inputs (see :mod:`forgeml.bundle.encode`) and return the model's raw
 outputs ``(N, output_dim)`` float32, so everything around them is shared.
 """
 
@@ -14,9 +14,9 @@ from typing import Protocol
 import numpy as np
 import torch
 
-from forgeml.deploy.bundle import Bundle
-from forgeml.deploy.encode import Feeds
-from forgeml.deploy.onnx_export import ONNX_FILE, InferenceModule, check_onnx
+from forgeml.bundle.encode import Feeds
+from forgeml.bundle.onnx_export import ONNX_FILE, InferenceModule, check_onnx
+from forgeml.bundle.predictive import Bundle
 from forgeml.errors import BundleError
 
 TORCH_BATCH = 1024

@@ -1,5 +1,7 @@
 """The deploy verbs' parsers: ``forgeml export``, ``forgeml serve``, ``forgeml verify``.
 
+Part of the CLI (it imports :mod:`forgeml.api` and :mod:`forgeml.cli`), so no stage imports it.
+
 Each handler parses its arguments, calls the API function of the same name and prints a summary.
 Nothing heavy is imported until a verb runs.
 """
@@ -46,28 +48,11 @@ def register_deploy(commands: argparse._SubParsersAction) -> None:
     verify.set_defaults(handler=_verify)
 
 
-def serve_config(args: argparse.Namespace) -> Any:
-    """The ServeConfig from ``--config``'s serve section, then ``--set`` overrides, then the flags."""
-    from forgeml.config import ServeConfig, load_config
-    from forgeml.errors import ConfigError
-
-    values: dict[str, Any] = {}
-    if args.config is not None:
-        values = load_config(args.config).serve.model_dump()
-    values |= serve_settings(args)
-    try:
-        return ServeConfig.model_validate(values)
-    except ValueError as exc:
-        error = exc.errors()[0]  # type: ignore[attr-defined]
-        key = "serve." + ".".join(map(str, error["loc"]))
-        raise ConfigError(f"{key}: {error['msg']} (got {error.get('input')!r}).", key=key) from None
-
-
 def serve_settings(args: argparse.Namespace) -> dict[str, Any]:
     """``--set`` overrides (values read as YAML, ``serve.`` optional), then the flags; not validated.
 
-    The bundle decides which settings exist (a language-model server has more), so the caller
-    validates them with its own config class.
+    The bundle's kind decides which settings exist (a language-model server has more), so they
+    are checked once the bundle is read (:func:`forgeml.config.serve_config`).
     """
     import yaml
 
@@ -97,10 +82,17 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def run_serve(args: argparse.Namespace) -> int:
-    """``forgeml serve`` for a tabular bundle (the CLI hands a language-model bundle to forgeml.llm)."""
-    from forgeml import api
+    """``forgeml serve``: ``--config``'s serve section (the keys it sets), then ``--set``, then the flags.
 
-    api.serve(args.bundle, config=serve_config(args))
+    It calls :func:`forgeml.deploy.serving.serve_bundle`, which :func:`forgeml.api.serve` wraps,
+    rather than ``forgeml.serve(bundle, **settings)``: a ``--set bundle=...`` would collide with that
+    function's parameters instead of being reported as an unknown setting.
+    """
+    from forgeml.config import load_config
+    from forgeml.deploy.serving import serve_bundle
+
+    section = load_config(args.config).serve.model_dump(exclude_unset=True) if args.config is not None else {}
+    serve_bundle(args.bundle, section, serve_settings(args))
     return 0
 
 

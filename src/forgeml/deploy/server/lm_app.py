@@ -31,14 +31,20 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingRes
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
+from forgeml.bundle.causal_lm import read_lm_bundle, read_lm_manifest
+from forgeml.config import CAUSAL_LM, ServeConfig, serve_config
 from forgeml.deploy.server.guard import BodyTooLarge, Guard, error_body
+from forgeml.deploy.server.lm_page import render_chat_page
+from forgeml.deploy.server.lm_schema import (
+    ChatRequest,
+    CompletionRequest,
+    GenerationFields,
+    RequestProblem,
+    decode_body,
+)
 from forgeml.deploy.server.metrics import Metrics
 from forgeml.deploy.server.probes import add_probe_routes
-from forgeml.llm.bundle import read_lm_bundle, read_lm_manifest
-from forgeml.llm.config import LMServeConfig
-from forgeml.llm.generate import Completion, Control, Sampling, TextGenerator
-from forgeml.llm.page import render_chat_page
-from forgeml.llm.schema import ChatRequest, CompletionRequest, GenerationFields, RequestProblem, decode_body
+from forgeml.models.generate import Completion, Control, Sampling, TextGenerator
 
 logger = logging.getLogger(__name__)
 _END = object()
@@ -81,7 +87,7 @@ class LMServerState:
 
     bundle_path: Path
     manifest: dict[str, Any]
-    config: LMServeConfig
+    config: ServeConfig
     metrics: Metrics = field(default_factory=Metrics)
     generator: TextGenerator | None = None
     template: str = ""
@@ -98,15 +104,15 @@ class LMServerState:
 
 
 def create_lm_app(
-    bundle_path: str | Path, config: LMServeConfig | None = None, *, api_key: str | None = None
+    bundle_path: str | Path, config: ServeConfig | None = None, *, api_key: str | None = None
 ) -> Any:
     """The ASGI app for one LM bundle (FastAPI inside the Guard); checksums are verified here, at once."""
-    config = config or LMServeConfig()
+    config = config or serve_config(CAUSAL_LM)
     path = Path(bundle_path)
     state = LMServerState(path, read_lm_manifest(path), config)
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI):  # noqa: ANN202 - the FastAPI lifespan protocol
+    async def lifespan(app: FastAPI):
         await asyncio.to_thread(_load, state)
         state.slots = Slots(config.max_concurrent, config.max_queue)
         state.executor = ThreadPoolExecutor(config.max_concurrent, thread_name_prefix="generate")
