@@ -15,8 +15,9 @@ from rich import box
 from rich.table import Table
 
 from forgeml import atomic
+from forgeml.bundle.manifest import read_manifest
+from forgeml.bundle.predictive import WEIGHTS
 from forgeml.compression.measure import BATCH_ROWS, VariantResult
-from forgeml.deploy.bundle import WEIGHTS, read_manifest
 from forgeml.errors import ForgeError
 from forgeml.evaluation.report import STYLE, table, with_section
 
