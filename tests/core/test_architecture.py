@@ -1,4 +1,18 @@
-"""Static guards: stages never import later stages, and nothing unpickles untrusted bytes."""
+"""Static guards: every module imports only from its own layer or lower ones, and nothing unpickles
+untrusted bytes.
+
+The layers, lowest first (a module may import its own layer and any layer to its left)::
+
+    errors, atomic, extras, config, config_reference, templates   (base: THE schema, what every stage needs)
+    data -> checks -> features -> models -> bundle -> training -> evaluation -> compression -> deploy
+    api (and the package's __init__, its public face) -> cli (cli.py, commands/, __main__)
+
+``scratch`` (the hand-written teaching network) stands apart: it imports only ``errors`` and
+``atomic``, and only ``api`` and the CLI import it. Imports inside functions (the lazy ones that keep
+``forgeml --help`` fast) and under ``TYPE_CHECKING`` count like any other.
+"""
+
+from __future__ import annotations
 
 import ast
 from pathlib import Path
@@ -6,34 +20,138 @@ from pathlib import Path
 import pytest
 
 SRC = Path(__file__).parents[2] / "src" / "forgeml"
-# compression runs before serving but imports deploy (bundles, ONNX export, the Predictor) to build
-# and measure its variants, so it is last in the import order; deploy never imports compression.
-# llm (language models) imports the training engine and the deploy server's pieces, and no stage
-# imports it, so it comes after deploy.
-STAGES = ["data", "checks", "features", "models", "training", "evaluation", "deploy", "compression", "llm"]
+LAYERS: list[tuple[str, ...]] = [
+    ("errors",),
+    ("atomic",),
+    ("extras",),
+    ("config",),
+    ("config_reference",),
+    ("templates",),
+    ("data",),
+    ("checks",),
+    ("features",),
+    ("models",),
+    ("bundle",),
+    ("training",),
+    ("evaluation",),
+    ("compression",),
+    ("deploy",),
+    ("api", "__init__"),
+    ("cli", "commands", "__main__"),
+]
+SCRATCH = "scratch"
+SCRATCH_MAY_IMPORT = {"errors", "atomic", SCRATCH}
+RANK = {part: rank for rank, parts in enumerate(LAYERS) for part in parts}
+FIRST_ABOVE_STAGES = RANK["api"]  # the lowest layer that may import scratch
 
 
-def _imports(path: Path) -> set[str]:
+def _part(module: str) -> str | None:
+    """The top-level part of forgeml a dotted module name belongs to (``__init__`` for the package itself)."""
+    if module == "forgeml":
+        return "__init__"
+    if not module.startswith("forgeml."):
+        return None
+    return module.split(".")[1]
+
+
+def _imported(tree: ast.AST, package: str) -> set[str]:
+    """Every forgeml module a module's source imports, wherever the import statement sits."""
     names: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.ImportFrom) and node.module:
-            names.add(node.module)
-        elif isinstance(node, ast.Import):
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
             names.update(alias.name for alias in node.names)
-    return names
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:  # relative: resolve against the importing module's package
+                base = package.split(".")[: len(package.split(".")) - node.level + 1]
+                module = ".".join([*base, *([node.module] if node.module else [])])
+            else:
+                module = node.module or ""
+            if module == "forgeml":  # `from forgeml import atomic` imports forgeml.atomic
+                names.update(
+                    f"forgeml.{alias.name}"
+                    if (SRC / f"{alias.name}.py").is_file() or (SRC / alias.name).is_dir()
+                    else "forgeml"
+                    for alias in node.names
+                )
+            else:
+                names.add(module)
+    return {name for name in names if _part(name) is not None}
 
 
-@pytest.mark.parametrize("stage", STAGES)
-def test_a_stage_imports_only_stages_to_its_left(stage: str) -> None:
-    later = STAGES[STAGES.index(stage) + 1 :]
-    for file in (SRC / stage).rglob("*.py"):
-        bad = {
-            name
-            for name in _imports(file)
-            for other in later
-            if name == f"forgeml.{other}" or name.startswith(f"forgeml.{other}.")
-        }
-        assert not bad, f"{file.relative_to(SRC)} imports a later stage: {bad}"
+def layer_violations(relative: str, source: str) -> list[str]:
+    """The imports of the module at ``relative`` (a path under src/forgeml) that break the layers."""
+    parts = Path(relative).with_suffix("").parts
+    own = parts[0]
+    package = ".".join(["forgeml", *parts[:-1]]) if parts[-1] != "__init__" or len(parts) > 1 else "forgeml"
+    if parts == ("__init__",):
+        own = "__init__"
+    bad = []
+    for name in sorted(_imported(ast.parse(source), package)):
+        other = _part(name)
+        assert other is not None
+        if own == SCRATCH:
+            allowed = other in SCRATCH_MAY_IMPORT
+        elif other == SCRATCH:
+            allowed = RANK[own] >= FIRST_ABOVE_STAGES
+        else:
+            allowed = RANK[other] <= RANK[own]
+        if not allowed:
+            bad.append(name)
+    return bad
+
+
+def _modules() -> list[Path]:
+    return sorted(SRC.rglob("*.py"))
+
+
+def test_every_module_has_a_layer() -> None:
+    """A new top-level module or package must be placed in LAYERS (or be scratch) before it can pass."""
+    unplaced = {
+        file.relative_to(SRC).parts[0].removesuffix(".py")
+        for file in _modules()
+        if file.relative_to(SRC).parts[0].removesuffix(".py") not in {*RANK, SCRATCH}
+    }
+    assert not unplaced, f"place these in tests/core/test_architecture.py LAYERS: {sorted(unplaced)}"
+
+
+@pytest.mark.parametrize("file", _modules(), ids=lambda file: str(file.relative_to(SRC)))
+def test_a_module_imports_only_its_layer_or_lower_ones(file: Path) -> None:
+    relative = str(file.relative_to(SRC))
+    bad = layer_violations(relative, file.read_text(encoding="utf-8"))
+    assert not bad, f"{relative} imports a higher layer: {bad}"
+
+
+@pytest.mark.parametrize(
+    ("relative", "source"),
+    [
+        ("training/resume.py", "from forgeml import __version__"),  # the package __init__ sits with api
+        ("compression/stage.py", "def f():\n    from forgeml.deploy import serving\n"),  # lazy, in a function
+        ("deploy/command.py", "from forgeml.cli import console"),
+        ("deploy/command.py", "import forgeml.api"),
+        ("bundle/reader.py", "from ..training import loop"),  # relative
+        ("data/lm.py", "from forgeml.models.causal_lm import load_model"),
+        ("config.py", "from forgeml.data import load_data"),
+        ("scratch/walkthrough.py", "from forgeml.config import Config"),  # scratch: errors/atomic only
+        ("training/loop.py", "from forgeml.scratch import explain"),  # stages never import scratch
+        ("api.py", "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from forgeml.cli import main\n"),
+    ],
+)
+def test_the_guard_catches_a_back_import(relative: str, source: str) -> None:
+    assert layer_violations(relative, source), f"{relative}: {source!r} was not caught"
+
+
+@pytest.mark.parametrize(
+    ("relative", "source"),
+    [
+        ("training/lm.py", "from forgeml.bundle.causal_lm import write_lm_bundle\nfrom forgeml import atomic"),
+        ("compression/stage.py", "from forgeml.bundle.predictor import Predictor"),
+        ("cli.py", "from forgeml.scratch.command import register_explain\nfrom forgeml import api"),
+        ("scratch/walkthrough.py", "from forgeml.errors import ConfigError\nfrom . import layers"),
+        ("__init__.py", "from forgeml import api"),
+    ],
+)
+def test_the_guard_lets_a_downward_import_through(relative: str, source: str) -> None:
+    assert layer_violations(relative, source) == []
 
 
 def test_no_unsafe_deserialisation_in_src() -> None:

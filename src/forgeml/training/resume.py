@@ -10,12 +10,12 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass, field
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any, Literal
 
 import torch
 
-from forgeml import __version__
 from forgeml.errors import ConfigError
 from forgeml.training.callbacks import Callback, EpochResult, TrainState
 from forgeml.training.checkpoint import (
@@ -118,7 +118,7 @@ def capture(
     """Everything needed to continue exactly from here, as weights-only-loadable values."""
     return {
         "format": FORMAT_VERSION,
-        "forgeml_version": __version__,
+        "forgeml_version": version("forgeml"),  # the installed distribution's, as bundles record it
         "torch_version": str(torch.__version__),
         "model": state.model.state_dict(),
         "optimizer": optimizer.state_dict(),
