@@ -30,7 +30,7 @@ ROUTES = frozenset(
         "/",
         "/v1/predict",
         "/v1/metadata",
-        "/v1/chat/completions",  # language-model bundles (forgeml.llm)
+        "/v1/chat/completions",  # language-model bundles (deploy/server/lm_app.py)
         "/v1/completions",
         "/v1/models",
         "/health/live",
