@@ -6,12 +6,15 @@
 * Integrated gradients (Captum's ``IntegratedGradients``): per example, the path integral of the
   gradient from a zero baseline (the training mean of each standardized numeric column, no category,
   a black image) to the input. One-hot blocks are summed back to their raw column. Categorical
-  embedding inputs are integers, which have no gradient, so they get no attribution.
+  embedding inputs are integers, which have no gradient, so they get no attribution. Captum comes
+  with forgeml[explain]; without it the evaluation still runs and the card says what to install.
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
+from importlib.metadata import version
 
 import numpy as np
 import torch
@@ -19,9 +22,11 @@ from torch import nn
 
 from forgeml.data import RawData, TaskInfo
 from forgeml.evaluation.metrics import class_indices, headline_score, predicted_indices
+from forgeml.extras import MissingExtraError, require
 from forgeml.features import FeaturePipeline
 from forgeml.models import predict_outputs
 
+logger = logging.getLogger(__name__)
 IG_STEPS = 32
 IG_TABLE_ROWS = 8  # examples shown one by one in the report
 IG_SUMMARY_ROWS = 256  # examples averaged for the mean |attribution| per column
@@ -46,6 +51,7 @@ class Attributions:
 
     ``per_example`` is (len(rows), len(columns)), signed, towards the predicted class (or value).
     ``saliency`` is (S, H, W) |attribution| summed over channels for ``saliency_rows``.
+    ``not_computed`` (with everything else empty) says why there are none and what to install.
     """
 
     method: str
@@ -55,8 +61,16 @@ class Attributions:
     mean_abs: np.ndarray
     saliency_rows: tuple[int, ...] = ()
     saliency: np.ndarray | None = None
+    not_computed: str = ""
+
+    @classmethod
+    def missing(cls, reason: str) -> Attributions:
+        """No attributions, and why: the card shows ``reason`` in their place."""
+        return cls("", (), (), np.zeros((0, 0)), np.zeros(0), not_computed=reason)
 
     def to_json(self) -> dict[str, object]:
+        if self.not_computed:
+            return {"not_computed": self.not_computed}
         return {
             "method": self.method,
             "columns": list(self.columns),
@@ -119,16 +133,21 @@ def permutation_importance(
 def integrated_gradients(
     model: nn.Module, pipeline: FeaturePipeline, rows: RawData, *, seed: int
 ) -> Attributions | None:
-    """Attributions of the first test rows (and saliency of the first images); None with no float input."""
-    import captum
-    from captum.attr import IntegratedGradients
+    """Attributions of the first test rows (and saliency of the first images); None with no float input.
 
+    Without captum (forgeml[explain]) the evaluation goes on: the result says what to install.
+    """
     names = pipeline.input_spec.names
     # Integer inputs (category ids, token ids and masks) have no gradient: they are held fixed.
     integer_names = [name for name in names if name in ("categorical", "text", "text_mask")]
     floats = [name for name in names if name not in integer_names]
     if not floats or len(rows) == 0:
         return None
+    try:
+        attr = require("captum.attr", "explain", "Explaining predictions with integrated gradients")
+    except MissingExtraError as exc:
+        logger.info("%s", exc)
+        return Attributions.missing(str(exc))
     torch.manual_seed(seed)
     count = min(len(rows), max(IG_SUMMARY_ROWS, IG_TABLE_ROWS))
     tensors = pipeline.transform(rows.take(np.arange(count))).tensors
@@ -144,7 +163,7 @@ def integrated_gradients(
     was_training = model.training
     model.eval()
     try:
-        attributions = IntegratedGradients(forward).attribute(
+        attributions = attr.IntegratedGradients(forward).attribute(
             tuple(tensors[name] for name in floats),
             baselines=tuple(torch.zeros_like(tensors[name]) for name in floats),
             target=target,
@@ -166,7 +185,7 @@ def integrated_gradients(
         saliency_rows = tuple(range(min(count, SALIENCY_IMAGES)))
         saliency = np.abs(by_name["image"][: len(saliency_rows)]).sum(axis=1)  # (S, H, W)
     return Attributions(
-        method=f"captum.attr.IntegratedGradients (captum {captum.__version__}), {IG_STEPS} steps, zero baseline",
+        method=f"captum.attr.IntegratedGradients (captum {version('captum')}), {IG_STEPS} steps, zero baseline",
         columns=columns,
         rows=tuple(range(shown)),
         per_example=per_column[:shown],

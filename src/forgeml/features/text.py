@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from forgeml.errors import ConfigError, DataError, NotFittedError
+from forgeml.extras import require
 
 SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]"]
 # Hub ids of models that a Python package ships, so they resolve offline to the packaged folder.
@@ -248,12 +249,12 @@ def resolve_pretrained(name: str) -> str:
 def _pretrained_tokenizer(name: str) -> tuple[Any, str]:
     """The model's own fast tokenizer (as a ``tokenizers.Tokenizer``) and its config as JSON text."""
     from tokenizers import Tokenizer
-    from transformers import AutoConfig, AutoTokenizer
 
+    transformers = require("transformers", "text", "features.text.pretrained", key="features.text.pretrained")
     source = resolve_pretrained(name)
     try:
-        loaded = AutoTokenizer.from_pretrained(source)
-        config = AutoConfig.from_pretrained(source)
+        loaded = transformers.AutoTokenizer.from_pretrained(source)
+        config = transformers.AutoConfig.from_pretrained(source)
     except (OSError, ValueError) as exc:
         offline = (
             " (HF_HUB_OFFLINE is set, so only local folders work)" if os.environ.get("HF_HUB_OFFLINE") else ""

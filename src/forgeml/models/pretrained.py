@@ -20,6 +20,7 @@ from torch import nn
 
 from forgeml.config import PretrainedConfig
 from forgeml.errors import ConfigError
+from forgeml.extras import require
 from forgeml.features import InputSpec
 from forgeml.features.text import resolve_pretrained
 from forgeml.models.text import TextModel, masked_mean
@@ -81,19 +82,18 @@ def _backbone_config(config: PretrainedConfig, spec: InputSpec) -> Any:
             f"(features.text.pretrained). Set both to the same model, or leave model.name out.",
             key="model.name",
         )
-    from transformers import AutoConfig
-
+    # Serving a pretrained-encoder bundle rebuilds the architecture too, so it needs the extra as well.
+    transformers = require("transformers", "text", "model.type: pretrained", key="model.type")
     values = json.loads(spec.backbone_config)
-    return AutoConfig.for_model(values.pop("model_type"), **values)
+    return transformers.AutoConfig.for_model(values.pop("model_type"), **values)
 
 
 def _load_backbone(name: str, backbone_config: Any, pretrained_weights: bool) -> nn.Module:
-    from transformers import AutoModel
-
+    transformers = require("transformers", "text", "model.type: pretrained", key="model.type")
     if not pretrained_weights:
-        return AutoModel.from_config(backbone_config)
+        return transformers.AutoModel.from_config(backbone_config)
     try:
-        return AutoModel.from_pretrained(resolve_pretrained(name))
+        return transformers.AutoModel.from_pretrained(resolve_pretrained(name))
     except (OSError, ValueError) as exc:
         raise ConfigError(
             f"features.text.pretrained: cannot load the weights of {name!r}: {str(exc).splitlines()[0]}",
@@ -102,16 +102,10 @@ def _load_backbone(name: str, backbone_config: Any, pretrained_weights: bool) ->
 
 
 def _with_lora(backbone: nn.Module, config: PretrainedConfig) -> nn.Module:
-    try:
-        from peft import LoraConfig, get_peft_model
-    except ImportError:
-        raise ConfigError(
-            "model.lora needs the peft package: pip install 'forgeml[text]' (or pip install peft).",
-            key="model.lora",
-        ) from None
+    peft = require("peft", "text", "model.lora", key="model.lora")
     lora = config.lora
     assert lora is not None
-    adapters = LoraConfig(
+    adapters = peft.LoraConfig(
         r=lora.r,
         lora_alpha=lora.alpha,
         lora_dropout=lora.dropout,
@@ -119,7 +113,7 @@ def _with_lora(backbone: nn.Module, config: PretrainedConfig) -> nn.Module:
         bias="none",
     )
     try:
-        return get_peft_model(backbone, adapters)
+        return peft.get_peft_model(backbone, adapters)
     except ValueError as exc:
         raise ConfigError(
             f"model.lora: {str(exc).splitlines()[0]}", key="model.lora.target_modules"

@@ -11,9 +11,11 @@ from __future__ import annotations
 import logging
 import math
 from pathlib import Path
+from types import ModuleType
 
 import torch
 
+from forgeml.extras import require
 from forgeml.training.callbacks import Callback, EpochResult, TrainState
 
 logger = logging.getLogger(__name__)
@@ -80,13 +82,12 @@ class TensorBoardLogger(_StepBuffer):
         super().__init__()
         self.log_dir = log_dir
         self.hyperparameters = hyperparameters or {}
+        _tensorboard()  # checked on construction, before any training, not when the first epoch starts
         self._writer = None
 
     def on_train_begin(self, state: TrainState) -> None:
-        from torch.utils.tensorboard import SummaryWriter  # imported here: tensorboard is only needed when on
-
         purge = state.resumed_step + 1 if state.resumed_step is not None else None
-        self._writer = SummaryWriter(str(self.log_dir), purge_step=purge)
+        self._writer = _tensorboard().SummaryWriter(str(self.log_dir), purge_step=purge)
         if state.resumed_step is None and state.sample_inputs:
             try:
                 self._writer.add_graph(state.model, state.sample_inputs)
@@ -111,8 +112,7 @@ class TensorBoardLogger(_StepBuffer):
         self._writer.add_scalar("epoch/seconds", result.seconds, result.epoch)
 
     def on_train_end(self, state: TrainState) -> None:
-        from torch.utils.tensorboard.summary import hparams
-
+        hparams = _tensorboard().summary.hparams
         self._flush()
         last = state.history[-1] if state.history else None
         metrics = {"hparam/train_loss": last.train_loss if last else math.nan}
@@ -124,3 +124,8 @@ class TensorBoardLogger(_StepBuffer):
         for name, value in metrics.items():
             self._writer.add_scalar(name, value, state.global_step)
         self._writer.close()
+
+
+def _tensorboard() -> ModuleType:
+    """``torch.utils.tensorboard``; the tensorboard package behind it comes with forgeml[track]."""
+    return require("torch.utils.tensorboard", "track", "train.tensorboard", key="train.tensorboard")
