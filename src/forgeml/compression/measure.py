@@ -156,7 +156,7 @@ def with_latencies(
     ]
 
 
-def mean_seconds(call, repeats: int) -> float:  # noqa: ANN001 - any zero-argument callable
+def mean_seconds(call, repeats: int) -> float:
     """Mean wall time of ``call()`` over ``repeats`` back-to-back runs."""
     started = time.perf_counter()
     for _ in range(repeats):

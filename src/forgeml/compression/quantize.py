@@ -124,7 +124,7 @@ class CalibrationFeeds:
     def get_next(self) -> Feeds | None:
         return next(self._batches, None)
 
-    def __iter__(self):  # noqa: ANN204 - the reader protocol of newer onnxruntime versions
+    def __iter__(self):
         return self
 
     def __next__(self) -> Feeds:

@@ -138,7 +138,7 @@ def pick(results: list[VariantResult], max_drop: float) -> VariantResult:
     return min(within, key=lambda result: (result.model_bytes, result.parameters))
 
 
-def _candidates(context: _Context, student: ModelConfig | None):  # noqa: ANN202 - a generator of Candidate
+def _candidates(context: _Context, student: ModelConfig | None):
     """Baseline, then each single step, then (with ``max_drop``) the chain prune -> distill -> quantize."""
     options, teacher = context.options, context.teacher
     baseline = Candidate("baseline", teacher.model, _model_config(teacher))

@@ -70,7 +70,7 @@ def create_app(
     endpoint = PredictEndpoint(state, schema)
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI):  # noqa: ANN202 - the FastAPI lifespan protocol
+    async def lifespan(app: FastAPI):
         await asyncio.to_thread(_load, state)
         state.batcher = MicroBatcher(
             state.predictor.run,  # type: ignore[union-attr]
