@@ -124,7 +124,7 @@ class CalibrationFeeds:
     def get_next(self) -> Feeds | None:
         return next(self._batches, None)
 
-    def __iter__(self):
+    def __iter__(self):  # iteration: the reader protocol of newer onnxruntime versions
         return self
 
     def __next__(self) -> Feeds:
