@@ -104,10 +104,10 @@ def test_health_metadata_docs_page_and_metrics(server: str, bundle: Path) -> Non
         set(row["properties"]) == {"age", "income", "city", "plan"} and row["additionalProperties"] is False
     )
     assert "Predict" in httpx.get(f"{server}/").text
-    before = metric(server, 'forgeml_requests_total{route="/v1/predict",method="POST",status="200"}')
+    before = metric(server, 'forgeml_requests_total{method="POST",route="/v1/predict",status="200"}')
     for _ in range(3):
         assert post(server, {"rows": [ROW]}).status_code == 200
-    after = metric(server, 'forgeml_requests_total{route="/v1/predict",method="POST",status="200"}')
+    after = metric(server, 'forgeml_requests_total{method="POST",route="/v1/predict",status="200"}')
     assert after - before == 3
     text = httpx.get(f"{server}/metrics").text
     for series in (

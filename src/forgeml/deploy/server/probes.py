@@ -12,6 +12,7 @@ from typing import Protocol
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from prometheus_client import CONTENT_TYPE_PLAIN_0_0_4
 
 from forgeml.config import ServeConfig
 from forgeml.deploy.server.metrics import Metrics
@@ -56,4 +57,4 @@ def add_probe_routes(app: FastAPI, state: ProbeState, config: ServeConfig, *, er
 
         @app.get("/metrics", summary="Prometheus metrics", response_class=PlainTextResponse)
         async def metrics() -> Response:
-            return PlainTextResponse(state.metrics.render(), media_type="text/plain; version=0.0.4")
+            return Response(state.metrics.render(), media_type=CONTENT_TYPE_PLAIN_0_0_4)

@@ -3,6 +3,10 @@
 On SIGTERM uvicorn stops accepting connections, lets in-flight requests finish (bounded by
 ``graceful_timeout_s``), then runs the lifespan shutdown; readiness flips to 503 at once. A second
 SIGTERM/SIGINT exits immediately.
+
+With N workers the metrics go through ``prometheus_client``'s multiprocess mode: the runner makes a
+private ``PROMETHEUS_MULTIPROC_DIR`` before the workers start, tells the library when a worker is
+gone (its live gauges stop counting) and removes the folder at shutdown.
 """
 
 from __future__ import annotations
@@ -11,14 +15,19 @@ import contextlib
 import json
 import logging
 import os
+import shutil
 import socket
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import uvicorn
+from prometheus_client import multiprocess
+from uvicorn.supervisors import Multiprocess
 
 from forgeml.config import ServeConfig
+from forgeml.deploy.server.metrics import MULTIPROCESS_ENV
 from forgeml.errors import ConfigError
 
 ENV_BUNDLE = "FORGEML_SERVE_BUNDLE"
@@ -109,9 +118,44 @@ def run_server(bundle: str | Path, config: ServeConfig) -> None:
     uv_config = uvicorn.Config(
         "forgeml.deploy.server.runner:app_from_env", factory=True, workers=config.workers, **options
     )
-    from uvicorn.supervisors import Multiprocess
+    with shared_metrics_folder():
+        # each worker (a spawned interpreter, so it reads the folder from the environment) runs uvicorn's Server
+        _Supervisor(uv_config, sockets=[tcp_listener(uv_config)]).run()
 
-    Multiprocess(uv_config, sockets=[tcp_listener(uv_config)]).run()  # each worker runs uvicorn's Server
+
+@contextlib.contextmanager
+def shared_metrics_folder() -> Iterator[Path]:
+    """A fresh ``PROMETHEUS_MULTIPROC_DIR`` for this server's workers, removed afterwards.
+
+    Fresh, because files left from an earlier run would add their counts to this one's.
+    """
+    folder = Path(tempfile.mkdtemp(prefix="forgeml-metrics-"))
+    previous = os.environ.get(MULTIPROCESS_ENV)
+    os.environ[MULTIPROCESS_ENV] = str(folder)
+    try:
+        yield folder
+    finally:
+        if previous is None:
+            os.environ.pop(MULTIPROCESS_ENV, None)
+        else:
+            os.environ[MULTIPROCESS_ENV] = previous
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+class _Supervisor(Multiprocess):
+    """uvicorn's supervisor, plus: a worker that is gone (died, restarted, scaled down) is marked
+    dead for ``prometheus_client``, so its live gauges (queue depth, in flight) stop counting; its
+    counters stay in the totals."""
+
+    known: frozenset[int] = frozenset()
+
+    def keep_subprocess_alive(self) -> None:
+        # uvicorn calls this twice a second, after acting on signals (restart, scale down)
+        super().keep_subprocess_alive()
+        running = frozenset(process.pid for process in self.processes if process.pid is not None)
+        for pid in self.known - running:
+            multiprocess.mark_process_dead(pid)
+        self.known = running
 
 
 def tcp_listener(config: uvicorn.Config) -> socket.socket:
