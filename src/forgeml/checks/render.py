@@ -1,12 +1,11 @@
 """Show a :class:`DataReport`: a rich table for the terminal, JSON and a self-contained HTML page.
 
-The HTML page has its styles inline and loads nothing from the network, so it opens offline and
-can be attached to an e-mail or a ticket as it is.
+The HTML page (a Jinja2 template, autoescaped) has its styles inline and loads nothing from the
+network, so it opens offline and can be attached to an e-mail or a ticket as it is.
 """
 
 from __future__ import annotations
 
-import html
 import json
 from collections import Counter
 from pathlib import Path
@@ -16,7 +15,7 @@ from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
-from forgeml import atomic
+from forgeml import atomic, templates
 from forgeml.checks.catalogue import CHECKS
 from forgeml.checks.report import DataReport, Finding
 
@@ -105,39 +104,6 @@ def schema_table(report: DataReport) -> Table:
 
 
 def report_html(report: DataReport) -> str:
-    """One HTML page with inline CSS and no scripts or external assets."""
-    e = html.escape
-    finding_rows = "".join(
-        f"<tr class='{f.severity}'><td>{e(f.severity)}{' (allowed)' if f.allowed else ''}</td><td><code>{e(f.id)}</code></td>"
-        f"<td>{e(f.column or '')}</td><td>{e(', '.join(map(str, f.rows)))}</td><td>{e(f.message)}</td><td>{e(f.fix)}</td></tr>"
-        for f in report.findings
-    )
-    schema_rows = "".join(
-        f"<tr><td>{e(c.name)}</td><td>{e(c.kind)}</td><td>{c.missing}</td><td>{c.distinct}</td>"
-        f"<td>{c.parse_rate:.0%}</td><td>{e(', '.join(c.examples))}</td></tr>"
-        for c in report.schema
-    )
+    """One HTML page with inline CSS and no scripts or external assets (``templates/data_report.html.j2``)."""
     verdict = "passed" if report.passed else f"{len(report.blocking)} blocking problems"
-    return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Data report: {e(report.source)}</title>
-<style>
-body {{ font-family: system-ui, sans-serif; margin: 2em; color: #222; }}
-table {{ border-collapse: collapse; margin-bottom: 2em; }}
-th, td {{ border: 1px solid #ccc; padding: 4px 8px; text-align: left; vertical-align: top; }}
-th {{ background: #f3f3f3; }}
-tr.error td:first-child {{ color: #b00020; font-weight: bold; }}
-tr.warning td:first-child {{ color: #a66300; }}
-tr.info td:first-child {{ color: #666; }}
-</style></head><body>
-<h1>Data report</h1>
-<p><b>{e(report.source)}</b>: {report.rows} rows, {report.columns} columns;
-target {e(str(report.target))} ({e(str(report.task))}). Verdict: <b>{e(verdict)}</b>.</p>
-<h2>Findings</h2>
-<table><tr><th>severity</th><th>check</th><th>column</th><th>rows</th><th>finding</th><th>fix</th></tr>
-{finding_rows}</table>
-<h2>Inferred schema</h2>
-<table><tr><th>column</th><th>kind</th><th>missing</th><th>distinct</th><th>parse rate</th><th>examples</th></tr>
-{schema_rows}</table>
-<p>Rows are 1-based data rows (row 1 is the line after a CSV header). Report schema version 1.</p>
-</body></html>
-"""
+    return templates.render("data_report.html.j2", report=report, verdict=verdict)

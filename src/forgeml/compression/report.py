@@ -8,18 +8,17 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from html import escape
 from pathlib import Path
 
 from rich import box
 from rich.table import Table
 
-from forgeml import atomic
+from forgeml import atomic, templates
 from forgeml.bundle.manifest import read_manifest
 from forgeml.bundle.predictive import WEIGHTS
 from forgeml.compression.measure import BATCH_ROWS, VariantResult
 from forgeml.errors import ForgeError
-from forgeml.evaluation.report import STYLE, table, with_section
+from forgeml.evaluation.report import with_section
 
 COMPRESSED_DIR = "compressed"
 SUMMARY = "summary.json"
@@ -93,11 +92,10 @@ def write_reports(
         "variants": [result.to_json() for result in results],
     }
     atomic.write_text(staging / SUMMARY, json.dumps(summary, indent=2))
-    title = escape(f"forgeml compression: {run_dir.name}")
-    page = (
-        f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{title}</title>'
-        f"<style>{STYLE}</style></head><body><h1>{title}</h1>{section_body(results, recommended, max_drop)}"
-        "</body></html>\n"
+    page = templates.render(
+        "compression_report.html.j2",
+        title=f"forgeml compression: {run_dir.name}",
+        **_section(results, recommended, max_drop, link=""),
     )
     atomic.write_text(staging / REPORT, page)
     return staging / SUMMARY, staging / REPORT
@@ -110,22 +108,23 @@ def section_body(
     *,
     link: str = "",
 ) -> str:
-    """The table, what its columns mean, and the recommendation."""
-    marks = [recommended is not None and result.name == recommended.name for result in results]
-    html = table(header(results), rows(results), flagged=marks)
-    html += (
-        "<p>Each variant is a bundle of its own (serve, predict and verify work on it). Metric on the "
-        "run's test split through the Predictor (ONNX Runtime); drop = baseline minus variant; latency is the median, over "
-        f"rounds interleaved across variants, of Predictor.predict on 1 and {BATCH_ROWS} rows, one thread.</p>"
+    """The table, what its columns mean, and the recommendation (``templates/compression_section.html.j2``)."""
+    return templates.render("compression_section.html.j2", **_section(results, recommended, max_drop, link))
+
+
+def _section(
+    results: Sequence[VariantResult], recommended: VariantResult | None, max_drop: float | None, link: str
+) -> dict[str, object]:
+    """What the section template shows."""
+    return dict(
+        header=header(results),
+        rows=rows(results),
+        flagged=[recommended is not None and result.name == recommended.name for result in results],
+        batch_rows=BATCH_ROWS,
+        recommended=recommended,
+        max_drop=max_drop,
+        link=link,
     )
-    if recommended is not None:
-        html += (
-            f"<p><b>Recommended</b> (smallest model.onnx with a drop of at most {max_drop:g}): "
-            f"<code>{escape(recommended.name)}</code> at <code>{escape(str(recommended.path))}</code>.</p>"
-        )
-    if link:
-        html += f'<p><a href="{escape(link)}">The compression report</a></p>'
-    return html
 
 
 def restore_run_report(run_dir: Path) -> Path | None:

@@ -1,16 +1,16 @@
-"""Compare runs side by side: one self-contained HTML page with each run's metrics and loss curves."""
+"""Compare runs side by side: one self-contained HTML page (``templates/compare.html.j2``) with each
+run's metrics and loss curves."""
 
 from __future__ import annotations
 
 import json
-from html import escape
 from pathlib import Path
 from typing import Any
 
-from forgeml import atomic
+from forgeml import atomic, templates
 from forgeml.errors import DataError
 from forgeml.evaluation import plots
-from forgeml.evaluation.report import STYLE, png_data_uri, table
+from forgeml.evaluation.report import png_data_uri
 from forgeml.evaluation.run import read_history
 
 
@@ -67,27 +67,23 @@ def _render(names: list[str], runs: list[tuple[Path, dict[str, Any]]]) -> str:
     curves = []
     for name, (run_dir, _) in zip(names, runs, strict=True):
         history = read_history(run_dir)
-        if history is not None and len(history):
-            png = plots.learning_curves(history, title=name)
-            curves.append(f'<figure><img alt="{escape(name)} loss" src="{png_data_uri(png)}"></figure>')
-        else:
-            curves.append(f'<p class="muted">{escape(name)}: no history.csv</p>')
-    overlay = _overlay(names, [run_dir for run_dir, _ in runs])
-    return (
-        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>forgeml run comparison</title>'
-        f"<style>{STYLE}.grid{{display:flex;flex-wrap:wrap;gap:1em}}</style></head><body>"
-        f"<h1>Run comparison</h1><h2>Metrics</h2>{table(('metric', *names), rows)}"
-        f'<h2>Validation loss</h2>{overlay}<h2>Learning curves</h2><div class="grid">{"".join(curves)}</div>'
-        "</body></html>\n"
+        present = history is not None and len(history)
+        curves.append((name, png_data_uri(plots.learning_curves(history, title=name)) if present else None))
+    return templates.render(
+        "compare.html.j2",
+        header=("metric", *names),
+        rows=rows,
+        overlay=_overlay(names, [run_dir for run_dir, _ in runs]),
+        runs=curves,
     )
 
 
-def _overlay(names: list[str], run_dirs: list[Path]) -> str:
-    """Every run's validation (or training) loss on one set of axes."""
+def _overlay(names: list[str], run_dirs: list[Path]) -> str | None:
+    """Every run's validation (or training) loss on one set of axes, as a PNG data URI; None without history."""
     histories = [(name, read_history(run_dir)) for name, run_dir in zip(names, run_dirs, strict=True)]
     present = [(name, history) for name, history in histories if history is not None and len(history)]
     if not present:
-        return '<p class="muted">No history.csv in any run.</p>'
+        return None
     figure = plots.new_figure(6.4, 3.8)
     axes = figure.subplots()
     for name, history in present:
@@ -96,7 +92,7 @@ def _overlay(names: list[str], run_dirs: list[Path]) -> str:
     axes.set_xlabel("epoch")
     axes.set_ylabel("loss")
     axes.legend(fontsize="small")
-    return f'<figure><img alt="validation loss of every run" src="{png_data_uri(plots.to_png(figure))}"></figure>'
+    return png_data_uri(plots.to_png(figure))
 
 
 def _headline_name(documents: list[dict[str, Any]]) -> str:

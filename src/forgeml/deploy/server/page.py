@@ -5,143 +5,18 @@ categories as suggestions per categorical column, a wide text box per text colum
 takes a PNG (decoded in the browser through a canvas, turned grey and scaled to the trained shape
 and pixel scale) or a ``.npy`` array. Either way the page calls ``/v1/predict`` and shows the
 prediction with its class probabilities. No external assets, no inline event handlers from data.
+The markup, style and script are ``templates/try_page.*``.
 """
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-_STYLE = """
-body{font:15px/1.45 system-ui,sans-serif;max-width:46rem;margin:2rem auto;padding:0 1rem;color:#222}
-h1{font-size:1.4rem} label{display:block;margin:.35rem 0} label span{display:inline-block;min-width:14rem}
-input[type=number],input[type=text],input[type=password]{width:12rem;padding:.2rem}
-#drop{border:2px dashed #888;padding:1.5rem;text-align:center;margin:.5rem 0;border-radius:.5rem}
-#drop.over{background:#eef} canvas{image-rendering:pixelated;border:1px solid #ccc;width:128px}
-button{padding:.4rem 1.2rem;margin-top:.6rem} .bar{background:#4a7;height:.8rem;display:inline-block}
-table{border-collapse:collapse;margin-top:.5rem} td{padding:.1rem .6rem} .error{color:#b00}
-#result{margin-top:1rem}
-"""
-
-_SCRIPT = r"""
-const S = JSON.parse(document.getElementById('schema').textContent);
-const form = document.getElementById('predict-form');
-const fields = document.getElementById('fields');
-const result = document.getElementById('result');
-let image = null;  // nested [C][H][W] array on the training pixel scale
-for (const column of S.columns) {
-  const label = document.createElement('label');
-  const span = document.createElement('span'); span.textContent = column.name; label.appendChild(span);
-  const input = document.createElement('input');
-  input.name = column.name; input.dataset.kind = column.kind;
-  if (column.kind === 'numeric') { input.type = 'number'; input.step = 'any'; input.placeholder = 'empty = impute'; }
-  else if (column.kind === 'text') { input.type = 'text'; input.placeholder = 'free text'; input.style.width = '30rem'; }
-  else {
-    input.type = 'text'; const list = document.createElement('datalist');
-    list.id = 'list-' + fields.children.length; input.setAttribute('list', list.id);
-    for (const c of column.categories) { const o = document.createElement('option'); o.value = c; list.appendChild(o); }
-    label.appendChild(list); if (column.categories.length) input.value = column.categories[0];
-  }
-  label.appendChild(input); fields.appendChild(label);
-}
-if (S.image) {
-  document.getElementById('image-zone').hidden = false;
-  const drop = document.getElementById('drop'), file = document.getElementById('image-file');
-  drop.addEventListener('dragover', e => { e.preventDefault(); drop.classList.add('over'); });
-  drop.addEventListener('dragleave', () => drop.classList.remove('over'));
-  drop.addEventListener('drop', e => { e.preventDefault(); drop.classList.remove('over'); if (e.dataTransfer.files[0]) load(e.dataTransfer.files[0]); });
-  file.addEventListener('change', () => { if (file.files[0]) load(file.files[0]); });
-}
-function nested(flat, [c, h, w]) {
-  const out = [];
-  for (let k = 0; k < c; k++) { const plane = [];
-    for (let y = 0; y < h; y++) plane.push(Array.from(flat.slice((k * h + y) * w, (k * h + y + 1) * w)));
-    out.push(plane); }
-  return out;
-}
-function preview(flat, [c, h, w]) {
-  const canvas = document.getElementById('preview'); canvas.width = w; canvas.height = h;
-  const ctx = canvas.getContext('2d'), data = ctx.createImageData(w, h);
-  for (let i = 0; i < h * w; i++) {
-    const v = Math.max(0, Math.min(255, Math.round(flat[i] / S.image_scale * 255)));
-    data.data.set([v, v, v, 255], i * 4);
-  }
-  ctx.putImageData(data, 0, 0); canvas.hidden = false;
-}
-async function load(file) {
-  const [c, h, w] = S.image.shape;
-  let flat;
-  try {
-    if (file.name.toLowerCase().endsWith('.npy')) flat = parseNpy(await file.arrayBuffer(), c * h * w);
-    else flat = await decodePicture(file, c, h, w);
-  } catch (err) { show({error: {message: String(err.message || err)}}); return; }
-  image = nested(flat, [c, h, w]); preview(flat, [c, h, w]);
-  document.getElementById('image-status').textContent = file.name + ' loaded (' + c + 'x' + h + 'x' + w + ')';
-}
-async function decodePicture(file, c, h, w) {
-  const bitmap = await createImageBitmap(file);
-  const canvas = document.createElement('canvas'); canvas.width = w; canvas.height = h;
-  const ctx = canvas.getContext('2d'); ctx.imageSmoothingEnabled = true; ctx.imageSmoothingQuality = 'high';
-  ctx.drawImage(bitmap, 0, 0, w, h);
-  const px = ctx.getImageData(0, 0, w, h).data, flat = new Float64Array(c * h * w);
-  for (let i = 0; i < h * w; i++) {
-    const [r, g, b, a] = [px[4 * i], px[4 * i + 1], px[4 * i + 2], px[4 * i + 3] / 255];
-    const channels = c === 1 ? [(0.299 * r + 0.587 * g + 0.114 * b) * a] : [r * a, g * a, b * a];
-    for (let k = 0; k < c; k++) flat[k * h * w + i] = channels[k] / 255 * S.image_scale;
-  }
-  return flat;
-}
-function parseNpy(buffer, size) {
-  const bytes = new Uint8Array(buffer);
-  if (bytes[0] !== 0x93 || String.fromCharCode(...bytes.slice(1, 6)) !== 'NUMPY') throw new Error('not a .npy file');
-  const major = bytes[6], headerLength = major === 1 ? bytes[8] | bytes[9] << 8 : new DataView(buffer).getUint32(8, true);
-  const start = major === 1 ? 10 : 12, header = new TextDecoder().decode(bytes.slice(start, start + headerLength));
-  const descr = /'descr':\s*'([^']+)'/.exec(header)[1];
-  if (/'fortran_order':\s*True/.test(header)) throw new Error('Fortran-ordered .npy is not supported');
-  const types = {'<f4': Float32Array, '<f8': Float64Array, '|u1': Uint8Array, '<u1': Uint8Array, '<i4': Int32Array, '<i8': BigInt64Array};
-  if (!types[descr]) throw new Error('unsupported .npy dtype ' + descr);
-  const data = new types[descr](buffer.slice(start + headerLength));
-  if (data.length !== size) throw new Error('the array holds ' + data.length + ' values; the model needs ' + size);
-  return Float64Array.from(data, Number);
-}
-function show(body) {
-  result.replaceChildren();
-  if (body.error) { const p = document.createElement('p'); p.className = 'error'; p.textContent = body.error.message; result.appendChild(p); return; }
-  const p = body.predictions[0], head = document.createElement('p');
-  head.innerHTML = 'Prediction: <strong class="prediction"></strong>';
-  head.querySelector('.prediction').textContent = String(p.prediction); result.appendChild(head);
-  if (p.probabilities) {
-    const table = document.createElement('table'); table.id = 'probabilities';
-    for (const [label, value] of Object.entries(p.probabilities).sort((a, b) => b[1] - a[1])) {
-      const row = table.insertRow(); row.insertCell().textContent = label;
-      row.insertCell().textContent = value.toFixed(4);
-      const bar = document.createElement('span'); bar.className = 'bar'; bar.style.width = (value * 12) + 'rem';
-      row.insertCell().appendChild(bar);
-    }
-    result.appendChild(table);
-  }
-}
-form.addEventListener('submit', async e => {
-  e.preventDefault();
-  const row = {};
-  for (const input of fields.querySelectorAll('input')) {
-    const v = input.value.trim();
-    row[input.name] = v === '' ? null : (input.dataset.kind === 'numeric' ? Number(v) : v);
-  }
-  if (S.image) { if (!image) { show({error: {message: 'choose an image first'}}); return; } row.image = image; }
-  const headers = {'Content-Type': 'application/json'}, key = document.getElementById('api-key');
-  if (key && key.value) headers.Authorization = 'Bearer ' + key.value;
-  result.textContent = 'predicting...';
-  try {
-    const response = await fetch('v1/predict', {method: 'POST', headers, body: JSON.stringify({rows: [row]})});
-    show(await response.json());
-  } catch (err) { show({error: {message: String(err)}}); }
-});
-"""
+from forgeml import templates
 
 
 def render_page(manifest: dict[str, Any], *, api_key_required: bool) -> str:
-    """The page for this bundle (its schema is embedded as JSON, escaped for a script element)."""
+    """The page for this bundle (``templates/try_page.html.j2``; its schema is embedded as JSON)."""
     schema = manifest["input_schema"]
     image_state = manifest.get("features", {}).get("image") or {}
     data = {
@@ -150,23 +25,6 @@ def render_page(manifest: dict[str, Any], *, api_key_required: bool) -> str:
         "image_scale": float(image_state.get("scale", 1.0)),
         "labels": manifest["task"]["labels"],
     }
-    embedded = json.dumps(data).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
-    key = (
-        '<label><span>API key</span><input type="password" id="api-key" autocomplete="off"></label>'
-        if api_key_required
-        else ""
+    return templates.render(
+        "try_page.html.j2", schema=data, kind=manifest["task"]["kind"], api_key_required=api_key_required
     )
-    kind = manifest["task"]["kind"]
-    return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
-<title>forgeml: try the model</title><style>{_STYLE}</style></head>
-<body><h1>Try the {kind} model</h1>
-<form id="predict-form">{key}<div id="fields"></div>
-<div id="image-zone" hidden><div id="drop">Drop a PNG or .npy here, or
-<input type="file" id="image-file" accept=".png,.npy,image/png"></div>
-<canvas id="preview" hidden></canvas> <span id="image-status"></span></div>
-<button type="submit" id="submit">Predict</button></form>
-<div id="result" aria-live="polite"></div>
-<script type="application/json" id="schema">{embedded}</script>
-<script>{_SCRIPT}</script></body></html>
-"""
