@@ -128,7 +128,7 @@ def test_export_refuses_when_onnx_runtime_disagrees_and_torch_serves(
 ) -> None:
     import shutil
 
-    from forgeml.deploy import onnx_export
+    from forgeml.bundle import onnx_export
 
     copy = tmp_path / "bundle"
     shutil.copytree(bundle, copy)
