@@ -103,7 +103,7 @@ def lm_config(tmp_path: Path, model_dir: Path, source: Path, **sections: dict) -
 
 
 @functools.cache
-def trained_tiny_run():  # noqa: ANN201 - an LMRun, imported lazily
+def trained_tiny_run():
     """The tiny model fully fine-tuned on QA (60 steps, a few seconds), trained once per test process
     and shared by the test files that need a trained run or bundle."""
     from forgeml.config import config_from_dict

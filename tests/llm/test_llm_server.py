@@ -45,7 +45,7 @@ def slow_tokens(monkeypatch: pytest.MonkeyPatch) -> None:
     """Each token takes 50 ms, so a generation is still running when the next request arrives."""
     forward = TextGenerator._forward
 
-    def slow(self, ids, past):  # noqa: ANN001, ANN202
+    def slow(self, ids, past):
         time.sleep(0.05)
         return forward(self, ids, past)
 

@@ -24,7 +24,7 @@ LOSS_THRESHOLD = 0.3  # nats per answer token; an untrained model starts near ln
 
 
 @pytest.fixture(scope="module")
-def tiny_run():  # noqa: ANN201
+def tiny_run():
     return trained_tiny_run()
 
 
