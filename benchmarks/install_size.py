@@ -3,7 +3,8 @@
 For each source (a git ref, exported with ``git archive``, and the working tree, copied without its
 ignored files) a fresh venv under a temporary folder gets ``pip install --no-cache-dir -c
 constraints.txt <source>``, non-editable, with the source's own constraints.txt. Measured:
-  - seconds pip takes (the venv's creation is not counted),
+  - seconds pip takes, wall and CPU (user + system; steadier on a shared machine); the venv's
+    creation is not counted,
   - MB of the venv's site-packages (``du -sm``) and the number of installed distributions,
   - median of N runs of ``forgeml --help`` and of ``python -c "import forgeml"`` (wall seconds),
   - the ten heaviest top-level imports of ``import forgeml`` from one ``-X importtime`` run.
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import resource
 import shutil
 import statistics
 import subprocess
@@ -83,17 +85,24 @@ def heaviest_imports(python: Path, count: int = 10) -> list[tuple[str, float]]:
     return sorted(totals.items(), key=lambda item: -item[1])[:count]
 
 
+def _children_cpu_seconds() -> float:
+    """User + system CPU seconds of finished child processes: steadier than wall time on a busy machine."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def measure(label: str, source: Path, folder: Path, repeats: int) -> dict[str, object]:
     """Install ``source`` into a fresh venv in ``folder`` and measure it."""
     venv = folder / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     python, pip = venv / "bin" / "python", venv / "bin" / "pip"
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), _children_cpu_seconds()
     subprocess.run(
         [str(pip), "install", "--no-cache-dir", "-q", "-c", str(source / "constraints.txt"), str(source)],
         check=True,
     )
     install_seconds = time.perf_counter() - start
+    install_cpu_seconds = _children_cpu_seconds() - cpu_start
     site = Path(
         subprocess.run(
             [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
@@ -111,6 +120,7 @@ def measure(label: str, source: Path, folder: Path, repeats: int) -> dict[str, o
     return {
         "source": label,
         "install_seconds": round(install_seconds, 1),
+        "install_cpu_seconds": round(install_cpu_seconds, 1),
         "site_packages_mb": megabytes,
         "packages": len([p for p in installed if p["name"] not in ("pip", "setuptools")]),
         "installed": sorted(p["name"] for p in installed),
@@ -123,12 +133,13 @@ def measure(label: str, source: Path, folder: Path, repeats: int) -> dict[str, o
 def table(rows: list[dict[str, object]]) -> str:
     """The measurements as a markdown table, one row per source."""
     lines = [
-        "| source | install s | site-packages MB | packages | forgeml --help s | import forgeml s |",
+        "| source | install s (CPU s) | site-packages MB | packages | forgeml --help s | import forgeml s |",
         "|---|---|---|---|---|---|",
     ]
     for row in rows:
         lines.append(
-            f"| {row['source']} | {row['install_seconds']} | {row['site_packages_mb']} | {row['packages']} "
+            f"| {row['source']} | {row['install_seconds']} ({row['install_cpu_seconds']}) "
+            f"| {row['site_packages_mb']} | {row['packages']} "
             f"| {row['help_seconds']} | {row['import_seconds']} |"
         )
     return "\n".join(lines)
