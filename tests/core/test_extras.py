@@ -118,3 +118,27 @@ def _name(requirement: str) -> str:
     for separator in "<>=!~;[ ":
         requirement = requirement.split(separator)[0]
     return requirement.strip().lower()
+
+
+def test_a_language_model_without_transformers_names_forgeml_llm(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tokenizer, model and LoRA all ask for the llm extra, each naming the config key that needs it."""
+    from forgeml.config import CausalLMConfig, LoRAConfig
+    from forgeml.data.lm import load_tokenizer
+    from forgeml.models.causal_lm import load_model, with_lora
+
+    block(monkeypatch, "transformers", "peft")
+    config = CausalLMConfig(name="some/model")
+    for load in (load_tokenizer, load_model):
+        with pytest.raises(MissingExtraError, match=r'pip install "forgeml\[llm\]"') as caught:
+            load(config)
+        assert caught.value.key == "model.type"
+    with pytest.raises(MissingExtraError, match=r'model.lora needs peft.*"forgeml\[llm\]"') as caught:
+        with_lora(torch_module(), LoRAConfig())
+    assert caught.value.key == "model.lora"
+
+
+def torch_module() -> object:
+    """A tiny stand-in model (torch is imported here, lazily, like the code under test)."""
+    from torch import nn
+
+    return nn.Linear(2, 2)

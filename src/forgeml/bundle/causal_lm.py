@@ -22,6 +22,7 @@ from forgeml import atomic
 from forgeml.bundle.manifest import MANIFEST, file_record, header, read_manifest, verify_files
 from forgeml.config import CAUSAL_LM, CausalLMConfig, Config, config_json
 from forgeml.errors import BundleError
+from forgeml.extras import require
 
 WEIGHTS = "model.safetensors"
 
@@ -80,13 +81,14 @@ def read_lm_manifest(path: Path) -> dict[str, Any]:
 
 def read_lm_bundle(path: str | Path) -> LMBundle:
     """Verify, then load the model (safetensors only, no remote code) and the tokenizer."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
     path = Path(path)
     manifest = read_lm_manifest(path)
+    transformers = require("transformers", "llm", "serving a causal_lm bundle")
     try:
-        model = AutoModelForCausalLM.from_pretrained(path, trust_remote_code=False, use_safetensors=True)
-        tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=False)
+        model = transformers.AutoModelForCausalLM.from_pretrained(
+            path, trust_remote_code=False, use_safetensors=True
+        )
+        tokenizer = transformers.AutoTokenizer.from_pretrained(path, trust_remote_code=False)
     except (OSError, ValueError) as exc:
         raise BundleError(
             f"{path}: the model or tokenizer does not load ({str(exc).splitlines()[0]})."

@@ -28,6 +28,7 @@ import torch
 
 from forgeml.data.tables import parse_json_line
 from forgeml.errors import ConfigError, DataError
+from forgeml.extras import require
 
 if TYPE_CHECKING:
     from forgeml.config import CausalLMConfig, DataConfig
@@ -346,11 +347,12 @@ def sample_prompts(
 
 def load_tokenizer(config: CausalLMConfig) -> Any:
     """The model's own tokenizer (for a GGUF file, the one stored inside it)."""
-    from transformers import AutoTokenizer
-
+    transformers = require("transformers", "llm", "model.type: causal_lm", key="model.type")
     source, gguf = model_source(config)
+    if gguf is not None:
+        require("gguf", "llm", "model.gguf_file", key="model.gguf_file")
     try:
-        return AutoTokenizer.from_pretrained(source, gguf_file=gguf, trust_remote_code=False)
+        return transformers.AutoTokenizer.from_pretrained(source, gguf_file=gguf, trust_remote_code=False)
     except (OSError, ValueError, ImportError) as exc:
         raise ConfigError(
             f"model.name: cannot load the tokenizer of {config.name!r}: {first_line(exc)}", key="model.name"

@@ -22,17 +22,19 @@ from torch import nn
 from forgeml.config import CausalLMConfig, LoRAConfig
 from forgeml.data.lm import IGNORE_INDEX, LMTensors, first_line, model_source
 from forgeml.errors import ConfigError
+from forgeml.extras import require
 
 logger = logging.getLogger(__name__)
 
 
 def load_model(config: CausalLMConfig) -> nn.Module:
     """``AutoModelForCausalLM`` in float32 (a GGUF file is de-quantized), never running remote code."""
-    from transformers import AutoModelForCausalLM
-
+    transformers = require("transformers", "llm", "model.type: causal_lm", key="model.type")
     source, gguf = model_source(config)
+    if gguf is not None:
+        require("gguf", "llm", "model.gguf_file", key="model.gguf_file")
     try:
-        model = AutoModelForCausalLM.from_pretrained(
+        model = transformers.AutoModelForCausalLM.from_pretrained(
             source, gguf_file=gguf, trust_remote_code=False, dtype=torch.float32
         )
     except ImportError as exc:
@@ -80,14 +82,8 @@ def _without_gguf_marker(model: nn.Module) -> nn.Module:
 
 def with_lora(model: nn.Module, settings: LoRAConfig) -> nn.Module:
     """``model`` wrapped by peft with trainable low-rank adapters; every base weight is frozen."""
-    try:
-        from peft import LoraConfig, get_peft_model
-    except ImportError:
-        raise ConfigError(
-            "model.lora needs the peft package: pip install 'forgeml[text]' (or pip install peft).",
-            key="model.lora",
-        ) from None
-    adapters = LoraConfig(
+    peft = require("peft", "llm", "model.lora", key="model.lora")
+    adapters = peft.LoraConfig(
         r=settings.r,
         lora_alpha=settings.alpha,
         lora_dropout=settings.dropout,
@@ -96,7 +92,7 @@ def with_lora(model: nn.Module, settings: LoRAConfig) -> nn.Module:
         task_type="CAUSAL_LM",
     )
     try:
-        return get_peft_model(model, adapters)
+        return peft.get_peft_model(model, adapters)
     except ValueError as exc:
         raise ConfigError(f"model.lora: {first_line(exc)}", key="model.lora.target_modules") from None
 
