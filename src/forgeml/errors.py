@@ -8,6 +8,7 @@ the HTTP server maps these to 4xx answers. Anything else that escapes is a bug i
 
     ForgeError
     ├── ConfigError(ValueError)      a config key is unknown or its value is out of range
+    │   └── MissingExtraError        a feature needs a package from a pip extra (forgeml.extras)
     ├── DataError(ValueError)        a data file is missing, unreadable or does not match
     ├── BundleError(ValueError)      a bundle is missing files, tampered with or incompatible
     ├── DataQualityError             the cleaning gate found blocking problems (CLI exit code 1)
