@@ -330,34 +330,62 @@ class EvaluateConfig(Section):
 class ServeConfig(Section):
     """The HTTP server and ONNX export (the deploy stage). Every limit is enforced before the model runs."""
 
-    host: str = (
-        "127.0.0.1"  # loopback only by default; put a gateway (TLS, auth, rate limits) in front for more
+    host: Annotated[
+        str,
+        Field(
+            description="loopback only by default; put a gateway (TLS, auth, rate limits) in front for more"
+        ),
+    ] = "127.0.0.1"
+    port: Annotated[int, Field(ge=0, le=65535, description="0 picks a free port")] = 8000
+    workers: Annotated[
+        int, Field(ge=1, le=64, description="uvicorn worker processes, each with its own model copy")
+    ] = 1
+    threads: Annotated[
+        int, Field(ge=0, le=256, description="ONNX Runtime threads per worker; 0 = cores / workers")
+    ] = 0
+    max_batch_size: Annotated[
+        int, Field(ge=1, le=65536, description="rows per model call (dynamic micro-batching)")
+    ] = 256
+    max_wait_ms: Annotated[
+        float, Field(ge=0.0, le=1000.0, description="extra wait for more rows; 0 = batch what queued")
+    ] = 0.0
+    max_queue: Annotated[
+        int,
+        Field(
+            ge=0,
+            le=1_000_000,
+            description="queued requests; beyond it 503 + Retry-After. 0 (causal_lm only): no generation waits",
+        ),
+    ] = 512
+    request_timeout_s: Annotated[
+        float, Field(gt=0.0, le=3600.0, description="queue + model time; then 504")
+    ] = 10.0
+    max_body_bytes: Annotated[int, Field(ge=1024, le=1 << 30, description="larger bodies get 413 unread")] = (
+        1 << 20
     )
-    port: Annotated[int, Field(ge=0, le=65535)] = 8000  # 0 picks a free port
-    workers: Annotated[int, Field(ge=1, le=64)] = 1  # uvicorn worker processes, each with its own model copy
-    threads: Annotated[int, Field(ge=0, le=256)] = 0  # ONNX Runtime threads per worker; 0 = cores / workers
-    max_batch_size: Annotated[int, Field(ge=1, le=65536)] = (
-        256  # rows per model call (dynamic micro-batching)
-    )
-    max_wait_ms: Annotated[float, Field(ge=0.0, le=1000.0)] = (
-        0.0  # extra wait for more rows; 0 = batch what queued
-    )
-    # queued requests; beyond it 503 + Retry-After. 0 (causal_lm only): no generation waits
-    max_queue: Annotated[int, Field(ge=0, le=1_000_000)] = 512
-    request_timeout_s: Annotated[float, Field(gt=0.0, le=3600.0)] = 10.0  # queue + model time; then 504
-    max_body_bytes: Annotated[int, Field(ge=1024, le=1 << 30)] = 1 << 20  # larger bodies get 413 unread
-    max_rows: Annotated[int, Field(ge=1, le=1_000_000)] = 1000  # rows per request; more gets 422
-    unseen_category: Literal["unknown", "reject"] = "unknown"  # unknown bucket (as in training) or 422
-    api_key_file: str | None = None  # a file holding the key clients send as `Authorization: Bearer <key>`
-    graceful_timeout_s: Annotated[float, Field(gt=0.0, le=3600.0)] = 30.0  # SIGTERM drain limit
-    docs: bool = True  # serve /docs and /openapi.json
-    metrics: bool = True  # serve /metrics (Prometheus text)
-    onnx: bool = True  # also write model.onnx into the bundle when exporting
+    max_rows: Annotated[int, Field(ge=1, le=1_000_000, description="rows per request; more gets 422")] = 1000
+    unseen_category: Annotated[
+        Literal["unknown", "reject"], Field(description="unknown bucket (as in training) or 422")
+    ] = "unknown"
+    api_key_file: Annotated[
+        str | None,
+        Field(description="a file holding the key clients send as `Authorization: Bearer <key>`"),
+    ] = None
+    graceful_timeout_s: Annotated[float, Field(gt=0.0, le=3600.0, description="SIGTERM drain limit")] = 30.0
+    docs: Annotated[bool, Field(description="serve /docs and /openapi.json")] = True
+    metrics: Annotated[bool, Field(description="serve /metrics (Prometheus text)")] = True
+    onnx: Annotated[bool, Field(description="also write model.onnx into the bundle when exporting")] = True
     # causal_lm only: the generation limits of the OpenAI-compatible endpoints
-    max_concurrent: Annotated[int, Field(ge=1, le=256)] = 2  # generations at once; more queue up
-    max_tokens_limit: Annotated[int, Field(ge=1, le=131072)] = 1024  # the largest max_tokens accepted
-    default_max_tokens: Annotated[int, Field(ge=1, le=131072)] = 256
-    max_messages: Annotated[int, Field(ge=1, le=10000)] = 256
+    max_concurrent: Annotated[int, Field(ge=1, le=256, description="generations at once; more queue up")] = 2
+    max_tokens_limit: Annotated[
+        int, Field(ge=1, le=131072, description="the largest max_tokens accepted")
+    ] = 1024
+    default_max_tokens: Annotated[
+        int, Field(ge=1, le=131072, description="max_tokens of a request that sets none")
+    ] = 256
+    max_messages: Annotated[
+        int, Field(ge=1, le=10000, description="messages per chat request; more gets 422")
+    ] = 256
 
     @model_validator(mode="after")
     def _default_within_limit(self) -> ServeConfig:
