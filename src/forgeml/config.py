@@ -74,7 +74,8 @@ class DataConfig(Section):
 
 
 class NumericConfig(Section):
-    impute: Literal["median", "mean", "zero"] = "median"
+    # none keeps missing values as NaN: only for model.type gbm, which routes them itself
+    impute: Literal["median", "mean", "zero", "none"] = "median"
     scale: Literal["standard", "none"] = "standard"
 
 
@@ -229,6 +230,63 @@ class CausalLMConfig(Section):
     gradient_checkpointing: bool = False  # recompute activations in backward: less memory, ~30% slower
 
 
+# LightGBM's own defaults, in one place, until benchmarks/tabular_quality.py chooses ours by measurement
+# on the tuning tables. Model keys are GBMConfig's field defaults; the last two are the gbm defaults of
+# the shared train.learning_rate and train.early_stopping.patience (see KIND_RULES).
+GBM_DEFAULTS: dict[str, Any] = {
+    "num_leaves": 31,
+    "max_depth": None,
+    "min_data_in_leaf": 20,
+    "min_sum_hessian_in_leaf": 1e-3,
+    "feature_fraction": 1.0,
+    "bagging_fraction": 1.0,
+    "bagging_freq": 0,
+    "lambda_l1": 0.0,
+    "lambda_l2": 0.0,
+    "min_gain_to_split": 0.0,
+    "max_bin": 255,
+    "max_rounds": 100,
+    "cat_smooth": 10.0,
+    "cat_l2": 10.0,
+    "max_cat_to_onehot": 4,
+    "learning_rate": 0.1,
+    # LightGBM stops only when told; 10 rounds is scikit-learn's HistGradientBoosting n_iter_no_change
+    "early_stopping_rounds": 10,
+}
+Share = Annotated[float, Field(gt=0.0, le=1.0)]
+NonNegative = Annotated[float, Field(ge=0.0)]
+
+
+class GBMConfig(Section):
+    """Gradient-boosted trees (LightGBM) for tables: categorical columns split natively, NaN kept.
+
+    Shared settings keep their one place: ``train.learning_rate`` (0.1 for gbm),
+    ``train.early_stopping.patience`` (rounds without a better validation loss), ``train.class_weights``,
+    ``train.threads`` and ``seed``. Keys only networks read (``train.epochs``, ``batch_size``,
+    ``optimizer``, ...) are errors with this type. Names and defaults are LightGBM's.
+    """
+
+    type: Literal["gbm"] = "gbm"
+    num_leaves: Annotated[int, Field(ge=2, le=131072)] = GBM_DEFAULTS["num_leaves"]  # leaves per tree
+    max_depth: PositiveInt | None = GBM_DEFAULTS["max_depth"]  # None: no depth limit (leaves bound the tree)
+    min_data_in_leaf: PositiveInt = GBM_DEFAULTS["min_data_in_leaf"]  # fewest training rows in a leaf
+    min_sum_hessian_in_leaf: NonNegative = GBM_DEFAULTS["min_sum_hessian_in_leaf"]
+    feature_fraction: Share = GBM_DEFAULTS["feature_fraction"]  # share of columns drawn per tree
+    bagging_fraction: Share = GBM_DEFAULTS["bagging_fraction"]  # share of rows drawn (with bagging_freq > 0)
+    # redraw rows every k rounds; 0 = off
+    bagging_freq: Annotated[int, Field(ge=0)] = GBM_DEFAULTS["bagging_freq"]
+    lambda_l1: NonNegative = GBM_DEFAULTS["lambda_l1"]  # L1 penalty on leaf values
+    lambda_l2: NonNegative = GBM_DEFAULTS["lambda_l2"]  # L2 penalty on leaf values
+    min_gain_to_split: NonNegative = GBM_DEFAULTS["min_gain_to_split"]
+    # histogram bins per numeric column
+    max_bin: Annotated[int, Field(ge=2, le=65535)] = GBM_DEFAULTS["max_bin"]
+    max_rounds: PositiveInt = GBM_DEFAULTS["max_rounds"]  # boosting rounds (trees per output) at most
+    # categorical splits: smoothing of category statistics
+    cat_smooth: NonNegative = GBM_DEFAULTS["cat_smooth"]
+    cat_l2: NonNegative = GBM_DEFAULTS["cat_l2"]  # categorical splits: L2 penalty
+    max_cat_to_onehot: PositiveInt = GBM_DEFAULTS["max_cat_to_onehot"]  # fewer categories: one-vs-rest splits
+
+
 ModelConfig = Annotated[
     MLPConfig
     | CNNConfig
@@ -236,7 +294,8 @@ ModelConfig = Annotated[
     | TextCNNConfig
     | TransformerConfig
     | PretrainedConfig
-    | CausalLMConfig,
+    | CausalLMConfig
+    | GBMConfig,
     Field(discriminator="type"),
 ]
 
@@ -423,6 +482,16 @@ class Config(Section):
     def _kind_rules(cls, raw: Any) -> Any:
         return _apply_kind(raw) if isinstance(raw, dict) else raw
 
+    @model_validator(mode="after")
+    def _nan_only_for_trees(self) -> Config:
+        if self.features.numeric.impute == "none" and self.model.type != GBM:
+            raise ConfigError(
+                f"features.numeric.impute: none keeps missing values as NaN, which only model.type gbm "
+                f"reads; model.type {self.model.type} needs median, mean or zero.",
+                key="features.numeric.impute",
+            )
+        return self
+
     @property
     def kind(self) -> Kind:
         """``causal_lm`` for a language model, ``predictor`` for every model that maps rows to predictions."""
@@ -436,6 +505,16 @@ class Config(Section):
 def kind_of(model_type: str) -> Kind:
     """The kind of a ``model.type``: the one question every stage, bundle and server dispatches on."""
     return CAUSAL_LM if model_type == CAUSAL_LM else PREDICTOR
+
+
+GBM = "gbm"
+# train keys that only a network's training loop reads (gbm has its own words for some: max_rounds)
+NETWORK_TRAIN_KEYS = {
+    "epochs", "batch_size", "optimizer", "weight_decay", "momentum", "loss", "schedule", "grad_clip",
+    "accumulate", "label_smoothing", "precision", "compile", "allocator", "channels_last",
+    "fused_optimizer", "profile_steps", "deterministic", "device", "on_nan", "checkpoint_every",
+    "keep_checkpoints", "resume", "tensorboard", "csv_log",
+}  # fmt: skip
 
 
 # Per kind: "defaults" for keys the user did not set (dotted section -> values), and "foreign", the
@@ -475,6 +554,46 @@ KIND_RULES: dict[Kind, dict[str, dict[str, Any]]] = {
         },
     },
 }
+# Model types whose rules add to their kind's (same shape as KIND_RULES). gbm is a predictor that reads
+# raw numbers (NaN kept, no scaling) and category ids, and trains by rounds, not epochs.
+TYPE_RULES: dict[str, dict[str, dict[str, Any]]] = {
+    GBM: {
+        "defaults": {
+            "train": {"learning_rate": GBM_DEFAULTS["learning_rate"]},
+            "train.early_stopping": {"patience": GBM_DEFAULTS["early_stopping_rounds"]},
+            "features.numeric": {"impute": "none", "scale": "none"},
+            "features.categorical": {"encoding": "embedding"},  # ids: the trees split on categories natively
+        },
+        "foreign": {
+            "train": NETWORK_TRAIN_KEYS,
+            "features": {"image", "text", "text_columns"},
+            "features.numeric": {"impute", "scale"},
+            "features.categorical": {"encoding", "embedding_dim"},
+        },
+    },
+}
+# what to use instead of a key gbm never reads, where there is something to say
+_INSTEAD = {
+    "train.epochs": "set model.max_rounds instead",
+    "train.deterministic": "gbm runs are always deterministic",
+    "features.numeric.impute": "the trees route missing values themselves",
+    "features.categorical.encoding": "the trees split on categories natively",
+}
+
+
+def rules_for(model_type: str | None) -> dict[str, dict[str, Any]]:
+    """The kind rules of ``model_type``: its kind's, plus its own (:data:`TYPE_RULES`) where it has some."""
+    rules = KIND_RULES[kind_of(str(model_type))]
+    extra = TYPE_RULES.get(str(model_type))
+    if extra is None:
+        return rules
+    defaults = {dotted: dict(values) for dotted, values in rules["defaults"].items()}
+    foreign = {dotted: set(names) for dotted, names in rules["foreign"].items()}
+    for dotted, values in extra["defaults"].items():
+        defaults[dotted] = defaults.get(dotted, {}) | values
+    for dotted, names in extra["foreign"].items():
+        foreign[dotted] = foreign.get(dotted, set()) | names
+    return {"defaults": defaults, "foreign": foreign}
 
 
 def _apply_kind(raw: dict[str, Any]) -> dict[str, Any]:
@@ -485,14 +604,12 @@ def _apply_kind(raw: dict[str, Any]) -> dict[str, Any]:
     """
     model = raw.get("model")
     model_type = model.get("type") if isinstance(model, dict) else getattr(model, "type", None)
-    kind = kind_of(str(model_type))
-    rules = KIND_RULES[kind]
+    rules = rules_for(model_type)
     for dotted, names in rules["foreign"].items():
         for name in sorted(names & _set_keys(_section(raw, dotted))):
             key = f"{dotted}.{name}" if dotted else name
             raise ConfigError(
-                f"{key} does not apply to model.type {model_type or 'mlp'} "
-                f"({'a language model' if kind == CAUSAL_LM else 'it is read by causal_lm models only'}). "
+                f"{key} does not apply to model.type {model_type or 'mlp'} ({_why_foreign(key, model_type)}). "
                 "Remove it.",
                 key=key,
             )
@@ -502,6 +619,17 @@ def _apply_kind(raw: dict[str, Any]) -> dict[str, Any]:
     for dotted, values in rules["defaults"].items():
         _fill(raw, dotted.split(".") if dotted else [], values)
     return raw
+
+
+def _why_foreign(key: str, model_type: str | None) -> str:
+    """Why a kind rule refuses ``key``, with what to use instead where there is something."""
+    if kind_of(str(model_type)) == CAUSAL_LM:
+        return "a language model"
+    dotted, _, name = key.rpartition(".")
+    if name in TYPE_RULES.get(str(model_type), {}).get("foreign", {}).get(dotted, set()):
+        instead = _INSTEAD.get(key)
+        return f"{model_type} never reads it" + (f"; {instead}" if instead else "")
+    return "it is read by causal_lm models only"
 
 
 def _section(raw: Any, dotted: str) -> Any:
@@ -526,7 +654,7 @@ def _fill(node: dict[str, Any], path: list[str], values: dict[str, Any]) -> None
             node.setdefault(name, value)
         return
     name, rest = path[0], path[1:]
-    if name not in node and not rest and name != "lora":
+    if name not in node and name not in ("lora", "model"):
         node[name] = {}
     child = node.get(name)
     if isinstance(child, BaseModel):
@@ -603,7 +731,7 @@ def serve_config(kind: Kind, *layers: dict[str, Any]) -> ServeConfig:
 def config_json(config: Config) -> dict[str, Any]:
     """The resolved config as plain data, without the keys its kind never reads (so it loads again)."""
     data = config.model_dump(mode="json")
-    for dotted, names in KIND_RULES[config.kind]["foreign"].items():
+    for dotted, names in rules_for(config.model.type)["foreign"].items():
         section = _section(data, dotted)
         for name in names:
             section.pop(name, None)
@@ -673,7 +801,7 @@ def _resolve_paths(config: Config, base: Path) -> Config:
     return config.model_copy(update={"data": data, "model": model})
 
 
-MODEL_TYPES = ("mlp", "cnn", "bag_of_embeddings", "text_cnn", "transformer", "pretrained", "causal_lm")
+MODEL_TYPES = ("mlp", "cnn", "bag_of_embeddings", "text_cnn", "transformer", "pretrained", "causal_lm", "gbm")
 
 
 def _dotted(loc: tuple[Any, ...]) -> str:
@@ -684,7 +812,7 @@ def _dotted(loc: tuple[Any, ...]) -> str:
 def _describe(error: dict[str, Any], origin: str) -> str:
     key = _dotted(error["loc"])
     if error["type"] == "extra_forbidden":
-        return f"{origin}: unknown key {key!r}.{_did_you_mean(error['loc'])} Remove it or fix its spelling."
+        return f"{origin}: unknown key {key!r}.{_did_you_mean(error['loc']) or _read_by(error['loc'])} Remove it or fix its spelling."
     if error["type"] == "missing":
         return f"{origin}: {key} is required but missing. Add it to the config."
     received = error.get("input")
@@ -709,6 +837,15 @@ def _did_you_mean(loc: tuple[Any, ...]) -> str:
     section = members[0]
     close = difflib.get_close_matches(str(loc[-1]), list(section.model_fields), n=1)
     return f" Did you mean {close[0]!r}?" if close else ""
+
+
+def _read_by(loc: tuple[Any, ...]) -> str:
+    """For a model key that another model type reads (``num_leaves`` on an mlp): which types read it."""
+    if len(loc) != 3 or loc[0] != "model":
+        return ""
+    members = _models_in(Config.model_fields["model"].annotation)
+    readers = [_type_tag(member) for member in members if loc[-1] in member.model_fields]
+    return f" It is a setting of model.type {' and '.join(map(str, readers))}." if readers else ""
 
 
 def _models_in(annotation: Any) -> list[type[BaseModel]]:

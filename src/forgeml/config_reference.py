@@ -55,10 +55,11 @@ def render(root: type[BaseModel] = Config) -> str:
         lines += _section_blocks(name, field.annotation, level=2)
     if root is Config:
         lines += _kind_blocks(getattr(config_module, "KIND_RULES", {}))
+        lines += _kind_blocks(getattr(config_module, "TYPE_RULES", {}), title="Model type")
     return "\n".join(lines).rstrip() + "\n"
 
 
-def _kind_blocks(rules: dict[str, dict[str, dict[str, Any]]]) -> list[str]:
+def _kind_blocks(rules: dict[str, dict[str, dict[str, Any]]], title: str = "Model kind") -> list[str]:
     """Defaults that depend on the kind of model, and the keys a kind never reads (an error if set).
 
     ``rules`` maps a kind to ``{"defaults": {section path: {key: value}}, "foreign": {path: keys}}``;
@@ -69,7 +70,7 @@ def _kind_blocks(rules: dict[str, dict[str, dict[str, Any]]]) -> list[str]:
         defaults, foreign = rule.get("defaults", {}), rule.get("foreign", {})
         if not (defaults or foreign):
             continue
-        lines += [f"## Model kind `{kind}`", "", *_types_of_kind(kind)]
+        lines += [f"## {title} `{kind}`", "", *(_types_of_kind(kind) if title == "Model kind" else [])]
         if defaults:
             lines += ["Defaults that differ from the tables above (a key you set wins):", ""]
             lines += [
@@ -82,6 +83,8 @@ def _kind_blocks(rules: dict[str, dict[str, dict[str, Any]]]) -> list[str]:
             unread = ", ".join(
                 f"`{_key(path, key)}`" for path, keys in foreign.items() for key in sorted(keys)
             )
+            if title != "Model kind":
+                unread += f" (besides those of its kind, `{config_module.kind_of(kind)}`)"
             lines += [f"Keys this kind never reads (setting one is an error): {unread}.", ""]
     return lines
 

@@ -1,4 +1,8 @@
-"""Numeric columns: impute missing values, then standardize; fitted on the training split only."""
+"""Numeric columns: impute missing values, then standardize; fitted on the training split only.
+
+``impute="none"`` with ``scale="none"`` passes the raw values through with NaN kept: what
+gradient-boosted trees read (they route missing values down a learned side of every split).
+"""
 
 from __future__ import annotations
 
@@ -24,6 +28,8 @@ class NumericFeatures:
             fill = {"median": np.nanmedian, "mean": np.nanmean}.get(self.impute)
             fills = fill(values, axis=0) if fill is not None and len(values) else np.zeros(len(self.columns))
         fills = np.where(np.isfinite(fills), fills, 0.0)  # an all-missing column imputes to 0
+        if self.impute == "none":
+            fills = np.full(len(self.columns), np.nan)  # NaN filled with NaN: missing values stay missing
         filled = _impute(values, fills)
         means = filled.mean(axis=0) if self.scale == "standard" else np.zeros(len(self.columns))
         stds = filled.std(axis=0) if self.scale == "standard" else np.ones(len(self.columns))
@@ -48,7 +54,7 @@ class NumericFeatures:
             "columns": self.columns,
             "impute": self.impute,
             "scale": self.scale,
-            "fill_values": self.fill_values_.tolist(),
+            "fill_values": [None if np.isnan(value) else value for value in self.fill_values_.tolist()],
             "means": self.means_.tolist(),
             "stds": self.stds_.tolist(),
         }
