@@ -1,5 +1,7 @@
 """Inference engines: ONNX Runtime when the bundle has ``model.onnx``, PyTorch eager otherwise.
 
+For boosted trees the second engine is the LightGBM booster (the model's forward is its ``predict``).
+
 Both take the same raw graph inputs (see :mod:`forgeml.bundle.encode`) and return the model's raw
 outputs ``(N, output_dim)`` float32, so everything around them is shared.
 """
@@ -70,6 +72,8 @@ class TorchEngine:
 
     def __init__(self, bundle: Bundle) -> None:
         self.module = InferenceModule(bundle.model, bundle.pipeline).eval()
+        # boosted trees run as the LightGBM booster itself behind the same module
+        self.name = getattr(bundle.model, "engine_name", TorchEngine.name)
 
     @torch.inference_mode()
     def run(self, feeds: Feeds) -> np.ndarray:

@@ -73,12 +73,21 @@ def bundle_kind(path: str | Path) -> Kind:
     return kind
 
 
-def verify_files(path: Path, manifest: dict[str, Any], *, weights: str = "weights.safetensors") -> None:
+def model_file(manifest: dict[str, Any]) -> str:
+    """A predictor bundle's model file: ``model.txt`` (LightGBM text) for boosted trees, else the weights."""
+    model = manifest.get("model")
+    config = model.get("config") if isinstance(model, dict) else None
+    return "model.txt" if isinstance(config, dict) and config.get("type") == "gbm" else "weights.safetensors"
+
+
+def verify_files(path: Path, manifest: dict[str, Any], *, weights: str | None = None) -> None:
     """Every listed file present with its recorded sha256, no pickle or code file, and no file not listed.
 
-    ``weights`` is the kind's weights file, which must be listed. A pickle or code file is refused
-    even with a matching checksum, because loading it could run code.
+    ``weights`` is the kind's weights file, which must be listed (default: the predictor's model
+    file, :func:`model_file`). A pickle or code file is refused even with a matching checksum,
+    because loading it could run code.
     """
+    weights = weights or model_file(manifest)
     listed = manifest.get("files")
     if not isinstance(listed, dict) or weights not in listed:
         raise BundleError(f"{path / MANIFEST}: the manifest lists no weights file ({weights}).")

@@ -9,6 +9,9 @@ fitted tokenizer (text -> ``text`` ids and ``text_mask``, both ``(N, C, L)`` int
 trained length); bundle.json describes them under ``onnx.inputs`` so any ONNX runtime can
 reproduce them (the tokenizer is Hugging Face ``tokenizers`` JSON in ``features.text.tokenizer_json``).
 
+Boosted trees (``model.type: gbm``) take another route to the same inputs and output: see
+:mod:`forgeml.bundle.trees_onnx`.
+
 Exporter: ``torch.onnx.export(..., dynamo=True)``, the torch.export-based exporter that PyTorch
 made the default in 2.9 (the TorchScript-based one is deprecated and warns). It gives a clean
 symbolic ``batch`` axis from ``torch.export.Dim`` and passes ``onnx.checker`` with ``full_check``.
@@ -33,8 +36,11 @@ from forgeml import atomic
 from forgeml.bundle.encode import graph_input_names, text_columns
 from forgeml.bundle.manifest import MANIFEST, file_record, read_manifest, verify_files
 from forgeml.bundle.predictive import Bundle, read_predictor_bundle
+from forgeml.bundle.trees_onnx import describe as describe_trees
+from forgeml.bundle.trees_onnx import trees_model
 from forgeml.errors import BundleError
 from forgeml.features import FeaturePipeline
+from forgeml.models import GradientBoostedTrees
 
 logger = logging.getLogger(__name__)
 ONNX_FILE = "model.onnx"
@@ -105,9 +111,15 @@ def export(bundle_path: str | Path) -> Path:
     bundle_path = Path(bundle_path)
     bundle = read_predictor_bundle(bundle_path)
     module = InferenceModule(bundle.model, bundle.pipeline).eval()
+    trees = isinstance(bundle.model, GradientBoostedTrees)
     with tempfile.TemporaryDirectory(prefix="forgeml-onnx-") as folder:
         onnx_file = Path(folder) / ONNX_FILE
-        if text_columns(bundle.pipeline):
+        if trees:  # boosted trees: our preprocessing graph joined to the converted trees
+            import onnx
+
+            onnx.save(trees_model(bundle.model, bundle.pipeline, OUTPUT_NAME), str(onnx_file))
+            check_onnx(onnx_file)
+        elif text_columns(bundle.pipeline):
             _export_text_model(module, bundle, onnx_file)
         else:
             _torch_export(module, bundle.pipeline, onnx_file)
@@ -120,6 +132,8 @@ def export(bundle_path: str | Path) -> Path:
             shutil.copy2(onnx_file, staging / ONNX_FILE)
             manifest["files"][ONNX_FILE] = file_record(staging / ONNX_FILE)
             manifest["onnx"] = describe_graph(bundle.pipeline, int(manifest["model"]["output_dim"]))
+            if trees:
+                manifest["onnx"] = describe_trees(manifest["onnx"])
             manifest["versions"] |= {name: version(name) for name in ("onnx", "onnxruntime")}
             (staging / MANIFEST).write_text(json.dumps(manifest, indent=2), encoding="utf-8")
     verify_files(bundle_path, read_manifest(bundle_path))

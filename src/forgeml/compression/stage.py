@@ -26,6 +26,7 @@ from forgeml.compression.measure import VariantResult, measure, with_latencies
 from forgeml.compression.options import CompressOptions
 from forgeml.compression.prune import check_structured, make_permanent, mask_unstructured, prune_structured
 from forgeml.compression.report import COMPRESSED_DIR, SUMMARY, add_to_run_report, write_reports
+from forgeml.compression.trees import refuse_for_trees
 from forgeml.compression.variants import Candidate, update_metrics, write_variant
 from forgeml.config import Config, ModelConfig, load_config
 from forgeml.data import RawData, Splits, load_data
@@ -71,6 +72,7 @@ class _Context:
 def compress_run(run_dir: Path, options: CompressOptions, *, console: Console | None = None) -> Compression:
     """Build, measure and compare the variants ``options`` ask for; see the module docstring."""
     config = _run_config(run_dir)
+    refuse_for_trees(config, options)  # before any folder is written: nothing here applies to trees
     teacher = read_predictor_bundle(run_dir / "bundle")
     student = _student_config(options, teacher) if options.distills else None  # fails fast
     if options.prune is not None and options.prune_method == "structured":

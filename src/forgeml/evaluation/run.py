@@ -22,7 +22,7 @@ from forgeml.data import RawData
 from forgeml.errors import DataError
 from forgeml.evaluation import plots
 from forgeml.evaluation.baseline import Interval, baseline_metrics, bootstrap_interval
-from forgeml.evaluation.explain import Attributions, Importance, integrated_gradients, permutation_importance
+from forgeml.evaluation.explain import Attributions, Importance, attributions, permutation_importance
 from forgeml.evaluation.metrics import METRICS_SCHEMA_VERSION, Metrics, class_indices, compute_metrics
 from forgeml.evaluation.report import Figures, render_report
 from forgeml.evaluation.schema import check_columns
@@ -119,7 +119,7 @@ def evaluate_run(
         importance=permutation_importance(
             model, pipeline, test, repeats=settings.permutation_repeats, seed=config.seed
         ),
-        attributions=integrated_gradients(model, pipeline, test, seed=config.seed),
+        attributions=attributions(model, pipeline, test, seed=config.seed),
         metrics_path=run_dir / ("metrics.json" if name is None else f"metrics-{name}.json"),
         report_path=run_dir / ("report.html" if name is None else f"report-{name}.html"),
     )

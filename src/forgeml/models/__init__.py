@@ -5,6 +5,9 @@ Every model takes ``(config, spec, output_dim)`` and its ``forward`` takes the i
 Text models (``bag_of_embeddings``, ``text_cnn``, ``transformer``, ``pretrained``) also read any
 numeric and categorical columns of the same table (see :mod:`forgeml.models.text`).
 
+``gbm`` (LightGBM) is the one model that is not built empty: training grows it from the data
+(:mod:`forgeml.models.gbm`), and it then takes the same ``model(*inputs)`` call.
+
 Before saving weights for serving, pass the model through :func:`exportable` (LoRA adapters are
 merged into plain weights); rebuild it for loading with ``build_model(..., pretrained_weights=False)``.
 """
@@ -17,6 +20,7 @@ from torch import nn
 from forgeml.config import ModelConfig
 from forgeml.features import InputSpec
 from forgeml.models.cnn import CNN
+from forgeml.models.gbm import GradientBoostedTrees
 from forgeml.models.mlp import MLP
 from forgeml.models.pretrained import PretrainedModel
 from forgeml.models.text import BagOfEmbeddings, TextCNN, TextModel, TransformerEncoderModel
@@ -35,6 +39,7 @@ __all__ = [
     "MLP",
     "MODELS",
     "BagOfEmbeddings",
+    "GradientBoostedTrees",
     "PretrainedModel",
     "TextCNN",
     "TextModel",
@@ -54,6 +59,8 @@ def build_model(
     ``pretrained_weights=False`` builds the serving architecture of a ``pretrained`` model from the
     config in ``spec`` alone: no download, no LoRA adapters; load :func:`exportable` weights into it.
     """
+    if config.type == "gbm":  # trees are grown by training.gbm from the data, not built empty
+        raise TypeError("model.type gbm has no untrained form; forgeml.training.train_model grows the trees.")
     if config.type == "pretrained":
         return PretrainedModel(config, spec, output_dim, pretrained_weights=pretrained_weights)
     return MODELS[config.type](config, spec, output_dim)  # type: ignore[call-arg]

@@ -3,6 +3,10 @@
 Parameters and memory come from the built model; FLOPs per sample from
 ``torch.utils.flop_counter.FlopCounterMode`` on one forward (training costs about 3x: forward,
 backward for activations, backward for weights); the epoch time from a few real training steps.
+
+Boosted trees (``model.type: gbm``) have no parameters or FLOPs to count: their plan trains the
+model once on the real training split (seconds for tables of this size) and reports the trees, the
+leaves, the best round and the measured fit time.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from dataclasses import dataclass
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from forgeml.config import Config
+from forgeml.config import GBM, Config
 from forgeml.data import load_data
 from forgeml.features import fit_features
 from forgeml.models import build_model
@@ -46,8 +50,25 @@ class ResourcePlan:
         return self.seconds_per_step * self.steps_per_epoch
 
 
-def plan_config(config: Config, *, timed_batches: int = 5) -> ResourcePlan:
+@dataclass(frozen=True)
+class TreePlan:
+    """A gbm config measured by training it once: the trees it grows and how long that took."""
+
+    rows: int
+    columns: int
+    categorical_columns: int
+    trees: int
+    leaves: int
+    best_round: int | None
+    max_rounds: int
+    fit_seconds: float
+    model_bytes: int
+
+
+def plan_config(config: Config, *, timed_batches: int = 5) -> ResourcePlan | TreePlan:
     """Build the config's model on its real data and measure it (a few steps on a copy; nothing is saved)."""
+    if config.model.type == GBM:
+        return _plan_trees(config)
     set_threads(config.train.threads)
     splits = load_data(config.data, seed=config.seed)
     pipeline = fit_features(splits.train, config.features, splits.task)
@@ -72,6 +93,33 @@ def plan_config(config: Config, *, timed_batches: int = 5) -> ResourcePlan:
     )
 
 
+def _plan_trees(config: Config) -> TreePlan:
+    import io
+
+    from rich.console import Console
+
+    from forgeml.training.stage import train_model
+
+    splits = load_data(config.data, seed=config.seed)
+    pipeline = fit_features(splits.train, config.features, splits.task)
+    result = train_model(
+        pipeline, splits.train, splits.validation, config.model, config.train,
+        seed=config.seed, console=Console(file=io.StringIO()),
+    )  # fmt: skip
+    model = result.model
+    return TreePlan(
+        rows=len(splits.train),
+        columns=len(pipeline.input_columns),
+        categorical_columns=len(pipeline.categorical_.columns),
+        trees=model.trees,
+        leaves=model.leaves,
+        best_round=result.best_epoch,
+        max_rounds=config.model.max_rounds,
+        fit_seconds=result.seconds,
+        model_bytes=len(model.to_text().encode()),
+    )
+
+
 def _time_steps(model, data, config: Config, task, batches: int) -> float:
     """Median seconds of one training step over ``batches`` real batches, after one warm-up step."""
     model.train()
@@ -93,7 +141,9 @@ def _time_steps(model, data, config: Config, task, batches: int) -> float:
     return sorted(times)[len(times) // 2]
 
 
-def render_plan(plan: ResourcePlan) -> str:
+def render_plan(plan: ResourcePlan | TreePlan) -> str:
+    if isinstance(plan, TreePlan):
+        return _table(_tree_rows(plan))
     total = plan.weight_bytes + plan.gradient_bytes + plan.optimizer_bytes
     rows = [
         ("parameters", f"{plan.parameters:,}"),
@@ -107,6 +157,27 @@ def render_plan(plan: ResourcePlan) -> str:
         ("time per step (measured)", f"{plan.seconds_per_step * 1000:.2f} ms"),
         ("time per epoch (estimate)", f"{plan.epoch_seconds:.2f} s"),
     ]
+    return _table(rows)
+
+
+def _tree_rows(plan: TreePlan) -> list[tuple[str, str]]:
+    best = (
+        "no early stop" if plan.best_round is None else f"{plan.best_round:,} of at most {plan.max_rounds:,}"
+    )
+    return [
+        (
+            "training rows / columns (categorical)",
+            f"{plan.rows:,} / {plan.columns} ({plan.categorical_columns})",
+        ),
+        ("trees", f"{plan.trees:,}"),
+        ("leaves (all trees)", f"{plan.leaves:,}"),
+        ("best round", best),
+        ("fit time (measured)", f"{plan.fit_seconds:.2f} s"),
+        ("model.txt", _size(plan.model_bytes)),
+    ]
+
+
+def _table(rows: list[tuple[str, str]]) -> str:
     width = max(len(name) for name, _ in rows)
     return "\n".join(f"{name:<{width}}  {value}" for name, value in rows)
 

@@ -44,8 +44,16 @@ def train_model(
 
     ``session`` says where checkpoints and logs go and whether to resume (default: no files).
     Under torchrun the process's rank comes from the environment; only rank 0 prints and writes.
+    ``model.type: gbm`` goes to :func:`forgeml.training.gbm.train_gbm` (LightGBM) instead of the loop.
     """
     session = session or Session(ranks=ranks_from_environment())
+    if model_config.type == "gbm":  # trees are grown, not trained by epochs: the one place this is asked
+        from forgeml.training.gbm import train_gbm
+
+        return train_gbm(
+            pipeline, train, validation, model_config, config,
+            seed=seed, callbacks=callbacks, console=console, session=session,
+        )  # fmt: skip
     set_threads(config.threads)
     train_data = tensor_data(pipeline, train)
     classes = max(2, len(pipeline.task.labels)) if pipeline.task.kind != "regression" else 0

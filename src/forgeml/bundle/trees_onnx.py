@@ -1,0 +1,127 @@
+"""ONNX export of boosted trees: forgeml's preprocessing graph and LightGBM's trees, one ``model.onnx``.
+
+The graph takes the same raw inputs as every forgeml graph (``numeric`` float64 with NaN for
+missing, ``categorical`` int64 vocabulary ids) and returns the same ``output``: raw scores
+``(N, output_dim)`` float32 that ``task`` decoding turns into probabilities or values. It is two
+graphs joined with :func:`onnx.compose.merge_models`:
+
+* the preprocessing graph, written here: each block cast to float32 (the values LightGBM trained on,
+  see :func:`forgeml.models.gbm.tree_matrix`) and concatenated, numeric columns first;
+* the trees, converted by onnxmltools' LightGBM converter, which unfolds categorical set splits into
+  chains of equality tests and maps LightGBM's missing-value directions. Its classifier node is
+  rebuilt as a ``TreeEnsembleRegressor`` over the very same nodes and leaf weights, so the graph
+  outputs raw scores (one per class, or one log-odds for binary) rather than probabilities and
+  labels: the model card, verify and the Predictor decode every model's output alike.
+
+Why this route: the converter's tree walk (categorical sets, missing values) is the tested part
+worth reusing; what is ours is a cast, a concat and the node rebuild. Measured on the tests' tables:
+ONNX Runtime's scores agree with LightGBM's ``predict`` within float32 summation (about 3e-6 on raw
+scores, under 1e-6 on probabilities), and a 256-row batch runs faster than LightGBM's own predict
+(benchmarks/inference.py).
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import version
+from typing import Any
+
+from forgeml.features import FeaturePipeline
+from forgeml.models.gbm import GradientBoostedTrees
+
+FEATURES = "features"  # the float32 matrix the trees read, between the two joined graphs
+CONVERTER_OPSET = 15  # the highest default-domain opset onnxmltools 1.16's LightGBM converter accepts
+_CLASS_TO_TARGET = {
+    "class_ids": "target_ids",
+    "class_nodeids": "target_nodeids",
+    "class_treeids": "target_treeids",
+    "class_weights": "target_weights",
+}
+
+
+def trees_model(model: GradientBoostedTrees, pipeline: FeaturePipeline, output_name: str) -> Any:
+    """The whole graph (an ``onnx.ModelProto``): raw inputs -> preprocessing -> trees -> raw scores."""
+    import onnx
+
+    trees = _trees_graph(model, output_name)
+    merged = onnx.compose.merge_models(
+        _preprocessing_graph(pipeline, trees), trees, io_map=[(FEATURES, FEATURES)]
+    )
+    merged.producer_name = "forgeml"
+    return merged
+
+
+def describe(description: dict[str, Any]) -> dict[str, Any]:
+    """bundle.json's ``onnx`` entry (from ``describe_graph``) told what the trees graph does instead."""
+    for item in description["inputs"]:
+        if item["name"] == "numeric":
+            item["host_steps"] = (
+                "the raw values in this column order; NaN for a missing value (the trees route it)"
+            )
+        if item["name"] == "categorical":
+            item["in_graph"] = "category ids compared natively by the trees' categorical splits"
+    description["exporter"] = (
+        f"onnxmltools {version('onnxmltools')} (LightGBM {version('lightgbm')} trees as TreeEnsembleRegressor) "
+        "joined to forgeml's preprocessing with onnx.compose"
+    )
+    description["opset"] = CONVERTER_OPSET
+    return description
+
+
+def _trees_graph(model: GradientBoostedTrees, output_name: str) -> Any:
+    """onnxmltools' trees over a ``features`` input, rebuilt to output raw scores named ``output_name``."""
+    import onnx
+    from onnx import helper
+    from onnxmltools import convert_lightgbm
+    from onnxmltools.convert.common.data_types import FloatTensorType
+
+    width = model.numeric + model.categorical
+    converted = convert_lightgbm(
+        model.booster,
+        initial_types=[(FEATURES, FloatTensorType([None, width]))],
+        zipmap=False,
+        target_opset=CONVERTER_OPSET,
+    )
+    (ensemble,) = [node for node in converted.graph.node if node.op_type.startswith("TreeEnsemble")]
+    attributes = {item.name: helper.get_attribute_value(item) for item in ensemble.attribute}
+    kept = {
+        _CLASS_TO_TARGET.get(name, name): value
+        for name, value in attributes.items()
+        if name.startswith(("nodes_", "class_", "target_")) or name == "base_values"
+    }
+    node = helper.make_node(
+        "TreeEnsembleRegressor", [FEATURES], [output_name], domain="ai.onnx.ml",
+        n_targets=model.output_dim, post_transform="NONE", aggregate_function="SUM", **kept,
+    )  # fmt: skip
+    graph = helper.make_graph(
+        [node],
+        "lightgbm_trees",
+        [helper.make_tensor_value_info(FEATURES, onnx.TensorProto.FLOAT, ["batch", width])],
+        [helper.make_tensor_value_info(output_name, onnx.TensorProto.FLOAT, ["batch", model.output_dim])],
+    )
+    return helper.make_model(
+        graph, opset_imports=list(converted.opset_import), ir_version=converted.ir_version
+    )
+
+
+def _preprocessing_graph(pipeline: FeaturePipeline, trees: Any) -> Any:
+    """Raw ``numeric`` (float64) and ``categorical`` (int64) inputs -> the trees' float32 ``features``."""
+    import onnx
+    from onnx import helper
+
+    inputs, cast = [], []
+    for name, dtype, columns in (
+        ("numeric", onnx.TensorProto.DOUBLE, pipeline.numeric_.columns),
+        ("categorical", onnx.TensorProto.INT64, pipeline.categorical_.columns),
+    ):
+        if columns:
+            inputs.append(helper.make_tensor_value_info(name, dtype, ["batch", len(columns)]))
+            cast.append(helper.make_node("Cast", [name], [f"{name}_float"], to=onnx.TensorProto.FLOAT))
+    width = len(pipeline.numeric_.columns) + len(pipeline.categorical_.columns)
+    join = helper.make_node("Concat", [node.output[0] for node in cast], [FEATURES], axis=1)
+    graph = helper.make_graph(
+        [*cast, join],
+        "forgeml_preprocessing",
+        inputs,
+        [helper.make_tensor_value_info(FEATURES, onnx.TensorProto.FLOAT, ["batch", width])],
+    )
+    return helper.make_model(graph, opset_imports=list(trees.opset_import), ir_version=trees.ir_version)
