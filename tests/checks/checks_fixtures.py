@@ -188,7 +188,11 @@ def _flip(label: str) -> str:
 
 
 def _encoding_case(frame: pd.DataFrame) -> bytes:
-    edited = _edit({17: {"city": "CITY_MARK"}}, frame.copy())
+    """A UTF-8 file ("zürich" on row 3) with one row whose bytes are Latin-1: that row is set aside.
+
+    Without a valid UTF-8 accent elsewhere the file would read as cp1252 (forgeml.data.dialect).
+    """
+    edited = _edit({3: {"city": "zürich"}, 17: {"city": "CITY_MARK"}}, frame.copy())
     return to_csv(edited).encode("utf-8").replace(b"CITY_MARK", "orléans".encode("latin-1"))
 
 

@@ -12,11 +12,13 @@ import pytest
 from checks_fixtures import MIXED_IDS, TARGET, Case, clean_frame, mixed_dirty_text, single_cases, to_csv
 
 from forgeml.checks import CHECKS, check
+from forgeml.checks.catalogue import THRESHOLDS
 
 
 @pytest.mark.parametrize("case", single_cases(), ids=lambda case: case.name)
 def test_each_planted_problem_is_found_with_id_column_and_rows(case: Case, tmp_path: Path) -> None:
-    report = check(case.write(tmp_path), target=TARGET)
+    # thresholds 0: every planted problem at its catalogue severity (thresholds: test_thresholds.py)
+    report = check(case.write(tmp_path), target=TARGET, thresholds=dict.fromkeys(THRESHOLDS, 0))
     hits = [f for f in report.findings if f.id == case.check_id and f.column == case.column]
     assert hits, f"{case.check_id} not reported; got {[f.describe() for f in report.findings]}"
     assert hits[0].rows[: len(case.rows)] == case.rows
@@ -42,7 +44,8 @@ def test_clean_table_has_no_findings(tmp_path: Path) -> None:
 def test_mixed_dirty_table_reports_every_problem(tmp_path: Path) -> None:
     path = tmp_path / "mixed.csv"
     path.write_text(mixed_dirty_text())
-    report = check(path, target=TARGET)
+    # thresholds 0: the few planted rows block, however small their share (test_thresholds.py)
+    report = check(path, target=TARGET, thresholds=dict.fromkeys(THRESHOLDS, 0))
     assert report.ids() >= MIXED_IDS
     assert not report.passed
     assert {f.id for f in report.blocking} >= {"missing_target", "conflicting_labels", "unparseable_rows"}
@@ -119,6 +122,6 @@ def test_catalogue_is_documented_and_severities_are_as_specified() -> None:
 
 
 def test_import_does_not_import_torch() -> None:
-    code = "import sys, forgeml.checks, forgeml.checks.command; print('torch' in sys.modules)"
+    code = "import sys, forgeml.checks, forgeml.cli.check; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"

@@ -11,7 +11,7 @@ import yaml
 from checks_fixtures import TARGET, clean_frame, mixed_dirty_text, read_back, to_csv
 
 from forgeml.checks import check, fix_table, gate
-from forgeml.config import CheckConfig, DataConfig
+from forgeml.config import THRESHOLD_CHECKS, CheckConfig, DataConfig
 from forgeml.errors import DataError, DataQualityError
 
 
@@ -109,8 +109,9 @@ def test_gate_refuses_blocking_errors_unless_allowed(tmp_path: Path, edit: dict,
     path.write_text(to_csv(frame))
     data = DataConfig(source=str(path), target=TARGET)
     run_dir = tmp_path / "run"
+    strict = dict.fromkeys(THRESHOLD_CHECKS, 0)  # 2 conflicting rows of 200 are 1%: a warning by default
     with pytest.raises(DataQualityError) as caught:
-        gate(data, CheckConfig(), run_dir=run_dir)
+        gate(data, CheckConfig(thresholds=strict), run_dir=run_dir)
     message = str(caught.value)
     assert check_id in message and "--fix" in message and "check.allow" in message
     assert caught.value.exit_code == 1 and caught.value.report.blocking
@@ -118,7 +119,7 @@ def test_gate_refuses_blocking_errors_unless_allowed(tmp_path: Path, edit: dict,
     assert saved["schema_version"] == 1 and saved["passed"] is False
     html = (run_dir / "data_report.html").read_text()
     assert check_id in html and "<script" not in html and "http" not in html
-    report = gate(data, CheckConfig(allow=[check_id]), run_dir=None)
+    report = gate(data, CheckConfig(allow=[check_id], thresholds=strict), run_dir=None)
     assert report.passed and any(f.allowed for f in report.findings)
 
 

@@ -43,7 +43,8 @@ def test_ragged_row_names_the_line(tmp_path: Path, content: str, line: int, foun
         (b"a,b\n", "no rows"),
         (b"\x7fELF\x02\x01\x00\x00binary", "binary"),
         (b"a,a,b\n1,2,3\n", "duplicate column names in the header: a"),
-        (b"a,b\n1,\xff\xfe\n", "UTF-8"),
+        # a valid "\xc3\xa9" makes it a UTF-8 file with a corrupt row (bytes alone would read as cp1252)
+        (b"a,b\n\xc3\xa9,1\n1,\xff\xfe\n", "UTF-8"),
     ],
 )
 def test_malformed_csv(tmp_path: Path, content: bytes, message: str) -> None:

@@ -3,8 +3,10 @@
 Ids are stable: they appear in ``data_report.json``, in ``check.allow`` lists of users' configs and
 in fix logs, so a check is never renamed, only added. Severities:
 
-* ``error`` blocks training (the gate raises DataQualityError) unless the id is in ``check.allow``;
-* ``warning`` is logged and recorded, training goes on;
+* ``error`` blocks training (the gate raises DataQualityError) unless the id is in ``check.allow``
+  or what it found is at or under the check's threshold (:data:`THRESHOLDS`): then it is reported
+  as a warning, since a handful of such rows in a large table does not spoil the model;
+* ``warning`` is logged and recorded (``data_report.json``, the model card), training goes on;
 * ``info`` is recorded only.
 
 Errors are the problems that make training wrong or impossible rather than merely worse: a label
@@ -17,6 +19,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Literal
+
+from forgeml.data.numbers import NUMERIC_SHARE
 
 Severity = Literal["error", "warning", "info"]
 SEVERITY_ORDER: dict[str, int] = {"error": 0, "warning": 1, "info": 2}
@@ -86,13 +90,14 @@ _ROWS: list[tuple[str, Severity, str, str]] = [
         "missing_values",
         "warning",
         "a column with 5% or more missing values",
-        "training imputes them (features.numeric.impute); consider whether missingness carries signal",
+        "training imputes numbers (features.numeric.impute) and gives missing categories their own "
+        "value (features.categorical); consider whether missingness carries signal",
     ),
     (
         "some_missing_values",
         "info",
         "a column with a few (under 5%) missing values",
-        "training imputes them (features.numeric.impute)",
+        "training imputes numbers (features.numeric.impute); a missing category is a value of its own",
     ),
     ("empty_column", "warning", "a column whose every value is missing", "`--fix` drops the column"),
     (
@@ -111,13 +116,20 @@ _ROWS: list[tuple[str, Severity, str, str]] = [
         "mixed_types",
         "warning",
         "a mostly numeric column that also holds non-numeric values",
-        "correct those values, or `--fix` turns them into missing values",
+        "correct those values; with 95% or more numbers training reads the others as missing "
+        "(and `--fix` writes them so), below that the column is read as categories",
     ),
     (
         "unparseable_dates",
         "warning",
         "a date column with values that are not ISO-8601 dates",
         "write dates as YYYY-MM-DD (optionally with a time)",
+    ),
+    (
+        "mixed_timezones",
+        "warning",
+        "a timestamp column whose values carry different UTC offsets (or some an offset, some none)",
+        "write every timestamp in one time zone, e.g. UTC with a trailing Z",
     ),
     ("duplicate_rows", "warning", "rows that are exact copies of an earlier row", "`--fix` drops the copies"),
     (
@@ -176,16 +188,63 @@ _ROWS: list[tuple[str, Severity, str, str]] = [
     ),
     ("very_long_text", "warning", "text values longer than 10,000 characters", "truncate or summarise them"),
     ("too_few_rows", "warning", "fewer than 50 rows: metrics will be noisy", "collect more data"),
+    (
+        "csv_dialect",
+        "info",
+        "what the reader decided about a CSV that is not comma-separated UTF-8 with a decimal point",
+        "nothing to do if the columns read right; otherwise re-save the file as comma-separated UTF-8",
+    ),
 ]
 
 CHECKS: dict[str, CheckSpec] = {row[0]: CheckSpec(*row) for row in _ROWS}
+
+
+@dataclass(frozen=True)
+class Threshold:
+    """When an error check blocks: its measure above ``limit``; at or under it, a warning.
+
+    ``per``: "row" (a share of the table's rows), "test row" (a share of the test file's rows) or
+    None (a count of findings' rows). ``why`` is the reason for the number, shown in the docs.
+    """
+
+    limit: float
+    per: str | None
+    why: str
+
+
+# The default thresholds; `check.thresholds` in the config changes them (config.THRESHOLD_CHECKS
+# lists these ids so the config can name a misspelt one without importing this layer).
+THRESHOLDS: dict[str, Threshold] = {
+    "unparseable_rows": Threshold(
+        0, None, "training's reader stops at the first row it cannot parse, so any such row blocks"
+    ),
+    "missing_target": Threshold(0, None, "training refuses rows without a label, so any such row blocks"),
+    "conflicting_labels": Threshold(
+        0.01,
+        "row",
+        "a conflicting pair is one wrong label at most; 1% label noise costs a model about a point of "
+        "accuracy at most, less than the test set's own sampling error, while above it the labels are in doubt",
+    ),
+    "class_too_rare": Threshold(
+        0, None, "a class with one row cannot be in both the training and the test split"
+    ),
+    "train_test_overlap": Threshold(
+        0.01,
+        "test row",
+        "a copied test row can raise the test score by at most one row's worth; 1% caps that at one "
+        "point, inside the bootstrap interval of a 1,000-row test set; real tables (census people, "
+        "identical wines) hold a few honest repeats",
+    ),
+    "infinite_values": Threshold(0, None, "one inf turns a whole scaled column into NaN, so any blocks"),
+    "non_finite_pixels": Threshold(0, None, "one NaN pixel makes the loss NaN, so any blocks"),
+}
 
 # Thresholds, named so the documentation and the code agree.
 MISSING_WARNING_RATE = 0.05
 NEAR_CONSTANT_SHARE = 0.99
 IDENTIFIER_DISTINCT_RATIO = 0.95
 IDENTIFIER_MIN_ROWS = 20
-NUMERIC_PARSE_RATE = 0.95  # share of present values that must parse for a column to count as numeric
+NUMERIC_PARSE_RATE = NUMERIC_SHARE  # share of present values that parse for a column to count as numeric
 MIXED_PARSE_RATE = 0.5  # at or above this (and below 1) a column is "mixed": mostly numbers, some not
 OUTLIER_IQR_FACTOR = 3.0  # Tukey's "far out" fence
 IMBALANCE_RATIO = 0.1

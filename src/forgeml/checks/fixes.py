@@ -14,6 +14,13 @@ The fixes, in order (each is logged with what changed, how many values or rows, 
    not the group's most frequent one (ties: the first seen) are dropped.
 9. ``drop_duplicate_rows``: exact copies of an earlier row.
 10. ``drop_rare_class_rows``: rows of classes with a single row (they cannot be stratified).
+11. ``drop_test_overlap`` (with a test file): training rows equal to a row of the test file are
+    dropped from the training copy, so the test file stays as it is and measures unseen rows.
+
+Written CSV is safe to open in a spreadsheet: ``escape_formula_cells`` prefixes text cells that
+start with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return with a single quote, as OWASP's
+CSV-injection advice says, so a cell such as ``=cmd|' /C calc'!A0`` shows as text instead of
+running. Numbers (``-3``) are numbers, not text, and are written as they are.
 
 Missing values that remain are NOT imputed here: training imputes them with statistics fitted on the
 training split only (imputing the whole file first would leak test rows into training). The fixes
@@ -37,11 +44,13 @@ from forgeml import atomic
 from forgeml.checks.columns import variant_groups
 from forgeml.checks.reading import RawTable, frame_columns, read_source
 from forgeml.checks.rows import Target, conflict_mask, describe_target
-from forgeml.checks.runner import Source, resolve_target
+from forgeml.checks.runner import Source, resolve_target, row_hashes
 from forgeml.checks.schema import Profile, profile_column
+from forgeml.data.numbers import NUMBER_PATTERN
 from forgeml.errors import DataError
 
 OUTPUT_FORMATS = (".csv", ".parquet", ".jsonl")
+FORMULA_START = r"^[=+\-@\t\r]"
 MAX_PASSES = 5
 LEFT_AS_IS = (
     "Remaining missing values are not imputed: training imputes them from the training split only. "
@@ -61,12 +70,18 @@ class FixResult:
 
 
 def fix_table(
-    source: Source, output: str | Path, *, target: str | None = None, task: str = "auto"
+    source: Source,
+    output: str | Path,
+    *,
+    target: str | None = None,
+    task: str = "auto",
+    test_source: str | Path | None = None,
 ) -> FixResult:
     """Apply the documented fixes to ``source`` and write the result to ``output`` (.csv/.parquet/.jsonl).
 
-    The fix log goes to ``<output>.fixlog.json``. Raises DataError for an unsupported output type or
-    when ``output`` is the input file itself.
+    With ``test_source``, training rows that equal a test row are dropped too (the test file is not
+    changed). The fix log goes to ``<output>.fixlog.json``. Raises DataError for an unsupported
+    output type or when ``output`` is the input file itself.
     """
     output = Path(output)
     if output.suffix.lower() not in OUTPUT_FORMATS:
@@ -94,7 +109,9 @@ def fix_table(
             break
         table = RawTable(table.source, frame_columns(frame), len(frame))
     assert frame is not None
-    _write(frame, output)
+    if test_source is not None:
+        frame, origin = _drop_test_overlap(frame, origin, target, task, test_source, log)
+    _write(frame, output, log)
     record = {
         "schema_version": 1,
         "source": str(table.source if not isinstance(source, pd.DataFrame) else "<DataFrame>"),
@@ -138,7 +155,7 @@ def _fix_pass(
         if not is_target and (drop := _column_drop(profile)):
             log.append(_entry(drop, name, values=profile.present, detail=f"column kind {profile.kind}"))
             continue
-        data[name] = _clean_values(profile, log)
+        data[name] = _clean_values(profile, log, origin)
         if is_target:
             target_profile = profile
     frame = pd.DataFrame(data)
@@ -184,7 +201,7 @@ def _column_drop(profile: Profile) -> str | None:
     return {"constant": "drop_constant_column", "identifier": "drop_identifier_column"}.get(profile.kind)
 
 
-def _clean_values(profile: Profile, log: list) -> pd.Series | np.ndarray:
+def _clean_values(profile: Profile, log: list, origin: np.ndarray) -> pd.Series | np.ndarray:
     """One column's values after normalising missing spellings, spaces, numbers and variants."""
     name = profile.name
     spelled = sum(n for spelling, n in profile.markers.items() if spelling != "")
@@ -196,7 +213,13 @@ def _clean_values(profile: Profile, log: list) -> pd.Series | np.ndarray:
         numbers = profile.numbers.copy()
         not_numbers = int(profile.not_numbers.sum()) if profile.not_numbers is not None else 0
         if not_numbers:
-            log.append(_entry("coerce_numeric", name, values=not_numbers, detail="non-numbers made missing"))
+            at = np.flatnonzero(profile.not_numbers)[:5]
+            named = ", ".join(f"row {origin[i]} {profile.raw[int(i)].as_py()!r}" for i in at)
+            log.append(
+                _entry(
+                    "coerce_numeric", name, values=not_numbers, detail=f"non-numbers made missing: {named}"
+                )
+            )
         infinite = np.isinf(numbers)
         if infinite.any():
             numbers[infinite] = np.nan
@@ -252,9 +275,51 @@ def _drop(frame, origin, keep, fix, column, log, detail):
     return frame[keep].reset_index(drop=True), origin[keep]
 
 
-def _write(frame: pd.DataFrame, output: Path) -> None:
+def _drop_test_overlap(
+    frame: pd.DataFrame, origin: np.ndarray, target: str | None, task: str, test_source: str | Path, log: list
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """Leave out training rows equal to a test row, compared as the overlap check compares them."""
+    names = [str(c) for c in frame.columns]
+    train = RawTable("<cleaned>", frame_columns(frame), len(frame))
+    test = read_source(test_source)
+    if target is not None and target not in test.columns:
+        resolve_target(test, target)
+    keep = ~np.isin(row_hashes(train, target, task, names), row_hashes(test, target, task, names))
+    return _drop(
+        frame, origin, keep, "drop_test_overlap", None, log, f"rows also in the test file {test_source}"
+    )
+
+
+def escape_formulas(frame: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    """Text cells starting with = + - @ tab or CR get a leading ' (OWASP); numbers are left alone."""
+    escaped = 0
+    out = frame.copy()
+    for name in frame.columns:
+        values = frame[name]
+        if not (pd.api.types.is_object_dtype(values) or pd.api.types.is_string_dtype(values)):
+            continue
+        text = values.map(lambda v: v if isinstance(v, str) else None)
+        risky = text.str.match(FORMULA_START, na=False) & ~text.str.fullmatch(NUMBER_PATTERN, na=False)
+        if risky.any():
+            out[name] = values.where(~risky, "'" + text)
+            escaped += int(risky.sum())
+    return out, escaped
+
+
+def _write(frame: pd.DataFrame, output: Path, log: list) -> None:
     suffix = output.suffix.lower()
     if suffix == ".csv":
+        frame, escaped = escape_formulas(frame)
+        if escaped:
+            log.append(
+                _entry(
+                    "escape_formula_cells",
+                    None,
+                    values=escaped,
+                    detail="text cells starting with = + - @ tab or CR were prefixed with ' (OWASP CSV injection), "
+                    "so a spreadsheet shows them as text instead of running them",
+                )
+            )
         atomic.write_text(output, frame.to_csv(index=False))
     elif suffix == ".jsonl":
         atomic.write_text(output, frame.to_json(orient="records", lines=True, force_ascii=False))

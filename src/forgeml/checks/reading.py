@@ -40,6 +40,7 @@ class RawTable:
     images: np.ndarray | None = None
     image_target: pd.Series | None = None
     text_file: bool = False  # CSV: every column was read as text
+    dialect: str | None = None  # CSV: what the reader decided, when not comma-separated UTF-8
 
     def source_rows(self, positions: np.ndarray) -> list[int]:
         """1-based source data rows for 0-based table positions."""
@@ -130,4 +131,13 @@ def _read_parquet(path: Path) -> RawTable:
 def _read_csv(path: Path) -> RawTable:
     read = read_csv(path, raw=True)
     columns = dict(zip(read.table.column_names, read.table.columns, strict=True))
-    return RawTable(str(path), columns, read.table.num_rows, read.bad_rows, read.row_numbers, text_file=True)
+    dialect = None if read.dialect.default else read.dialect.describe()
+    return RawTable(
+        str(path),
+        columns,
+        read.table.num_rows,
+        read.bad_rows,
+        read.row_numbers,
+        text_file=True,
+        dialect=dialect,
+    )

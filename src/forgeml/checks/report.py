@@ -29,14 +29,16 @@ class Finding:
     rows: tuple[int, ...] = ()
     count: int = 0
     allowed: bool = False  # the id is listed in check.allow, so it does not block training
+    level: Severity | None = None  # set when a threshold turned an error into a warning
+    advice: str | None = None  # a fix that fits this finding better than the catalogue's general one
 
     @property
     def severity(self) -> Severity:
-        return CHECKS[self.id].severity
+        return self.level or CHECKS[self.id].severity
 
     @property
     def fix(self) -> str:
-        return CHECKS[self.id].fix
+        return self.advice or CHECKS[self.id].fix
 
     @property
     def blocking(self) -> bool:
@@ -101,6 +103,7 @@ class DataReport:
     test_rows: int | None = None
     task: str | None = None  # "classification" or "regression" when there is a target
     seconds: float = field(default=0.0, compare=False)
+    thresholds: dict[str, float] = field(default_factory=dict)  # the limits the findings were judged by
 
     @property
     def errors(self) -> tuple[Finding, ...]:
@@ -141,6 +144,7 @@ class DataReport:
                 for severity in SEVERITY_ORDER
             },
             "findings": [f.to_json() for f in self.findings],
+            "thresholds": dict(self.thresholds),
             "schema": [c.to_json() for c in self.schema],
         }
 

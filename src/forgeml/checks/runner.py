@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -27,12 +27,14 @@ from forgeml.checks.rows import (
     conflict_findings,
     describe_target,
     duplicate_findings,
+    image_hash,
     leakage_finding,
     overlap_findings,
     target_findings,
     value_hash,
 )
 from forgeml.checks.schema import profile_column
+from forgeml.checks.verdict import TEST_PREFIX, blocking_message, judge, limits
 from forgeml.config import CheckConfig, DataConfig
 from forgeml.data.sources import DEFAULT_TARGET
 from forgeml.errors import DataError, DataQualityError
@@ -49,30 +51,38 @@ def check(
     test_source: str | Path | None = None,
     allow: Iterable[str] = (),
     task: str = "auto",
+    thresholds: Mapping[str, float] | None = None,
 ) -> DataReport:
     """Check a table (a path, ``sklearn:<name>`` or a DataFrame) and return every finding.
 
     ``target`` names the label column (scikit-learn sets and .npz labels are called "target");
     without one, the target checks are skipped. ``test_source`` adds the train/test overlap check.
-    Findings whose ids are in ``allow`` are kept but marked allowed, so they do not block.
+    Findings whose ids are in ``allow`` are kept but marked allowed, so they do not block; errors at
+    or under their threshold (the catalogue's, changed by ``thresholds``) are reported as warnings.
     Raises DataError when the source cannot be read at all (missing, empty, binary, ...).
     """
     start = time.perf_counter()
     table = read_source(source)
     target = resolve_target(table, target)
     names = list(table.columns)
-    findings = _unparseable(table) + _image_findings(table)
+    findings = _dialect(table) + _unparseable(table) + _image_findings(table)
     schema, more, full_hash, described = _analyse(table, target, task)
     findings += more
     test_rows = None
     if test_source is not None:
         test_table = read_source(test_source)
+        if test_table.images is not None:  # the labels of an .npz travel beside the images
+            resolve_target(test_table, target)
         test_rows = test_table.rows
         _, test_findings, test_hash, _ = _analyse(test_table, target, task, only_hash=names)
         findings += [
-            replace(f, message=f"test file: {f.message}") for f in test_findings if f.id == "unparseable_rows"
+            replace(f, message=f"{TEST_PREFIX}{f.message}")
+            for f in _dialect(test_table) + test_findings
+            if f.id in ("unparseable_rows", "csv_dialect")
         ]
         findings += overlap_findings(full_hash, test_hash, str(test_source), test_table.source_rows)
+    limits_used = limits(thresholds)
+    findings = judge(findings, rows=table.rows, test_rows=test_rows, thresholds=limits_used)
     allowed = set(allow)
     findings = [replace(f, allowed=f.id in allowed) for f in findings]
     order = {name: i for i, name in enumerate(names)}
@@ -87,6 +97,7 @@ def check(
         test_rows=test_rows,
         task=None if described is None else described.task,
         seconds=time.perf_counter() - start,
+        thresholds=limits_used,
     )
 
 
@@ -128,6 +139,8 @@ def _analyse(
     rows_of = table.source_rows
     feature_hash = np.zeros(table.rows, dtype=np.uint64)
     target_hash = np.zeros(table.rows, dtype=np.uint64)
+    if table.images is not None:  # images are compared by their pixels, not by the table's columns
+        feature_hash = combine(feature_hash, image_hash(table.images))
     schema, findings = [], _unparseable(table) if only_hash is not None else []
     target: Target | None = None
     names = [n for n in (only_hash if only_hash is not None else list(table.columns)) if n in table.columns]
@@ -151,13 +164,19 @@ def _analyse(
             schema.append(column.schema)
             findings += column.findings
     full_hash = combine(feature_hash, target_hash) if target_name is not None else feature_hash
+    compared = bool(features) or table.images is not None
     if only_hash is None:
-        findings += duplicate_findings(full_hash, rows_of) if features else []
-        if target is not None and features:
+        findings += duplicate_findings(full_hash, rows_of) if compared else []
+        if target is not None and compared:
             findings += conflict_findings(feature_hash, target, rows_of)
         if 0 < table.rows < cat.FEW_ROWS:
             findings.append(Finding("too_few_rows", None, f"only {table.rows} rows", (), table.rows))
     return schema, findings, full_hash, target
+
+
+def row_hashes(table: RawTable, target: str | None, task: str, names: list[str]) -> np.ndarray:
+    """(N,) uint64 row hashes over ``names`` (in that order), as the overlap check computes them."""
+    return _analyse(table, target, task, only_hash=names)[2]
 
 
 def _feature(table: RawTable, name: str, target: Target | None, *, checked: bool) -> _Column:
@@ -171,6 +190,10 @@ def _feature(table: RawTable, name: str, target: Target | None, *, checked: bool
     if target is not None and (leak := leakage_finding(profile, target)) is not None:
         findings.append(leak)
     return _Column(profile.schema, findings, hashes)
+
+
+def _dialect(table: RawTable) -> list[Finding]:
+    return [] if table.dialect is None else [Finding("csv_dialect", None, table.dialect)]
 
 
 def _unparseable(table: RawTable) -> list[Finding]:
@@ -215,6 +238,7 @@ def gate(data_config: DataConfig, check_config: CheckConfig, *, run_dir: Path | 
         test_source=data_config.test_source,
         allow=check_config.allow,
         task=data_config.task,
+        thresholds=check_config.thresholds,
     )
     if run_dir is not None:
         write_reports(report, run_dir)
@@ -233,15 +257,3 @@ def gate(data_config: DataConfig, check_config: CheckConfig, *, run_dir: Path | 
     elif report.blocking:
         raise DataQualityError(blocking_message(report), report=report)
     return report
-
-
-def blocking_message(report: DataReport) -> str:
-    """What blocks training, and how to proceed."""
-    lines = [f"{report.source}: the data has {len(report.blocking)} blocking problems, so training stops:"]
-    lines += [f"  - {f.describe()}" for f in report.blocking]
-    ids = ", ".join(sorted({f.id for f in report.blocking}))
-    lines.append(
-        f"To proceed: run `forgeml check {report.source} --fix -o CLEAN.csv` and train on CLEAN.csv, "
-        f"or accept these findings by adding their ids to check.allow in the config: [{ids}]."
-    )
-    return "\n".join(lines)

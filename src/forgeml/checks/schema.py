@@ -11,8 +11,9 @@ Kinds, in the order they are decided:
 * ``identifier``: present values (nearly) all distinct, and either integers in a dense or
   increasing run (1, 2, 3, ...) or short strings without spaces (``C-1042``, UUIDs);
 * ``numeric``: at least 95% of present values parse as numbers;
-* ``datetime``: at least 95% of present values are ISO-8601 dates (other date formats read as
-  categorical or text: guessing day-first vs month-first is how silent errors start);
+* ``datetime``: at least 95% of present values start with a date (ISO-8601 or d/m/y; those not ISO are
+  reported as unparseable, never guessed: guessing day-first vs month-first is how silent errors
+  start);
 * ``text``: long values (mean 30+ characters) or mostly-unique values with spaces;
 * ``categorical``: everything else.
 """
@@ -33,11 +34,13 @@ from forgeml.checks.catalogue import (
     SAMPLE_ROWS,
 )
 from forgeml.checks.report import ColumnKind, ColumnSchema
+from forgeml.data.numbers import NUMBER_PATTERN
 
 # Spellings read as "no value" (compared after trimming surrounding spaces, so "  " counts as "").
 MISSING_SPELLINGS = ["", "NA", "N/A", "n/a", "na", "NaN", "nan", "NAN", "null", "NULL", "Null", "None", "none",
                      "?", "-", "--"]  # fmt: skip
-NUMBER_PATTERN = r"^[+-]?(\d+\.?\d*([eE][+-]?\d+)?|\.\d+([eE][+-]?\d+)?|(?i:inf|infinity))$"
+# a date at the start of a value, in any common layout: enough of these make the column a date column
+DATE_LIKE = r"^(\d{4}-\d{1,2}-\d{1,2}|\d{1,2}[/.]\d{1,2}[/.]\d{2,4})\b"
 DATE_PATTERN = r"^\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$"
 BOOLEAN_WORDS = {"true", "false", "yes", "no", "y", "n", "t", "f", "0", "1", "0.0", "1.0"}
 CATEGORY_CARDINALITY = 10_000  # spellings of columns with more distinct values are not compared
@@ -270,8 +273,8 @@ def _string_kind(
     # the first 20,000 present values decide; each test runs once per distinct word among them
     seen, sample = np.unique(coded.codes[present_at[:20_000]], return_inverse=True)
     words = coded.words.take(pa.array(seen))
-    if _share(pc.match_substring_regex(words, DATE_PATTERN), sample) >= NUMERIC_PARSE_RATE:
-        return "datetime"
+    if _share(pc.match_substring_regex(words, DATE_LIKE), sample) >= NUMERIC_PARSE_RATE:
+        return "datetime"  # those not ISO-8601 are reported as unparseable_dates
     mean_length = float(pc.utf8_length(words).to_numpy(False)[sample].mean())
     spaced = _share(pc.match_substring_regex(words, r"\s"), sample)
     unique_ratio = distinct / len(present_at)

@@ -21,7 +21,9 @@ csv module only to name the line.
 
 from __future__ import annotations
 
+import codecs
 import csv
+import logging
 import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -34,7 +36,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 
+from forgeml.data.dialect import Dialect, sniff
+from forgeml.data.numbers import mostly_numbers
 from forgeml.errors import DataError
+
+logger = logging.getLogger(__name__)
 
 # Spellings of "no value" that become missing when a table is read (TFDV and pandas use similar lists).
 MISSING_MARKERS = ["", "NA", "N/A", "n/a", "NaN", "nan", "null", "NULL", "None", "?"]
@@ -56,12 +62,13 @@ class CsvTable:
     """A whole CSV file as read: its columns, plus (``raw=True`` only) the rows set aside.
 
     ``row_numbers[i]`` is the 1-based data row of table row ``i``; None when no row was set aside,
-    so the mapping is ``i + 1``.
+    so the mapping is ``i + 1``. ``dialect`` is what :func:`sniff` decided about the file.
     """
 
     table: pa.Table
     bad_rows: tuple[BadRow, ...] = ()
     row_numbers: np.ndarray | None = None
+    dialect: Dialect = Dialect()
 
 
 @overload
@@ -91,15 +98,18 @@ def read_csv(
     returning the whole table (not with ``raw``).
     """
     require_content(path)
-    delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
-    names = header(path, delimiter)
+    dialect = sniff(path)
+    names = header(path, dialect)
+    if not dialect.default:
+        logger.info("%s: %s", path, dialect.describe())
     if block_bytes is not None:
         if raw:
             raise ValueError("raw reads are whole-file reads: pass raw or block_bytes, not both")
         # pyarrow takes the number of columns from the first block: it must hold the whole header.
-        block_bytes = max(block_bytes, 2 * len(delimiter.join(names).encode()))
-        return _stream(path, _parse(delimiter), _convert(dict(column_types or {}), raw=False), block_bytes)
-    return _read_whole(path, names, delimiter, dict(column_types or {}), raw)
+        block_bytes = max(block_bytes, 2 * len(dialect.delimiter.join(names).encode(dialect.encoding)))
+        convert = _convert(dict(column_types or {}), raw=False, decimal=dialect.decimal)
+        return _stream(path, dialect, _parse(dialect.delimiter), convert, block_bytes)
+    return _read_whole(path, names, dialect, dict(column_types or {}), raw)
 
 
 def require_content(path: Path) -> None:
@@ -114,34 +124,35 @@ def require_content(path: Path) -> None:
         )
 
 
-def header(path: Path, delimiter: str) -> list[str]:
-    """The column names; DataError for a binary or UTF-16 file, a non-UTF-8 header or duplicate names.
+def header(path: Path, dialect: Dialect) -> list[str]:
+    """The column names; DataError for a binary file, a header that does not decode, or duplicate names.
 
     The header is the first non-blank line (pyarrow skips blank lines too), read to its end however
     long it is: a 20,000-column header is longer than any fixed-size peek.
     """
     with path.open("rb") as handle:
         head = handle.read(HEAD_BYTES)
-        if head[:2] in (b"\xff\xfe", b"\xfe\xff"):
-            raise DataError(f"{path}: the file is UTF-16 encoded. Re-save it as UTF-8.", path=str(path))
-        if b"\x00" in head:
+        if b"\x00" in head and dialect.encoding != "utf-16":
             raise DataError(
                 f"{path}: this looks like a binary file, not a text CSV (it contains NUL bytes).",
                 path=str(path),
             )
-        while not re.search(rb"[^\r\n][\r\n]", head) and len(head) < MAX_HEADER_BYTES:
+        # errors="replace": only the header line must decode; a bad byte further down is a bad row
+        decoder = codecs.getincrementaldecoder(dialect.encoding)(errors="replace")
+        text = decoder.decode(head).removeprefix("\ufeff")
+        while not re.search(r"[^\r\n][\r\n]", text) and len(head) < MAX_HEADER_BYTES:
             more = handle.read(HEAD_BYTES)
             if not more:
                 break
             head += more
-    try:
-        lines = head.removeprefix(b"\xef\xbb\xbf").lstrip(b"\r\n").splitlines()
-        first_line = lines[0].decode("utf-8") if lines else ""
-    except UnicodeDecodeError:
+            text += decoder.decode(more)
+    lines = text.lstrip("\r\n").splitlines()
+    if lines and "\ufffd" in lines[0] and dialect.encoding == "utf-8":
         raise DataError(
             f"{path}: the header is not valid UTF-8 text. Re-save the file as UTF-8.", path=str(path)
-        ) from None
-    names = next(csv.reader([first_line], delimiter=delimiter), [])
+        )
+    first_line = lines[0] if lines else ""
+    names = next(csv.reader([first_line], delimiter=dialect.delimiter), [])
     if not names or names == [""]:
         raise DataError(
             f"{path}: the first line (the header) is empty. Put the column names there.", path=str(path)
@@ -164,14 +175,18 @@ def _parse(
     )
 
 
-def _convert(column_types: dict[str, pa.DataType], *, raw: bool) -> pa_csv.ConvertOptions:
+def _convert(column_types: dict[str, pa.DataType], *, raw: bool, decimal: str = ".") -> pa_csv.ConvertOptions:
     if not raw:
         return pa_csv.ConvertOptions(
-            column_types=column_types, null_values=MISSING_MARKERS, strings_can_be_null=True
+            column_types=column_types,
+            null_values=MISSING_MARKERS,
+            strings_can_be_null=True,
+            decimal_point=decimal,
         )
     # Only plain numbers get a type; "NA", "true" or a date stay the text that was written.
     return pa_csv.ConvertOptions(
         column_types=column_types,
+        decimal_point=decimal,
         null_values=[],
         strings_can_be_null=False,
         quoted_strings_can_be_null=False,
@@ -182,8 +197,9 @@ def _convert(column_types: dict[str, pa.DataType], *, raw: bool) -> pa_csv.Conve
 
 
 def _read_whole(
-    path: Path, names: list[str], delimiter: str, column_types: dict[str, pa.DataType], raw: bool
+    path: Path, names: list[str], dialect: Dialect, column_types: dict[str, pa.DataType], raw: bool
 ) -> CsvTable:
+    delimiter = dialect.delimiter
     bad: list[tuple[int | None, str]] = []
 
     def set_aside(row: pa_csv.InvalidRow) -> str:
@@ -196,9 +212,9 @@ def _read_whole(
         bad.clear()
         return pa_csv.read_csv(
             path,
-            read_options=pa_csv.ReadOptions(use_threads=threads),
+            read_options=pa_csv.ReadOptions(use_threads=threads, encoding=dialect.encoding),
             parse_options=_parse(delimiter, set_aside if raw else None, newlines=newlines),
-            convert_options=_convert(column_types, raw=raw),
+            convert_options=_convert(column_types, raw=raw, decimal=dialect.decimal),
         )
 
     # pyarrow infers each column's type; a later value that breaks the type fixed for a column
@@ -211,7 +227,7 @@ def _read_whole(
         except pa.ArrowInvalid as exc:
             retyped = _retype(exc, names, column_types)
             if retyped is None and newlines:
-                raise _csv_error(path, delimiter, exc) from None
+                raise _csv_error(path, dialect, exc) from None
             column_types, newlines = retyped or column_types, retyped is None or newlines
             continue
         if bad and not newlines:  # ragged rows, or values spanning lines across a block boundary?
@@ -221,7 +237,7 @@ def _read_whole(
     if any(number is None for number, _ in bad):  # the threaded reader does not know row numbers
         table = read(threads=False)
     if not raw:
-        return CsvTable(_decoded(path, table))
+        return CsvTable(mostly_numbers(_decoded(path, table), column_types, dialect.decimal), dialect=dialect)
     bad_rows = [BadRow(int(number) - 1, reason) for number, reason in bad if number is not None]
     row_numbers = _row_numbers(table.num_rows, [b.row for b in bad_rows])
     table = pa.table(
@@ -230,7 +246,7 @@ def _read_whole(
     if any(pa.types.is_binary(values.type) for values in table.columns):
         table, row_numbers, encoding_bad = _decode_set_aside(table, row_numbers)
         bad_rows += encoding_bad
-    return CsvTable(table, tuple(sorted(bad_rows, key=lambda b: b.row)), row_numbers)
+    return CsvTable(table, tuple(sorted(bad_rows, key=lambda b: b.row)), row_numbers, dialect)
 
 
 def _retype(
@@ -248,24 +264,24 @@ def _retype(
 
 
 def _stream(
-    path: Path, parse: pa_csv.ParseOptions, convert: pa_csv.ConvertOptions, block_bytes: int
+    path: Path, dialect: Dialect, parse: pa_csv.ParseOptions, convert: pa_csv.ConvertOptions, block_bytes: int
 ) -> Iterator[pa.RecordBatch]:
     try:
         reader = pa_csv.open_csv(
             path,
-            read_options=pa_csv.ReadOptions(block_size=block_bytes),
+            read_options=pa_csv.ReadOptions(block_size=block_bytes, encoding=dialect.encoding),
             parse_options=parse,
             convert_options=convert,
         )
     except (pa.ArrowInvalid, OSError) as exc:
-        raise _csv_error(path, parse.delimiter, exc) from None
+        raise _csv_error(path, dialect, exc) from None
     while True:
         try:
             batch = reader.read_next_batch()
         except StopIteration:
             return
         except pa.ArrowInvalid as exc:  # a ragged row, bytes that are not UTF-8, a value that breaks a type
-            raise _csv_error(path, parse.delimiter, exc) from None
+            raise _csv_error(path, dialect, exc) from None
         yield batch
 
 
@@ -294,7 +310,7 @@ def _require_utf8(path: Path, column: str, values: list[bytes | None]) -> None:
             ) from None
 
 
-def _csv_error(path: Path, delimiter: str, exc: Exception) -> DataError:
+def _csv_error(path: Path, dialect: Dialect, exc: Exception) -> DataError:
     """Turn pyarrow's parse error into one that names the line, found by re-scanning with csv."""
     message = str(exc)
     if "utf8" in message.lower():
@@ -306,8 +322,9 @@ def _csv_error(path: Path, delimiter: str, exc: Exception) -> DataError:
             path=str(path),
             row=None if line is None else line - 1,
         )
-    with path.open(encoding="utf-8-sig", errors="replace", newline="") as handle:
-        reader = csv.reader(handle, delimiter=delimiter)
+    encoding = "utf-8-sig" if dialect.encoding == "utf-8" else dialect.encoding
+    with path.open(encoding=encoding, errors="replace", newline="") as handle:
+        reader = csv.reader(handle, delimiter=dialect.delimiter)
         names = next(reader, [])
         for record in reader:
             if record and len(record) != len(names):
