@@ -1,5 +1,6 @@
 """The HTML pages forgeml writes (model card, data report, run comparison, compression report, the
-server's try-it page) as Jinja2 templates in this folder, rendered with autoescaping on.
+language-model fine-tuning report, the server's try-it and chat pages) as Jinja2 templates in this
+folder, rendered with autoescaping on.
 
 Escaping is Jinja2's job: every value a template prints is escaped unless a caller marks it safe
 with :class:`markupsafe.Markup` (only HTML that a template here rendered). This package imports
