@@ -79,7 +79,7 @@ def test_a_model_failure_is_a_500_with_the_request_id_and_the_next_request_is_se
     row = {"age": 41.0, "income": 52000.0, "city": "paris", "plan": "pro"}
     with TestClient(create_app(bundle, ServeConfig())) as client:
         assert client.post("/v1/predict", json={"rows": [row]}).status_code == 200
-        engine = client.app.app.state.forgeml.predictor.engine  # Guard -> FastAPI -> state
+        engine = client.app.app.state.forgeml.handler.predictor.engine  # Guard -> FastAPI -> state
         working = engine.run
         engine.run = lambda feeds: 1 / 0  # a bug in the model call, not bad input
         failed = client.post("/v1/predict", json={"rows": [row]})

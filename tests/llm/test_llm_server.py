@@ -18,7 +18,7 @@ from fastapi.testclient import TestClient
 from llm_fixtures import QA, trained_tiny_run
 
 from forgeml.config import serve_config
-from forgeml.deploy.server.lm_app import create_lm_app
+from forgeml.deploy.server import create_app
 from forgeml.deploy.verify import free_port, wait_ready
 from forgeml.models.generate import TextGenerator
 
@@ -35,7 +35,7 @@ def bundle() -> Path:
 @pytest.fixture
 def client(bundle: Path):
     with TestClient(
-        create_lm_app(bundle, serve_config("causal_lm", {"max_tokens_limit": 200, "default_max_tokens": 64}))
+        create_app(bundle, serve_config("causal_lm", {"max_tokens_limit": 200, "default_max_tokens": 64}))
     ) as test_client:
         yield test_client
 
@@ -183,11 +183,37 @@ def test_the_stream_is_server_sent_events_ending_in_done(client: TestClient) -> 
     assert chunks[-1]["choices"][0]["finish_reason"] == "stop"
 
 
+def test_every_response_body_is_what_the_openai_models_describe(client: TestClient) -> None:
+    """Our bodies are plain dictionaries (see lm_schema's docstring); the official client's pydantic
+    models, validating strictly, are the check that they keep OpenAI's shapes."""
+    from openai.types import Completion, Model
+    from openai.types.chat import ChatCompletion, ChatCompletionChunk
+
+    def events(response: httpx.Response) -> list[dict]:
+        *data, done = [event.removeprefix("data: ") for event in response.text.split("\n\n") if event]
+        assert done == "[DONE]"
+        return [json.loads(event) for event in data]
+
+    ChatCompletion.model_validate(client.post("/v1/chat/completions", json=CHAT).json(), strict=True)
+    for chunk in events(client.post("/v1/chat/completions", json={**CHAT, "stream": True})):
+        ChatCompletionChunk.model_validate(chunk, strict=True)
+    text = {"prompt": QUESTION, "temperature": 0, "max_tokens": 8}
+    Completion.model_validate(client.post("/v1/completions", json=text).json(), strict=True)
+    # A streamed text chunk carries finish_reason null until the last one, which openai's Completion
+    # types as required; the client builds those chunks without validating them.
+    *pieces, last = events(client.post("/v1/completions", json={**text, "stream": True}))
+    Completion.model_validate(last, strict=True)
+    assert pieces and all(piece["choices"][0]["finish_reason"] is None for piece in pieces)
+    Model.model_validate(client.get("/v1/models").json()["data"][0], strict=True)
+    error = client.post("/v1/chat/completions", json={**CHAT, "n": 2}).json()["error"]
+    assert {"message", "type", "param", "code"} <= error.keys()  # OpenAI's error object, plus our request_id
+
+
 def test_beyond_the_concurrency_bound_requests_get_503_with_retry_after(
     bundle: Path, slow_tokens: None
 ) -> None:
     config = serve_config("causal_lm", {"max_concurrent": 1, "max_queue": 0})
-    with TestClient(create_lm_app(bundle, config)) as client:
+    with TestClient(create_app(bundle, config)) as client:
         with client.stream("POST", "/v1/chat/completions", json={**CHAT, "stream": True}) as running:
             next(running.iter_lines())  # the first generation holds the only slot
             refused = client.post("/v1/chat/completions", json=CHAT)
@@ -202,7 +228,7 @@ def test_a_generation_past_the_timeout_gets_504_and_frees_its_slot(bundle: Path,
         TextGenerator, "_forward", lambda self, ids, past: (time.sleep(0.1), forward(self, ids, past))[1]
     )
     config = serve_config("causal_lm", {"max_concurrent": 1, "max_queue": 0, "request_timeout_s": 0.3})
-    with TestClient(create_lm_app(bundle, config)) as client:
+    with TestClient(create_app(bundle, config)) as client:
         started = time.perf_counter()
         assert client.post("/v1/chat/completions", json=CHAT).status_code == 504
         assert time.perf_counter() - started < 1.5
@@ -225,7 +251,7 @@ def test_chat_page_has_no_external_assets_and_health_probes(client: TestClient) 
 def test_concurrent_requests_each_get_their_own_answer(bundle: Path) -> None:
     config = serve_config("causal_lm", {"max_concurrent": 2, "max_queue": 8})
     results: dict[int, str] = {}
-    with TestClient(create_lm_app(bundle, config)) as client:
+    with TestClient(create_app(bundle, config)) as client:
 
         def ask(index: int) -> None:
             question, _ = QA[index]
@@ -239,7 +265,7 @@ def test_concurrent_requests_each_get_their_own_answer(bundle: Path) -> None:
             thread.start()
         for thread in threads:
             thread.join()
-    sequential_client = TestClient(create_lm_app(bundle, config))
+    sequential_client = TestClient(create_app(bundle, config))
     with sequential_client:
         for index in range(4):
             body = {**CHAT, "messages": [{"role": "user", "content": QA[index][0]}]}

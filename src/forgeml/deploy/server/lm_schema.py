@@ -1,19 +1,35 @@
-"""Request bodies of the OpenAI-compatible endpoints, validated (decode_body) before any token is generated.
+"""The OpenAI-compatible endpoints' wire format: requests validated (decode_body) before any token is
+generated, and the response bodies (whole, streamed chunks, the model list).
 
 Fields the server does not implement but clients commonly send (``user``, ``frequency_penalty`` ...)
-are accepted and ignored, as most OpenAI-compatible servers do; a field it does implement with a
-bad value is a 422 naming that field, never a 500.
+are accepted and ignored, as most OpenAI-compatible servers do (OpenAI itself refuses unknown
+parameters with a 400); a field it does implement with a bad value is a 422 naming that field,
+never a 500.
+
+Why our own models and not the ``openai`` package's: its request parameters are TypedDicts (no
+bounds, no validation: ``temperature``, ``n``, ``max_tokens`` against the server's limit and the
+context length are ours to check anyway, with errors naming the field), and its response classes
+(``ChatCompletion``, ``ChatCompletionChunk``, ``Completion``, ``CompletionUsage``) are permissive
+pydantic models (``extra="allow"``, nearly every field optional) that would prove little while
+making the server import the client SDK: 30 MB installed and 0.54 s to import (it pulls its own
+HTTP stack) for four small dictionaries. They also do not describe every answer the API sends:
+``CompletionChoice.finish_reason`` is typed as required, but a streamed text-completion chunk
+carries ``null`` there until its last chunk. So the bodies are built here as plain dictionaries,
+and ``tests/llm/test_llm_server.py`` checks every shape against ``openai``'s models (a dev
+dependency) and drives a real server with the official client.
 """
 
 from __future__ import annotations
 
+import time
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from forgeml.config import ServeConfig
 from forgeml.data.lm import prompt_ids
-from forgeml.models.generate import Sampling
+from forgeml.deploy.server.errors import RequestError
+from forgeml.models.generate import Completion, Sampling
 
 
 class ChatMessage(BaseModel):
@@ -74,14 +90,6 @@ class CompletionRequest(GenerationFields):
     prompt: str | Annotated[list[str], Field(min_length=1, max_length=1)]
 
 
-class RequestProblem(Exception):
-    """A request the server refuses: status, code, message and the field at fault."""
-
-    def __init__(self, status: int, code: str, message: str, field: str | None = None) -> None:
-        super().__init__(message)
-        self.status, self.code, self.message, self.field = status, code, message, field
-
-
 def decode_body(
     raw: bytes,
     kind: type[GenerationFields],
@@ -92,20 +100,18 @@ def decode_body(
     context: int,
 ) -> tuple[GenerationFields, list[int], Sampling]:
     """The request body checked (JSON, fields, ``max_tokens`` against the limit, the context length)
-    and turned into prompt token ids and sampling settings; RequestProblem says what is wrong."""
+    and turned into prompt token ids and sampling settings; RequestError says what is wrong."""
     try:
         body = kind.model_validate_json(raw)
     except ValidationError as exc:
         error = exc.errors()[0]
         if error["type"] == "json_invalid":
-            raise RequestProblem(
-                400, "invalid_json", f"the body is not valid JSON ({error['msg']})."
-            ) from None
+            raise RequestError(400, "invalid_json", f"the body is not valid JSON ({error['msg']}).") from None
         where = _field(error["loc"])
-        raise RequestProblem(422, "invalid_request", f"{where}: {error['msg']}", where) from None
+        raise RequestError(422, "invalid_request", f"{where}: {error['msg']}", where) from None
     max_tokens = getattr(body, "max_completion_tokens", None) or body.max_tokens
     if max_tokens is not None and max_tokens > config.max_tokens_limit:
-        raise RequestProblem(
+        raise RequestError(
             422,
             "invalid_request",
             f"max_tokens must be <= {config.max_tokens_limit}, got {max_tokens}.",
@@ -116,7 +122,7 @@ def decode_body(
     sampling = body.sampling(config.default_max_tokens)
     room = context - len(prompt)
     if room < 1:
-        raise RequestProblem(
+        raise RequestError(
             422,
             "context_length_exceeded",
             f"the prompt is {len(prompt)} tokens; the model reads at most {context}.",
@@ -143,15 +149,70 @@ _TYPE_TAGS = frozenset({"str", "int", "float", "bool", "list", "dict"})
 def _prompt_ids(body: GenerationFields, tokenizer: Any, template: str, max_messages: int) -> list[int]:
     if isinstance(body, ChatRequest):
         if len(body.messages) > max_messages:
-            raise RequestProblem(422, "invalid_request", f"at most {max_messages} messages.", "messages")
+            raise RequestError(422, "invalid_request", f"at most {max_messages} messages.", "messages")
         messages = [{"role": m.role, "content": m.content} for m in body.messages]
         try:
             return prompt_ids(tokenizer, template, messages)
         except Exception as exc:  # the template's own checks (jinja raise_exception): bad input, not a bug
-            raise RequestProblem(422, "invalid_request", f"messages: {str(exc)[:200]}", "messages") from None
+            raise RequestError(422, "invalid_request", f"messages: {str(exc)[:200]}", "messages") from None
     assert isinstance(body, CompletionRequest)
     text = body.prompt if isinstance(body.prompt, str) else body.prompt[0]
     ids = list(tokenizer(text)["input_ids"]) if text else []
     if not ids:
-        raise RequestProblem(422, "invalid_request", "prompt: must not be empty.", "prompt")
+        raise RequestError(422, "invalid_request", "prompt: must not be empty.", "prompt")
     return ids
+
+
+# Responses: OpenAI's shapes (see the module docstring for why they are not the openai package's models).
+
+
+def completion_body(completion: Completion, *, chat: bool, request_id: str, model: str) -> dict[str, Any]:
+    """A whole ``chat.completion`` or ``text_completion`` with its token usage."""
+    finish = "length" if completion.finish_reason == "length" else "stop"
+    choice: dict[str, Any] = (
+        {"index": 0, "message": {"role": "assistant", "content": completion.text}, "finish_reason": finish}
+        if chat
+        else {"index": 0, "text": completion.text, "logprobs": None, "finish_reason": finish}
+    )
+    return {
+        **_identity(chat=chat, stream=False, request_id=request_id, model=model, created=int(time.time())),
+        "choices": [choice],
+        "usage": {
+            "prompt_tokens": completion.prompt_tokens,
+            "completion_tokens": completion.completion_tokens,
+            "total_tokens": completion.prompt_tokens + completion.completion_tokens,
+        },
+    }
+
+
+def first_chunk(*, request_id: str, model: str, created: int) -> dict[str, Any]:
+    """A chat stream's opening chunk: the assistant's role, no text yet."""
+    identity = _identity(chat=True, stream=True, request_id=request_id, model=model, created=created)
+    return {**identity, "choices": [{"index": 0, "delta": {"role": "assistant"}, "finish_reason": None}]}
+
+
+def chunk(
+    text: str, finish: str | None, *, chat: bool, request_id: str, model: str, created: int
+) -> dict[str, Any]:
+    """One streamed piece of text, or (with ``finish``) the last chunk, which carries no text."""
+    if chat:
+        choice = {"index": 0, "delta": {"content": text} if text else {}, "finish_reason": finish}
+    else:
+        choice = {"index": 0, "text": text, "logprobs": None, "finish_reason": finish}
+    identity = _identity(chat=chat, stream=True, request_id=request_id, model=model, created=created)
+    return {**identity, "choices": [choice]}
+
+
+def models_body(model: str) -> dict[str, Any]:
+    """``GET /v1/models``: the one model this server serves."""
+    return {"object": "list", "data": [{"id": model, "object": "model", "created": 0, "owned_by": "forgeml"}]}
+
+
+def _identity(*, chat: bool, stream: bool, request_id: str, model: str, created: int) -> dict[str, Any]:
+    kind = ("chat.completion.chunk" if stream else "chat.completion") if chat else "text_completion"
+    return {
+        "id": f"{'chatcmpl' if chat else 'cmpl'}-{request_id}",
+        "object": kind,
+        "created": created,
+        "model": model,
+    }

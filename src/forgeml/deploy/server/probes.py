@@ -1,9 +1,8 @@
-"""The probe routes every forgeml server shares: liveness, readiness and Prometheus metrics.
+"""The probe routes the server adds for every kind: liveness, readiness and Prometheus metrics.
 
-The tabular server (:mod:`forgeml.deploy.server.app`) and the language-model server
-(:mod:`forgeml.llm.server`) answer them alike, so one orchestrator setup (Kubernetes probes, a
-Prometheus scrape) fits both. Readiness is 503 until the model is loaded and warmed up, and again
-from the moment a shutdown signal arrives (the runner sets ``draining``).
+A prediction server and a language-model server answer them alike, so one orchestrator setup
+(Kubernetes probes, a Prometheus scrape) fits both. Readiness is 503 until the model is loaded and
+warmed up, and again from the moment a shutdown signal arrives (the runner sets ``draining``).
 """
 
 from __future__ import annotations
@@ -28,7 +27,7 @@ class ProbeState(Protocol):
 
 
 class ErrorResponse(Protocol):
-    """A server's error-response builder (each server keeps its own error body shape)."""
+    """The server's error-response builder (the one error body, with the fields its kind adds)."""
 
     def __call__(
         self, status: int, code: str, message: str, request_id: str, *, retry: bool = False

@@ -1,4 +1,5 @@
-"""Run the app under uvicorn: one process, or N workers sharing one socket; graceful SIGTERM.
+"""Run the server under uvicorn, for every kind: one process, or N workers sharing one socket;
+graceful SIGTERM.
 
 On SIGTERM uvicorn stops accepting connections, lets in-flight requests finish (bounded by
 ``graceful_timeout_s``), then runs the lifespan shutdown; readiness flips to 503 at once. A second
@@ -26,7 +27,8 @@ import uvicorn
 from prometheus_client import multiprocess
 from uvicorn.supervisors import Multiprocess
 
-from forgeml.config import ServeConfig
+from forgeml.bundle.manifest import read_manifest
+from forgeml.config import ServeConfig, serve_config
 from forgeml.deploy.server.metrics import MULTIPROCESS_ENV
 from forgeml.errors import ConfigError
 
@@ -64,6 +66,16 @@ def _find_state(config: uvicorn.Config) -> Any:
     return None
 
 
+def server_config(bundle: str | Path, *layers: dict[str, Any]) -> ServeConfig:
+    """The settings for serving ``bundle``: its kind's defaults, the serve section it was trained with
+    (language-model bundles keep one), then each layer (later ones win).
+
+    A name the kind's server does not read (``--set`` on the command line) is a ConfigError naming it.
+    """
+    manifest = read_manifest(Path(bundle))
+    return serve_config(manifest["kind"], manifest.get("serve") or {}, *layers)
+
+
 def read_api_key(file: str | Path | None) -> str | None:
     """The key from ``file`` (surrounding whitespace stripped); an empty or unreadable file is an error."""
     if file is None:
@@ -91,7 +103,7 @@ def app_from_env() -> Any:
 
 
 def uvicorn_options(config: ServeConfig) -> dict[str, Any]:
-    """The keyword arguments of ``uvicorn.Config`` every forgeml server runs with (tabular and LM)."""
+    """The keyword arguments of ``uvicorn.Config`` the server runs with."""
     return {
         "host": config.host,
         "port": config.port,
@@ -105,7 +117,7 @@ def uvicorn_options(config: ServeConfig) -> dict[str, Any]:
 
 
 def run_server(bundle: str | Path, config: ServeConfig) -> None:
-    """Serve ``bundle`` until SIGTERM/SIGINT; the bundle is verified before the port is bound."""
+    """Serve ``bundle`` (any kind) until SIGTERM/SIGINT; the bundle is verified before the port is bound."""
     from forgeml.deploy.server.app import create_app
 
     app = create_app(bundle, config, api_key=read_api_key(config.api_key_file))

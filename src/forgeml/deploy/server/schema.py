@@ -37,6 +37,7 @@ from pydantic import (
     create_model,
 )
 
+from forgeml.deploy.server.errors import RequestError
 from forgeml.errors import DataError
 
 Number = Annotated[float, Field(strict=True, allow_inf_nan=False)]
@@ -53,17 +54,6 @@ class EncodedImage(BaseModel):
 
 
 ImageInput = list[list[list[Number]]] | list[list[Number]] | EncodedImage
-
-
-@dataclass(frozen=True)
-class RequestError(Exception):
-    """A client mistake: HTTP status, a stable code, a message, and where (field path, row index)."""
-
-    status: int
-    code: str
-    message: str
-    field: str | None = None
-    row: int | None = None
 
 
 @dataclass(frozen=True)
