@@ -17,6 +17,7 @@ graph_optimization_level  # onnxruntime.SessionOptions
 log_severity_level  # onnxruntime.SessionOptions
 doc_string  # onnx graph and node protos
 caption  # rich.table.Table
+__signature__  # api._takes on its functions: read by inspect.signature (help(), the CLI drift test)
 decoder  # tokenizers.Tokenizer
 post_processor  # tokenizers.Tokenizer
 use_cache  # transformers model config

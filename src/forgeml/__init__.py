@@ -3,12 +3,14 @@
 The public API mirrors the CLI verbs::
 
     import forgeml
+    forgeml.check("examples/digits_cnn.yaml")           # forgeml check
     run = forgeml.train("examples/digits_cnn.yaml")      # forgeml train
     metrics = forgeml.evaluate(run)                     # forgeml evaluate
     forgeml.compress(run, quantize="int8", max_drop=0.01)  # forgeml compress
     forgeml.predict(run.bundle_path, "in.npz", "out.csv")  # forgeml predict
     forgeml.load(run.bundle_path).predict(rows)
 
+A verb's flags and its function's keywords are the same options (tests/core/test_cli_options.py).
 Names are imported on first use so ``import forgeml`` (and ``forgeml explain``) stay fast.
 The stage packages are named ``training`` and ``evaluation`` (not ``train``/``evaluate``) so that
 importing them never shadows the functions ``forgeml.train`` and ``forgeml.evaluate``.
@@ -22,7 +24,7 @@ from typing import Any
 __version__ = "0.1.0"
 _API = {
     *("run", "check", "train", "evaluate", "compare", "compress", "export", "predict", "load", "serve"),
-    *("verify", "Run"),
+    *("verify", "plan", "Run"),
 }
 __all__ = [*sorted(_API), "load_config"]
 

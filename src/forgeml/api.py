@@ -7,17 +7,25 @@ run, the manifest's ``kind`` for a bundle) and goes down that kind's path.
 
 from __future__ import annotations
 
+import inspect
+import json
 import logging
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
+from pydantic import BaseModel
 from rich.console import Console
 
 from forgeml import atomic
 from forgeml.bundle.predictive import read_predictor_bundle, write_bundle
 from forgeml.bundle.predictor import Predictor
+from forgeml.check_options import CheckOptions, check_options
 from forgeml.checks import DataReport, gate
 from forgeml.checks import check as check_data
+from forgeml.checks.fixes import fix_table
+from forgeml.checks.render import write_reports
+from forgeml.compression.options import CompressOptions
 from forgeml.config import CAUSAL_LM, Config, ServeConfig, config_json, dump_config, load_config
 from forgeml.data import load_data, load_source
 from forgeml.deploy.predict import PredictSummary, predict_file
@@ -30,11 +38,36 @@ from forgeml.training.run import BUNDLE_DIR, PredictorRun, Run
 from forgeml.training.stage import make_session
 
 if TYPE_CHECKING:
+    from forgeml.checks.lm import LMDataReport
     from forgeml.compression import Compression
     from forgeml.evaluation.lm import LMEvaluation
+    from forgeml.training.plan import Plan
 
 logger = logging.getLogger(__name__)
 __all__ = ["BUNDLE_DIR", "PredictorRun", "Run"]  # re-exported: forgeml.Run is any kind's run
+Function = TypeVar("Function", bound=Callable[..., Any])
+
+
+def _takes(options: type[BaseModel]) -> Callable[[Function], Function]:
+    """Show the fields of ``options`` as the function's keyword options (``help()``, ``inspect``).
+
+    The function takes them as ``**options`` and validates them with that model, the one the CLI
+    generates its flags from, so a verb and its function cannot offer different options.
+    """
+
+    def decorate(function: Function) -> Function:
+        signature = inspect.signature(function)
+        kept = [p for p in signature.parameters.values() if p.kind is not inspect.Parameter.VAR_KEYWORD]
+        fields = [
+            inspect.Parameter(
+                name, inspect.Parameter.KEYWORD_ONLY, default=field.default, annotation=field.annotation
+            )
+            for name, field in options.model_fields.items()
+        ]
+        function.__signature__ = signature.replace(parameters=[*kept, *fields])  # type: ignore[attr-defined]
+        return function
+
+    return decorate
 
 
 def train(
@@ -58,7 +91,9 @@ def train(
     if config.kind == CAUSAL_LM:
         from forgeml.training.lm import train_lm
 
-        return train_lm(config, callbacks=callbacks, console=console, resume=resume, force_resume=force_resume)
+        return train_lm(
+            config, callbacks=callbacks, console=console, resume=resume, force_resume=force_resume
+        )
     if config.check.enabled:
         gate(config.data, config.check, run_dir=config.run_dir())
     splits = load_data(config.data, seed=config.seed)
@@ -146,33 +181,20 @@ def compare(runs: list[str | Path], *, output: str | Path) -> Path:
     return compare_runs([Path(run) for run in runs], Path(output))
 
 
-def compress(
-    run: Run | str | Path,
-    *,
-    prune: float | None = None,
-    quantize: str | None = None,
-    distill: str | Path | float | None = None,
-    distill_width: float | None = None,
-    max_drop: float | None = None,
-    prune_method: str = "structured",
-    finetune_epochs: int = 5,
-    temperature: float = 4.0,
-    alpha: float = 0.7,
-    console: Console | None = None,
-) -> Compression:
+@_takes(CompressOptions)
+def compress(run: Run | str | Path, *, console: Console | None = None, **options: Any) -> Compression:
     """Pruned, quantized and distilled variants of a run, each a bundle under ``runs/<name>/compressed/``.
 
-    ``distill``: a student YAML file, or a number (the teacher's widths scaled, like ``distill_width``).
-    ``max_drop`` also chains prune -> distill -> quantize and recommends the smallest variant whose
-    test metric drops by at most that much. Bad values raise ConfigError naming the flag.
+    ``options`` are the fields of :class:`~forgeml.compression.CompressOptions` (the flags of
+    ``forgeml compress``): ``prune``, ``quantize``, ``distill`` (a student YAML file, or a number
+    like ``distill_width``), ``max_drop`` (also chains prune -> distill -> quantize and recommends
+    the smallest variant whose test metric drops by at most that much), ... Bad values raise
+    ConfigError naming the flag.
     """
     from forgeml.compression import compress_options, compress_run
 
-    options = compress_options(
-        prune=prune, quantize=quantize, distill=distill, distill_width=distill_width, max_drop=max_drop,
-        prune_method=prune_method, finetune_epochs=finetune_epochs, temperature=temperature, alpha=alpha,
-    )  # fmt: skip
-    return compress_run(run.path if isinstance(run, Run) else Path(run), options, console=console)
+    chosen = compress_options(**options)
+    return compress_run(run.path if isinstance(run, Run) else Path(run), chosen, console=console)
 
 
 def run(
@@ -191,17 +213,52 @@ def run(
     return trained, evaluate(trained)
 
 
-def check(
-    source: str | Path,
-    *,
-    target: str | None = None,
-    test_source: str | Path | None = None,
-    allow: tuple[str, ...] = (),
-) -> DataReport:
-    """The data-quality report of ``source`` (and ``test_source``): schema, findings, severities."""
-    return check_data(
-        str(source), target=target, test_source=None if test_source is None else str(test_source), allow=allow
-    )
+@_takes(CheckOptions)
+def check(source: str | Path, *, console: Console | None = None, **options: Any) -> DataReport | LMDataReport:
+    """The data-quality report of ``source``: a data file, ``sklearn:<name>`` or a YAML config.
+
+    ``options`` are the fields of :class:`~forgeml.check_options.CheckOptions` (the flags of
+    ``forgeml check``). A config supplies data.source, target, test_source and check.allow (options
+    win; ``allow`` adds ids); a language-model config gets its examples' checks. ``fix`` writes a
+    cleaned copy to ``output`` (said on ``console``) and checks the copy.
+    """
+    chosen = check_options(**options)
+    config = load_config(source) if Path(source).suffix.lower() in (".yaml", ".yml") else None
+    if config is not None and chosen.allow:
+        allow = [*config.check.allow, *chosen.allow]
+        config = config.model_copy(update={"check": config.check.model_copy(update={"allow": allow})})
+    if config is not None and config.kind == CAUSAL_LM:
+        return _check_lm(config, chosen, source)
+    data = config.data if config is not None else None
+    source = data.source if data is not None else str(source)
+    target = chosen.target or (data.target if data is not None else None)
+    test_source = chosen.test_source or (data.test_source if data is not None else None)
+    task = data.task if data is not None else "auto"
+    if chosen.fix:
+        if chosen.output is None:
+            raise ConfigError(
+                "--fix needs -o OUT: the cleaned copy is written to a new file (.csv, .parquet or .jsonl)."
+            )
+        fixed = fix_table(source, chosen.output, target=target, task=task, test_source=test_source)
+        if console is not None:
+            console.print(
+                f"wrote {fixed.rows_out} of {fixed.rows_in} rows to {fixed.output}; fix log: {fixed.log_path}",
+                soft_wrap=True,
+            )
+        source = str(fixed.output)
+    allow = config.check.allow if config is not None else chosen.allow
+    test = None if test_source is None else str(test_source)
+    report = check_data(source, target=target, test_source=test, allow=allow, task=task)
+    if chosen.report_dir is not None:
+        write_reports(report, chosen.report_dir)
+    return report
+
+
+def plan(config: Config | str | Path, *, batches: int = 5) -> Plan:
+    """Parameters, FLOPs, memory and an epoch-time estimate (``batches`` timed) of a config, before training."""
+    from forgeml.training.plan import plan_config
+
+    return plan_config(_as_config(config), timed_batches=batches)
 
 
 def predict(
@@ -240,10 +297,11 @@ def export(run_or_bundle: Run | str | Path, *, format: str = "onnx") -> Path:
     return export_onnx(path)
 
 
-def serve(bundle: str | Path, *, config: ServeConfig | None = None, **settings: object) -> None:
+def serve(bundle: str | Path, /, *, config: ServeConfig | None = None, **settings: object) -> None:
     """Serve ``bundle`` over HTTP until SIGTERM/SIGINT: ``forgeml.serve("bundle/", port=8000)``.
 
     ``settings`` override fields of ``config`` (host, port, workers, max_queue, ...); see ServeConfig.
+    ``bundle`` is positional-only, so a setting of any name reaches the check that names a wrong one.
     """
     from forgeml.deploy.serving import serve_bundle
 
@@ -258,6 +316,35 @@ def verify(
     from forgeml.deploy.verify import verify as verify_bundle
 
     return verify_bundle(bundle, data, url=url, rows=rows)
+
+
+def _check_lm(config: Config, options: CheckOptions, source: str | Path) -> LMDataReport:
+    """The LM data gate on a config's examples; the table options have nothing to act on."""
+    from forgeml.checks.lm import check_lm_config  # transformers loads only here
+
+    if options.fix:
+        raise ConfigError(
+            f"--fix cleans tables only; {source} is a language-model config (model.type: causal_lm). "
+            "Edit the lines `forgeml check` lists, or accept their ids with check.allow in the config."
+        )
+    given = [
+        flag
+        for flag, value in (
+            ("--target", options.target),
+            ("--test", options.test_source),
+            ("-o", options.output),
+        )
+        if value is not None
+    ]
+    if given:
+        raise ConfigError(
+            f"{', '.join(given)}: not used for a language-model config ({source}); the config's "
+            "data.source and data.validation_source say what to check. Drop the option."
+        )
+    report = check_lm_config(config)
+    if options.report_dir is not None:
+        atomic.write_text(options.report_dir / "data_report.json", json.dumps(report.to_json(), indent=2))
+    return report
 
 
 def _as_config(config: Config | str | Path) -> Config:

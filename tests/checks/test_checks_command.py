@@ -1,4 +1,4 @@
-"""The ``check`` sub-command through argparse, as cli.py will wire it; bad input raises DataError (exit 2)."""
+"""The ``check`` sub-command through argparse, as forgeml.cli wires it; bad input raises DataError (exit 2)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 import yaml
 from checks_fixtures import TARGET, clean_frame, mixed_dirty_text, to_csv
 
-from forgeml.checks.command import register_check
+from forgeml.cli.check import register_check
 from forgeml.errors import ConfigError, DataError
 
 

@@ -3,12 +3,13 @@ untrusted bytes.
 
 The layers, lowest first (a module may import its own layer and any layer to its left)::
 
-    errors, atomic, extras, config, config_reference, templates   (base: THE schema, what every stage needs)
+    errors, atomic, extras, config, check_options, config_reference, templates   (base: THE schema, what every stage needs)
     data -> checks -> features -> models -> bundle -> training -> evaluation -> compression -> deploy
-    api (and the package's __init__, its public face) -> cli (cli.py, commands/, __main__)
+    api (and the package's __init__, its public face) -> cli (the cli/ package and the __main__ entry points)
 
 ``scratch`` (the hand-written teaching network) stands apart: it imports only ``errors`` and
-``atomic``, and only ``api`` and the CLI import it. Imports inside functions (the lazy ones that keep
+``atomic``, and only ``api`` and the CLI import it; its ``__main__`` (``python -m forgeml.scratch``)
+is an entry point into the CLI and sits in the CLI's layer. Imports inside functions (the lazy ones that keep
 ``forgeml --help`` fast) and under ``TYPE_CHECKING`` count like any other.
 """
 
@@ -25,6 +26,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("atomic",),
     ("extras",),
     ("config",),
+    ("check_options",),
     ("config_reference",),
     ("templates",),
     ("data",),
@@ -37,8 +39,9 @@ LAYERS: list[tuple[str, ...]] = [
     ("compression",),
     ("deploy",),
     ("api", "__init__"),
-    ("cli", "commands", "__main__"),
+    ("cli", "__main__"),
 ]
+ENTRY_POINTS = {"scratch/__main__.py": "cli"}  # modules placed by their path, not their package
 SCRATCH = "scratch"
 SCRATCH_MAY_IMPORT = {"errors", "atomic", SCRATCH}
 RANK = {part: rank for rank, parts in enumerate(LAYERS) for part in parts}
@@ -85,6 +88,7 @@ def layer_violations(relative: str, source: str) -> list[str]:
     package = ".".join(["forgeml", *parts[:-1]]) if parts[-1] != "__init__" or len(parts) > 1 else "forgeml"
     if parts == ("__init__",):
         own = "__init__"
+    own = ENTRY_POINTS.get(Path(relative).as_posix(), own)
     bad = []
     for name in sorted(_imported(ast.parse(source), package)):
         other = _part(name)
@@ -133,6 +137,8 @@ def test_a_module_imports_only_its_layer_or_lower_ones(file: Path) -> None:
         ("config.py", "from forgeml.data import load_data"),
         ("scratch/walkthrough.py", "from forgeml.config import Config"),  # scratch: errors/atomic only
         ("training/loop.py", "from forgeml.scratch import explain"),  # stages never import scratch
+        ("scratch/render.py", "from forgeml.cli import console"),  # only its entry point may
+        ("checks/runner.py", "from forgeml.cli.options import given"),  # no stage holds CLI code
         ("api.py", "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from forgeml.cli import main\n"),
     ],
 )
@@ -143,15 +149,37 @@ def test_the_guard_catches_a_back_import(relative: str, source: str) -> None:
 @pytest.mark.parametrize(
     ("relative", "source"),
     [
-        ("training/lm.py", "from forgeml.bundle.causal_lm import write_lm_bundle\nfrom forgeml import atomic"),
+        (
+            "training/lm.py",
+            "from forgeml.bundle.causal_lm import write_lm_bundle\nfrom forgeml import atomic",
+        ),
         ("compression/stage.py", "from forgeml.bundle.predictor import Predictor"),
-        ("cli.py", "from forgeml.scratch.command import register_explain\nfrom forgeml import api"),
+        ("cli/explain.py", "from forgeml.scratch.walkthrough import explain\nfrom forgeml import api"),
+        (
+            "scratch/__main__.py",
+            "from forgeml.cli.explain import explain_main",
+        ),  # the entry point, in the CLI's layer
         ("scratch/walkthrough.py", "from forgeml.errors import ConfigError\nfrom . import layers"),
         ("__init__.py", "from forgeml import api"),
     ],
 )
 def test_the_guard_lets_a_downward_import_through(relative: str, source: str) -> None:
     assert layer_violations(relative, source) == []
+
+
+def test_only_the_cli_parses_arguments() -> None:
+    """No stage holds CLI code: argparse is imported by the cli package alone."""
+    holders = [
+        str(file.relative_to(SRC))
+        for file in _modules()
+        if file.relative_to(SRC).parts[0] != "cli"
+        and any(
+            isinstance(node, ast.Import | ast.ImportFrom)
+            and "argparse" in {getattr(node, "module", None), *(alias.name for alias in node.names)}
+            for node in ast.walk(ast.parse(file.read_text(encoding="utf-8")))
+        )
+    ]
+    assert not holders, f"argument parsing outside forgeml/cli: {holders}"
 
 
 def test_no_unsafe_deserialisation_in_src() -> None:

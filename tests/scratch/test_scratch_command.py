@@ -1,4 +1,4 @@
-"""The ``explain`` sub-command through argparse, as cli.py wires it, with stdout captured."""
+"""The ``explain`` sub-command through argparse, as forgeml.cli wires it, with stdout captured."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import time
 
 import pytest
 
+from forgeml.cli.explain import register_explain
 from forgeml.errors import ConfigError
-from forgeml.scratch.command import register_explain
 
 
 def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:

@@ -1,27 +1,19 @@
-"""``python -m forgeml.scratch``: run ``forgeml explain`` without the full CLI.
+"""``python -m forgeml.scratch``: the same as ``forgeml explain`` (the options follow directly).
 
-Handy for timing the walkthrough and for teaching from a checkout that has no ``cli.py`` yet.
+An entry point, in the CLI's layer like ``forgeml/__main__.py``: the rest of :mod:`forgeml.scratch`
+imports nothing of the CLI.
 """
 
 from __future__ import annotations
 
-import argparse
 import sys
 
-from forgeml.errors import ForgeError
-from forgeml.scratch.command import register_explain
+from forgeml.cli.explain import explain_main
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Parse ``argv`` as the options of ``forgeml explain``; print a ForgeError's message and return 2."""
-    parser = argparse.ArgumentParser(prog="python -m forgeml.scratch")
-    register_explain(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(["explain", *(sys.argv[1:] if argv is None else argv)])
-    try:
-        return args.handler(args)
-    except ForgeError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    """Run ``forgeml explain`` with ``argv``; a ForgeError prints one line and returns 2."""
+    return explain_main(sys.argv[1:] if argv is None else argv)
 
 
 if __name__ == "__main__":

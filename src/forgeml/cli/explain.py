@@ -1,7 +1,8 @@
-"""The ``forgeml explain`` sub-command: argparse options in, the walkthrough (or trace, or comparison) out.
+"""``forgeml explain``: argparse options in, the walkthrough (or trace, or comparison) out.
 
-``cli.py`` calls ``register_explain(subparsers)``; the handler stays thin, calling the same Python
-functions a user would (``explain``, ``compare_document``, ``trace_optimizer``). Numbers are read
+The handler stays thin, calling the same :mod:`forgeml.scratch` functions a user would (``explain``,
+``compare_document``, ``trace_optimizer``); they are the Python side of this verb, not
+:mod:`forgeml.api`, because the teaching network stands apart from the stages. Numbers are read
 as text and checked by those functions, so a bad ``--lr`` gets the same ConfigError as a bad weight.
 """
 
@@ -68,6 +69,15 @@ def register_explain(subparsers: argparse._SubParsersAction) -> argparse.Argumen
     optimizer.add_argument("--eps", default="1e-8", help="Adam ε (default 1e-8)")
     parser.set_defaults(handler=run_explain)
     return parser
+
+
+def explain_main(argv: list[str]) -> int:
+    """``python -m forgeml.scratch``: this verb alone, without the other verbs' parsers (and pandas)."""
+    from forgeml.cli import run_command
+
+    parser = argparse.ArgumentParser(prog="python -m forgeml.scratch")
+    register_explain(parser.add_subparsers(dest="command"))
+    return run_command(parser, ["explain", *argv])
 
 
 def run_explain(args: argparse.Namespace) -> int:

@@ -1,4 +1,4 @@
-"""The training options of ``forgeml train``/``forgeml run`` and the ``forgeml plan`` sub-command.
+"""``forgeml train`` and ``forgeml run``: a config in, :func:`forgeml.api.train` / :func:`forgeml.api.run`, a summary out.
 
 Importing this module does not import torch (the CLI builds its parser on every call).
 
@@ -13,9 +13,59 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from rich.console import Console
+from forgeml.cli.options import add_set_flag
 
 DISTRIBUTED_HELP = "several processes (torchrun); every rank takes batch_size / N rows of each batch"
+
+
+def register_train(commands: argparse._SubParsersAction) -> None:
+    """Add ``forgeml train`` and ``forgeml run`` (every stage in order) to the CLI."""
+    for name, handler, text in (
+        ("train", _train, "train a model from a config"),
+        ("run", _run, "every stage in order: train, evaluate, bundle"),
+    ):
+        command = commands.add_parser(name, help=text)
+        command.add_argument("config", type=Path, help="the YAML config file")
+        add_set_flag(command, "train.learning_rate=3e-4")
+        add_train_arguments(command)
+        command.set_defaults(handler=handler)
+
+
+def _train(args: argparse.Namespace) -> int:
+    return _train_or_run(args, "train")
+
+
+def _run(args: argparse.Namespace) -> int:
+    return _train_or_run(args, "run")
+
+
+def _train_or_run(args: argparse.Namespace, verb: str) -> int:
+    """`forgeml train` and `forgeml run` differ only in the API call and the evaluation summary."""
+    if (code := distributed_launch(args, verb)) is not None:
+        return code
+    from forgeml import api
+    from forgeml.cli import console, error_console
+    from forgeml.cli.evaluate import print_evaluation
+    from forgeml.config import load_config
+    from forgeml.training import TrainingInterrupted
+
+    call = api.train if verb == "train" else api.run
+    config = load_config(args.config, overrides(args))
+    try:
+        result = call(config, console=console, resume=args.resume, force_resume=args.force_resume)
+    except TrainingInterrupted as stopped:
+        error_console.print(str(stopped))
+        return stopped.exit_code
+    run = result if verb == "train" else result[0]
+    if verb == "run":
+        print_evaluation(result[1], "test")
+    console.print(run.summary())
+    if run.config.train.profile_steps:
+        console.print(
+            f"profiler trace: {run.path / 'profile'} (tensorboard --logdir {run.path / 'profile'}, "
+            "with torch-tb-profiler; or open the .pt.trace.json in ui.perfetto.dev); top operators in top_ops.txt"
+        )
+    return 0
 
 
 def add_train_arguments(parser: argparse.ArgumentParser) -> None:
@@ -74,31 +124,3 @@ def overrides(args: argparse.Namespace) -> list[str]:
     """``--set`` overrides plus the ones flags stand for (``--deterministic``)."""
     flags = ["train.deterministic=true"] * args.deterministic + ["train.profile_steps=5"] * args.profile
     return [*args.overrides, *flags]
-
-
-def register_plan(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    """Add ``forgeml plan CONFIG``: parameters, FLOPs, memory and an epoch-time estimate, before training."""
-    parser = subparsers.add_parser(
-        "plan", help="parameters, FLOPs, memory and epoch time of a config, measured before training"
-    )
-    parser.add_argument("config", type=Path, help="the YAML config file")
-    parser.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a config key",
-    )
-    parser.add_argument("--batches", type=int, default=5, help="batches timed for the epoch estimate")
-    parser.set_defaults(handler=_plan)
-    return parser
-
-
-def _plan(args: argparse.Namespace) -> int:
-    from forgeml.config import load_config
-    from forgeml.training.plan import plan_config, render_plan
-
-    plan = plan_config(load_config(args.config, args.overrides), timed_batches=args.batches)
-    Console(highlight=False).print(render_plan(plan))
-    return 0

@@ -1,9 +1,8 @@
-"""The deploy verbs' parsers: ``forgeml export``, ``forgeml serve``, ``forgeml verify``.
-
-Part of the CLI (it imports :mod:`forgeml.api` and :mod:`forgeml.cli`), so no stage imports it.
+"""The deploy verbs: ``forgeml predict``, ``forgeml export``, ``forgeml serve``, ``forgeml verify``.
 
 Each handler parses its arguments, calls the API function of the same name and prints a summary.
-Nothing heavy is imported until a verb runs.
+Nothing heavy is imported until a verb runs. Every serve setting (:class:`forgeml.config.ServeConfig`)
+is a flag generated from its field (``max_queue`` -> ``--max-queue``).
 """
 
 from __future__ import annotations
@@ -12,30 +11,38 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from forgeml.cli.options import add_option_flags, add_set_flag, given
+from forgeml.config import ServeConfig
+
+
+def register_predict(commands: argparse._SubParsersAction) -> None:
+    """Add ``forgeml predict`` (batch prediction) to the CLI."""
+    predict = commands.add_parser("predict", help="batch prediction with a bundle")
+    predict.add_argument("bundle", type=Path, help="a bundle folder, e.g. runs/digits_cnn/bundle")
+    predict.add_argument("source", metavar="input", type=Path, help="CSV, Parquet, JSON Lines or .npz input")
+    predict.add_argument(
+        "-o", "--output", type=Path, required=True, help="output file: .csv, .parquet or .jsonl"
+    )
+    predict.set_defaults(handler=_predict)
+
 
 def register_deploy(commands: argparse._SubParsersAction) -> None:
     """Add export, serve and verify to the CLI."""
     export = commands.add_parser("export", help="write model.onnx (with its preprocessing) into a bundle")
-    export.add_argument("run", type=Path, help="a run folder (runs/<name>) or a bundle folder")
+    export.add_argument(
+        "run_or_bundle", metavar="run", type=Path, help="a run folder (runs/<name>) or a bundle folder"
+    )
     export.add_argument("--format", choices=["onnx"], default="onnx", help="export format (onnx)")
     export.set_defaults(handler=_export)
 
     serve = commands.add_parser("serve", help="serve a bundle over HTTP (FastAPI + uvicorn)")
     serve.add_argument("bundle", type=Path, help="a bundle folder, e.g. runs/digits_cnn/bundle")
-    serve.add_argument("--host", help="address to bind (default 127.0.0.1: this machine only)")
-    serve.add_argument("--port", type=int, help="port (default 8000)")
-    serve.add_argument("--workers", type=int, help="worker processes (default 1)")
-    serve.add_argument("--api-key-file", type=Path, help="file holding the API key clients must send")
     serve.add_argument("--config", type=Path, help="a forgeml config whose `serve:` section to use")
-    serve.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a serve setting, e.g. max_queue=64 or serve.request_timeout_s=5",
+    add_set_flag(serve, "max_queue=64 or serve.request_timeout_s=5 (value read as YAML)")
+    add_option_flags(
+        serve.add_argument_group("serve settings (the bundle's kind decides which apply)"), ServeConfig
     )
-    serve.set_defaults(handler=run_serve)
+    serve.set_defaults(handler=_serve)
 
     verify = commands.add_parser(
         "verify", help="compare server, Predictor and PyTorch outputs on a data file"
@@ -51,8 +58,8 @@ def register_deploy(commands: argparse._SubParsersAction) -> None:
 def serve_settings(args: argparse.Namespace) -> dict[str, Any]:
     """``--set`` overrides (values read as YAML, ``serve.`` optional), then the flags; not validated.
 
-    The bundle's kind decides which settings exist (a language-model server has more), so they
-    are checked once the bundle is read (:func:`forgeml.config.serve_config`).
+    The bundle's kind decides which settings exist and their defaults (a language-model server has
+    more), so they are checked once the bundle is read (:func:`forgeml.config.serve_config`).
     """
     import yaml
 
@@ -63,36 +70,40 @@ def serve_settings(args: argparse.Namespace) -> dict[str, Any]:
         key, sep, text = override.partition("=")
         if not sep:
             raise ConfigError(f"--set {override!r}: expected KEY=VALUE, e.g. max_queue=64.")
-        values[key.strip().removeprefix("serve.")] = yaml.safe_load(text)
-    flags = {"host": args.host, "port": args.port, "workers": args.workers, "api_key_file": args.api_key_file}
-    return values | {
-        key: str(value) if isinstance(value, Path) else value
-        for key, value in flags.items()
-        if value is not None
-    }
+        key = key.strip().removeprefix("serve.")
+        if key == "config":  # api.serve's own keyword: name the flag that takes a config file
+            raise ConfigError(
+                "--set config=...: serve.config is not a serve setting; pass a config file with --config FILE."
+            )
+        values[key] = yaml.safe_load(text)
+    return values | given(args, ServeConfig)
+
+
+def _predict(args: argparse.Namespace) -> int:
+    from forgeml import api
+    from forgeml.cli import console
+
+    summary = api.predict(args.bundle, args.source, args.output)
+    console.print(f"wrote {summary.rows} predictions to {summary.output} ({summary.engine})")
+    return 0
 
 
 def _export(args: argparse.Namespace) -> int:
     from forgeml import api
     from forgeml.cli import console
 
-    path = api.export(args.run, format=args.format)
+    path = api.export(args.run_or_bundle, format=args.format)
     console.print(f"wrote {path} ({path.stat().st_size / 1024:.0f} KiB); bundle.json updated")
     return 0
 
 
-def run_serve(args: argparse.Namespace) -> int:
-    """``forgeml serve``: ``--config``'s serve section (the keys it sets), then ``--set``, then the flags.
-
-    It calls :func:`forgeml.deploy.serving.serve_bundle`, which :func:`forgeml.api.serve` wraps,
-    rather than ``forgeml.serve(bundle, **settings)``: a ``--set bundle=...`` would collide with that
-    function's parameters instead of being reported as an unknown setting.
-    """
+def _serve(args: argparse.Namespace) -> int:
+    """``--config``'s serve section (the keys it sets), then ``--set``, then the flags; :func:`forgeml.api.serve` checks them."""
+    from forgeml import api
     from forgeml.config import load_config
-    from forgeml.deploy.serving import serve_bundle
 
-    section = load_config(args.config).serve.model_dump(exclude_unset=True) if args.config is not None else {}
-    serve_bundle(args.bundle, section, serve_settings(args))
+    section = load_config(args.config).serve if args.config is not None else None
+    api.serve(args.bundle, config=section, **serve_settings(args))
     return 0
 
 
