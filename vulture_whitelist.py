@@ -25,6 +25,22 @@ benchmark  # torch.backends.cudnn
 allow_tf32  # torch.backends.cuda.matmul and torch.backends.cudnn
 force_exit  # uvicorn.Server
 
+# GBMConfig's tree settings: training/gbm.py passes model_dump() to LightGBM, which reads them by name.
+num_leaves
+min_data_in_leaf
+min_sum_hessian_in_leaf
+feature_fraction
+bagging_fraction
+bagging_freq
+lambda_l1
+lambda_l2
+min_gain_to_split
+max_bin
+cat_smooth
+cat_l2
+max_cat_to_onehot
+producer_name  # onnx ModelProto, read by onnx tools
+
 # Called by name from outside the package.
 app_from_env  # uvicorn's factory, passed as "forgeml.deploy.server.runner:app_from_env"
 
