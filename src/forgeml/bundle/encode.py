@@ -19,7 +19,7 @@ import numpy as np
 from forgeml.data import RawData
 from forgeml.errors import DataError
 from forgeml.features import FeaturePipeline
-from forgeml.features.categorical import UnseenPolicy, unseen_error, vocabulary_lookup
+from forgeml.features.categorical import UnseenPolicy, category_text, unseen_error
 from forgeml.features.numeric import to_numbers
 
 Feeds = dict[str, np.ndarray]
@@ -84,15 +84,6 @@ def check_images(pipeline: FeaturePipeline, images: np.ndarray | None) -> np.nda
     return images
 
 
-def category_text(value: object) -> str | None:
-    """The same text :func:`as_category_strings` gives a single value (whole floats written as ints)."""
-    if value is None or (isinstance(value, float) and np.isnan(value)):
-        return None
-    if isinstance(value, (float, np.floating)) and float(value).is_integer():
-        return str(int(value))
-    return str(value)
-
-
 class RecordEncoder:
     """Validated JSON records (dicts of floats/None, strings/ints/None, text, images) to graph inputs, fast."""
 
@@ -101,10 +92,7 @@ class RecordEncoder:
         self.unseen = unseen
         self.numeric_columns = list(pipeline.numeric_.columns)
         self.categorical_columns = list(pipeline.categorical_.columns)
-        self.lookups = {
-            column: vocabulary_lookup(pipeline.categorical_.vocabularies_[column])
-            for column in self.categorical_columns
-        }
+        self.lookups = {column: pipeline.categorical_.lookup(column) for column in self.categorical_columns}
         self.text_columns = text_columns(pipeline)
 
     def encode(self, records: Sequence[Mapping[str, Any]], images: np.ndarray | None = None) -> Feeds:

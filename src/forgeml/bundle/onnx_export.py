@@ -40,6 +40,7 @@ from forgeml.bundle.trees_onnx import describe as describe_trees
 from forgeml.bundle.trees_onnx import trees_model
 from forgeml.errors import BundleError
 from forgeml.features import FeaturePipeline
+from forgeml.features.numeric_graph import NumericGraph
 from forgeml.models import GradientBoostedTrees
 
 logger = logging.getLogger(__name__)
@@ -59,10 +60,7 @@ class InferenceModule(nn.Module):
         self.model = model
         self.input_names = graph_input_names(pipeline)
         self.model_input_names = pipeline.input_spec.names
-        numeric = pipeline.numeric_
-        self.register_buffer("fill", torch.tensor(np.asarray(numeric.fill_values_, dtype=np.float64)))
-        self.register_buffer("mean", torch.tensor(np.asarray(numeric.means_, dtype=np.float64)))
-        self.register_buffer("std", torch.tensor(np.asarray(numeric.stds_, dtype=np.float64)))
+        self.numeric_graph = NumericGraph(pipeline.numeric_)  # impute, log, scale, quantile map
         self.one_hot = pipeline.categorical_.encoding == "onehot"
         cardinalities = pipeline.categorical_.cardinalities if pipeline.categorical_.columns else []
         for index, size in enumerate(cardinalities):  # one arange per column, compared with its ids
@@ -81,8 +79,7 @@ class InferenceModule(nn.Module):
         model_inputs: dict[str, torch.Tensor] = {}
         blocks = []
         if numeric is not None:  # (N, F) float64, NaN = missing
-            filled = torch.where(torch.isnan(numeric), self.fill, numeric)
-            blocks.append(((filled - self.mean) / self.std).to(torch.float32))
+            blocks.append(self.numeric_graph(numeric).to(torch.float32))
         if categorical is not None:  # (N, K) int64 ids
             if self.one_hot:
                 blocks += [

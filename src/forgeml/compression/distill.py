@@ -31,8 +31,9 @@ from torch import nn
 from forgeml.config import CNNConfig, MLPConfig, ModelConfig, TrainConfig
 from forgeml.data import Splits
 from forgeml.errors import ConfigError
-from forgeml.features import FeaturePipeline
+from forgeml.features import FeaturePipeline, InputSpec
 from forgeml.models import build_model, predict_outputs
+from forgeml.models.mlp import resolved_hidden
 from forgeml.training.callbacks import Callback, EarlyStopping, ProgressReporter
 from forgeml.training.loop import Session, TensorData, TrainResult, fit, seed_everything, set_threads
 from forgeml.training.losses import LossFunction, class_weights_for, make_loss
@@ -70,14 +71,14 @@ def student_from_file(path: str | Path) -> ModelConfig:
         ) from None
 
 
-def student_by_width(teacher: ModelConfig, factor: float) -> ModelConfig:
+def student_by_width(teacher: ModelConfig, factor: float, spec: InputSpec) -> ModelConfig:
     """The teacher's architecture with every width multiplied by ``factor`` (at least 1 unit each)."""
 
     def scaled(width: int) -> int:
         return max(1, round(width * factor))
 
-    if isinstance(teacher, MLPConfig):
-        return teacher.model_copy(update={"hidden": [scaled(width) for width in teacher.hidden]})
+    if isinstance(teacher, MLPConfig):  # hidden: auto is resolved for the teacher's inputs first
+        return teacher.model_copy(update={"hidden": [scaled(width) for width in resolved_hidden(teacher, spec)]})
     if isinstance(teacher, CNNConfig):
         return teacher.model_copy(
             update={"channels": [scaled(width) for width in teacher.channels], "dense": scaled(teacher.dense)}

@@ -1,7 +1,8 @@
 """Categorical columns: a vocabulary per column with an unknown bucket, as one-hot or as ids.
 
-Index 0 of every vocabulary is the bucket for values unseen in training and for missing values,
-so a category that appears only at prediction time predicts without error.
+Index 0 of every vocabulary is the bucket for values unseen in training, for missing values and
+for rare ones (seen in fewer than ``min_frequency`` training rows: a weight learnt from a handful
+of rows is noise), so a category that appears only at prediction time predicts without error.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from forgeml.errors import DataError, NotFittedError
+from forgeml.features.columns import spelled
 
 UNKNOWN = "<unknown>"
 UnseenPolicy = Literal["unknown", "reject"]  # at prediction time: the unknown bucket, or a DataError
@@ -36,13 +38,23 @@ class CategoricalFeatures:
 
     def fit(self, table: pd.DataFrame) -> CategoricalFeatures:
         self.vocabularies_: dict[str, list[str]] = {}
+        self.grouped_: dict[str, list[str]] = {}
         for column in self.columns:
             counts = category_counts(table[column])
             # Most frequent first; ties broken by the value so the vocabulary does not depend on row order.
             ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
             kept = [value for value, count in ranked if count >= self.min_frequency][: self.max_categories]
             self.vocabularies_[column] = [UNKNOWN, *sorted(kept)]
+            # Rare values (and those past max_categories) share bucket 0 with unseen and missing ones,
+            # as scikit-learn's infrequent category does; they are remembered so that a server that
+            # rejects unseen categories still accepts a value it saw in training.
+            self.grouped_[column] = sorted(set(counts) - set(kept))
         return self
+
+    def lookup(self, column: str) -> dict[str, int]:
+        """Value text -> id for ``column``: its vocabulary, plus grouped (rare) training values -> 0."""
+        self._require_fitted()
+        return vocabulary_lookup(self.vocabularies_[column]) | dict.fromkeys(self.grouped_.get(column, ()), 0)
 
     @property
     def cardinalities(self) -> list[int]:
@@ -59,7 +71,7 @@ class CategoricalFeatures:
         self._require_fitted()
         ids = np.zeros((len(table), len(self.columns)), dtype=np.int64)
         for index, column in enumerate(self.columns):
-            lookup = vocabulary_lookup(self.vocabularies_[column])
+            lookup = self.lookup(column)
             codes, spellings = factorized_strings(table[column])
             # One lookup per distinct value, then one gather: no Python call per row.
             known = np.fromiter((lookup.get(text, -1) for text in spellings), np.int64, len(spellings))
@@ -87,6 +99,7 @@ class CategoricalFeatures:
             "max_categories": self.max_categories,
             "min_frequency": self.min_frequency,
             "vocabularies": self.vocabularies_,
+            "grouped": self.grouped_,
         }
 
     @classmethod
@@ -98,6 +111,8 @@ class CategoricalFeatures:
             min_frequency=state["min_frequency"],
         )
         features.vocabularies_ = {column: list(values) for column, values in state["vocabularies"].items()}
+        # absent in bundles written before rare categories were grouped
+        features.grouped_ = {column: list(values) for column, values in state.get("grouped", {}).items()}
         return features
 
     def _require_fitted(self) -> None:
@@ -122,7 +137,7 @@ def unseen_error(column: str, row: int, value: object, lookup: Mapping[str, int]
 
 
 def as_category_strings(series: pd.Series) -> pd.Series:
-    """Values as strings, with whole floats written as ints ("3.0" -> "3") and missing kept missing.
+    """Values as strings, with whole floats written as ints ("3.0" -> "3"), trimmed, and missing kept missing.
 
     A column of small integers read from CSV is int64 in training but float64 at prediction time
     once a value is missing; both must map to the same category.
@@ -166,9 +181,17 @@ def category_counts(series: pd.Series) -> dict[str, int]:
     return counts
 
 
-def _text(value: object) -> object:
+def category_text(value: object) -> str | None:
+    """One value's category spelling: whole floats as ints ("3.0" -> "3"), strings trimmed, missing as None.
+
+    Training, ``Predictor.predict`` and the server's records all spell values here, so " Private"
+    and "Private" are one category everywhere and " ?" is missing (see :mod:`forgeml.features.columns`).
+    """
     if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA:
         return None
     if isinstance(value, (float, np.floating)) and float(value).is_integer():
         return str(int(value))
-    return str(value)
+    return spelled(value)
+
+
+_text = category_text

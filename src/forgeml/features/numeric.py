@@ -1,4 +1,4 @@
-"""Numeric columns: impute missing values, then standardize; fitted on the training split only.
+"""Numeric columns: impute missing values, then scale each column; fitted on the training split only.
 
 ``impute="none"`` with ``scale="none"`` passes the raw values through with NaN kept: what
 gradient-boosted trees read (they route missing values down a learned side of every split).
@@ -10,12 +10,20 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from sklearn.preprocessing import RobustScaler
 
 from forgeml.errors import DataError, NotFittedError
+from forgeml.features.scaling import choose_scaling, quantile_knots
 
 
 class NumericFeatures:
-    """Median (or mean, or zero) imputation followed by standard scaling, column by column."""
+    """Imputation, then per column an optional log and a scaling: standard, robust, quantile or none.
+
+    ``scale="auto"`` chooses per column from the training values (:func:`choose_scaling`). Every
+    column's transform is ``impute -> [log1p(max(x, 0))] -> (x - center) / scale -> [quantile map]``,
+    where the quantile map is piecewise linear through fitted knots (``quantiles_``); the ONNX graph
+    (:class:`forgeml.bundle.onnx_export.InferenceModule`) runs the same steps.
+    """
 
     def __init__(self, columns: list[str], *, impute: str = "median", scale: str = "standard") -> None:
         self.columns = columns
@@ -30,23 +38,44 @@ class NumericFeatures:
         fills = np.where(np.isfinite(fills), fills, 0.0)  # an all-missing column imputes to 0
         if self.impute == "none":
             fills = np.full(len(self.columns), np.nan)  # NaN filled with NaN: missing values stay missing
-        filled = _impute(values, fills)
-        means = filled.mean(axis=0) if self.scale == "standard" else np.zeros(len(self.columns))
-        stds = filled.std(axis=0) if self.scale == "standard" else np.ones(len(self.columns))
         self.fill_values_ = fills
-        self.means_ = means
-        self.stds_ = np.where(stds > 0, stds, 1.0)  # a constant column scales to 0, not to NaN
+        choices = [choose_scaling(values[:, index], self.scale) for index in range(len(self.columns))]
+        self.scalings_ = [choice.name for choice in choices]
+        self.log_ = np.array([choice.log for choice in choices], dtype=bool)
+        self.reasons_ = {
+            column: choice.reason
+            for column, choice in zip(self.columns, choices, strict=True)
+            if choice.reason
+        }
+        filled = _log(_impute(values, fills), self.log_)
+        standard = np.array([name == "standard" for name in self.scalings_], dtype=bool)
+        # Whole-matrix means and stds (numpy sums a row-major matrix row by row: the same bits as
+        # bundles written before per-column scaling), kept for the standard columns.
+        centers = np.where(standard, filled.mean(axis=0), 0.0) if standard.any() else np.zeros(len(standard))
+        scales = np.where(standard, filled.std(axis=0), 1.0) if standard.any() else np.ones(len(standard))
+        self.quantiles_: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        for index, name in enumerate(self.scalings_):
+            column = filled[:, index]
+            if name == "robust":
+                scaler = RobustScaler().fit(column[:, None])
+                centers[index], scales[index] = scaler.center_[0], scaler.scale_[0]
+            elif name == "quantile":
+                self.quantiles_[index] = quantile_knots(column)
+        self.means_ = centers
+        self.stds_ = np.where(scales > 0, scales, 1.0)  # a constant column scales to 0, not to NaN
         return self
 
     def transform(self, table: pd.DataFrame) -> np.ndarray:
         """``(N, len(columns))`` float32 matrix, ready for the model."""
         if not hasattr(self, "fill_values_"):
             raise NotFittedError("NumericFeatures.transform called before fit.")
-        filled = _impute(to_numbers(table, self.columns), self.fill_values_)
+        filled = _log(_impute(to_numbers(table, self.columns), self.fill_values_), self.log_)
         # In place on our own copy: the same arithmetic as (filled - means) / stds, two fewer
         # temporaries of the table's size.
         filled -= self.means_
         filled /= self.stds_
+        for index, (knots, targets) in self.quantiles_.items():
+            filled[:, index] = np.interp(filled[:, index], knots, targets)
         return filled.astype(np.float32)
 
     def to_json(self) -> dict[str, Any]:
@@ -57,6 +86,10 @@ class NumericFeatures:
             "fill_values": [None if np.isnan(value) else value for value in self.fill_values_.tolist()],
             "means": self.means_.tolist(),
             "stds": self.stds_.tolist(),
+            "scalings": self.scalings_,
+            "log": self.log_.tolist(),
+            "reasons": self.reasons_,
+            "quantiles": {str(index): [k.tolist(), t.tolist()] for index, (k, t) in self.quantiles_.items()},
         }
 
     @classmethod
@@ -65,7 +98,23 @@ class NumericFeatures:
         features.fill_values_ = np.asarray(state["fill_values"], dtype=np.float64)
         features.means_ = np.asarray(state["means"], dtype=np.float64)
         features.stds_ = np.asarray(state["stds"], dtype=np.float64)
+        # Bundles written before per-column scaling: every column standard (or none), no log.
+        count = len(features.columns)
+        features.scalings_ = list(state.get("scalings", [state["scale"]] * count))
+        features.log_ = np.asarray(state.get("log", [False] * count), dtype=bool)
+        features.reasons_ = dict(state.get("reasons", {}))
+        features.quantiles_ = {
+            int(index): (np.asarray(knots, dtype=np.float64), np.asarray(targets, dtype=np.float64))
+            for index, (knots, targets) in state.get("quantiles", {}).items()
+        }
         return features
+
+
+def _log(values: np.ndarray, columns: np.ndarray) -> np.ndarray:
+    """``log1p(max(x, 0))`` on the chosen columns, in place (a value below the training minimum of 0 clips)."""
+    if columns.any():
+        values[:, columns] = np.log1p(np.maximum(values[:, columns], 0.0))
+    return values
 
 
 def _impute(values: np.ndarray, fills: np.ndarray) -> np.ndarray:

@@ -6,6 +6,7 @@ the transform that training ran (no train/serve skew).
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,11 +18,13 @@ from forgeml.config import FeaturesConfig
 from forgeml.data import RawData, TaskInfo
 from forgeml.errors import ConfigError, DataError, NotFittedError
 from forgeml.features.categorical import CategoricalFeatures
+from forgeml.features.columns import clean_strings, plan_columns
 from forgeml.features.image import ImageFeatures
 from forgeml.features.numeric import NumericFeatures
 from forgeml.features.target import TargetEncoder
 from forgeml.features.text import TextFeatures
 
+logger = logging.getLogger(__name__)
 INPUT_ORDER = ("numeric", "categorical", "image", "text", "text_mask")
 
 
@@ -36,6 +39,10 @@ class InputSpec:
     """
 
     numeric_dim: int = 0
+    # the first continuous_dim numeric inputs are real numbers (the rest one-hot indicators): the ones a
+    # numeric embedding expands; train_rows sizes default widths. Both 0 in bundles that predate them.
+    continuous_dim: int = 0
+    train_rows: int = 0
     categorical_cardinalities: tuple[int, ...] = ()
     embedding_dim: int = 8
     image_shape: tuple[int, ...] | None = None
@@ -88,7 +95,13 @@ class FeaturePipeline:
         self.task = task
 
     def fit(self, train: RawData) -> FeaturePipeline:
-        numeric, categorical = self._column_kinds(train.table)
+        self._check_listed(train.table)
+        table = clean_strings(train.table, list(map(str, train.table.columns)))
+        plan = plan_columns(table, self.config)
+        numeric, categorical = plan.numeric, plan.categorical
+        self.left_out_ = plan.left_out
+        for reason in plan.left_out.values():
+            logger.warning(reason)
         text = self.config.text
         self.text_ = TextFeatures(
             list(self.config.text_columns),
@@ -104,14 +117,14 @@ class FeaturePipeline:
             self.text_.fit(train.table)
         self.numeric_ = NumericFeatures(
             numeric, impute=self.config.numeric.impute, scale=self.config.numeric.scale
-        ).fit(train.table)
+        ).fit(table)
         cat = self.config.categorical
         self.categorical_ = CategoricalFeatures(
             categorical,
             encoding=cat.encoding,
             max_categories=cat.max_categories,
             min_frequency=cat.min_frequency,
-        ).fit(train.table)
+        ).fit(table)
         self.image_ = (
             None if train.images is None else ImageFeatures(scale=self.config.image.scale).fit(train.images)
         )
@@ -119,6 +132,7 @@ class FeaturePipeline:
             raise DataError("the training rows have no target values.")
         self.target_ = TargetEncoder(self.task).fit(train.target)
         self.embedding_dim_ = cat.embedding_dim
+        self.train_rows_ = len(train)
         return self
 
     @property
@@ -128,6 +142,8 @@ class FeaturePipeline:
         width = len(self.numeric_.columns) + (sum(self.categorical_.cardinalities) if one_hot else 0)
         return InputSpec(
             numeric_dim=width,
+            continuous_dim=len(self.numeric_.columns),
+            train_rows=self.train_rows_,
             categorical_cardinalities=() if one_hot else tuple(self.categorical_.cardinalities),
             embedding_dim=self.embedding_dim_,
             image_shape=None if self.image_ is None else self.image_.shape_,
@@ -161,11 +177,12 @@ class FeaturePipeline:
                 column=missing[0],
             )
         tensors: dict[str, torch.Tensor] = {}
-        blocks = [self.numeric_.transform(raw.table)]
+        table = clean_strings(raw.table, self.numeric_.columns)  # categorical values are trimmed as looked up
+        blocks = [self.numeric_.transform(table)]
         if self.categorical_.encoding == "onehot":
-            blocks.append(self.categorical_.one_hot(raw.table))
+            blocks.append(self.categorical_.one_hot(table))
         elif self.categorical_.columns:
-            tensors["categorical"] = torch.from_numpy(self.categorical_.ids(raw.table))
+            tensors["categorical"] = torch.from_numpy(self.categorical_.ids(table))
         numeric = np.concatenate(blocks, axis=1)
         if numeric.shape[1]:
             tensors["numeric"] = torch.from_numpy(np.ascontiguousarray(numeric))
@@ -190,6 +207,8 @@ class FeaturePipeline:
             "text": self.text_.to_json() if self.text_.columns else None,
             "target": self.target_.to_json(),
             "embedding_dim": self.embedding_dim_,
+            "train_rows": self.train_rows_,
+            "left_out": self.left_out_,
             "config": self.config.model_dump(mode="json"),
         }
 
@@ -204,37 +223,19 @@ class FeaturePipeline:
         pipeline.text_ = TextFeatures([]) if text is None else TextFeatures.from_json(text)
         pipeline.target_ = target
         pipeline.embedding_dim_ = int(state["embedding_dim"])
+        pipeline.train_rows_ = int(state.get("train_rows", 0))  # absent before widths were sized to the data
+        pipeline.left_out_ = dict(state.get("left_out", {}))
         return pipeline
 
-    def _column_kinds(self, table: pd.DataFrame) -> tuple[list[str], list[str]]:
-        """Numeric and categorical input columns: listed ones as told, the rest by their dtype."""
-        forced_numeric, forced_categorical = (
-            set(self.config.numeric_columns),
-            set(self.config.categorical_columns),
-        )
-        for key, names in (
-            ("numeric_columns", forced_numeric),
-            ("categorical_columns", forced_categorical),
-            ("exclude", set(self.config.exclude)),
-            ("text_columns", set(self.config.text_columns)),
-        ):
-            unknown = sorted(names - set(map(str, table.columns)))
+    def _check_listed(self, table: pd.DataFrame) -> None:
+        """Every column named in features.* is in the data (a typo would otherwise be silently ignored)."""
+        for key in ("numeric_columns", "categorical_columns", "exclude", "text_columns"):
+            unknown = sorted(set(getattr(self.config, key)) - set(map(str, table.columns)))
             if unknown:
                 raise ConfigError(
                     f"features.{key}: column{'s' if len(unknown) > 1 else ''} {', '.join(unknown)} not in the data.",
                     key=f"features.{key}",
                 )
-        numeric, categorical = [], []
-        for column in map(str, table.columns):
-            if column in self.config.exclude or column in self.config.text_columns:
-                continue
-            series = table[column]
-            is_number = pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series)
-            if column in forced_numeric or (is_number and column not in forced_categorical):
-                numeric.append(column)
-            else:
-                categorical.append(column)
-        return numeric, categorical
 
     def _require_fitted(self) -> None:
         if not hasattr(self, "target_"):

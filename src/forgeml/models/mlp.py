@@ -1,6 +1,16 @@
-"""A multi-layer perceptron over numeric, embedded categorical and flattened image inputs."""
+"""A multi-layer perceptron over numeric, embedded categorical and flattened image inputs.
+
+Tables get two choices from the literature on MLPs for tabular data: widths sized to the data
+(``hidden: auto``, :func:`auto_hidden`) and, optionally, periodic numeric embeddings (Gorishniy et
+al., 2022: each number becomes ``ReLU(Linear([cos 2pi c x, sin 2pi c x]))`` with learnt frequencies
+``c``, their "PLR" variant). The embedding is written here rather than taken from
+``rtdl-num-embeddings`` so the model stays plain ``nn.Linear``/``sin``/``cos`` that the dynamo ONNX
+exporter, pruning and quantization already handle (see :class:`PeriodicEmbedding`).
+"""
 
 from __future__ import annotations
+
+import math
 
 import torch
 from torch import nn
@@ -10,6 +20,56 @@ from forgeml.errors import ConfigError
 from forgeml.features import InputSpec
 
 ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh}
+# Width rule for hidden: auto (measured on the tuning tables, see the README's table section):
+# two layers of MIN..MAX units, the next power of two at or above WIDTH_PER_INPUT units per input.
+MIN_WIDTH, MAX_WIDTH, WIDTH_PER_INPUT = 64, 256, 4
+SMALL_TABLE_ROWS = 1000  # fewer training rows: half the width (fewer weights to fit from few rows)
+# Periodic embedding (Gorishniy et al. 2022, PLR): frequencies per column, output units per column,
+# and the spread of the initial frequencies (their tuned range is 0.01-100; 0.1 suits scaled inputs).
+FREQUENCIES, EMBEDDING_UNITS, FREQUENCY_SCALE = 16, 16, 0.1
+
+
+def auto_hidden(spec: InputSpec) -> list[int]:
+    """``hidden: auto`` for ``spec``: two equal layers sized by the input width and the training rows."""
+    inputs = _input_width(spec)
+    width = 2 ** math.ceil(math.log2(max(1, WIDTH_PER_INPUT * inputs)))
+    width = min(MAX_WIDTH, max(MIN_WIDTH, width))
+    if 0 < spec.train_rows < SMALL_TABLE_ROWS:
+        width = max(MIN_WIDTH // 2, width // 2)
+    return [width, width]
+
+
+def resolved_hidden(config: MLPConfig, spec: InputSpec) -> list[int]:
+    """The hidden widths an MLP of ``config`` has for ``spec`` (``auto`` resolved)."""
+    return auto_hidden(spec) if config.hidden == "auto" else list(config.hidden)
+
+
+def _input_width(spec: InputSpec, numeric_embedding: str = "none") -> int:
+    width = spec.numeric_dim + spec.embedding_dim * len(spec.categorical_cardinalities)
+    if numeric_embedding == "periodic":
+        width += (EMBEDDING_UNITS - 1) * spec.continuous_dim
+    if spec.image_shape is not None:
+        width += math.prod(spec.image_shape)
+    return width
+
+
+class PeriodicEmbedding(nn.Module):
+    """``(N, F)`` numbers -> ``(N, F * units)``: per column ``ReLU(W [cos(2 pi c x), sin(2 pi c x)] + b)``."""
+
+    def __init__(self, columns: int, frequencies: int = FREQUENCIES, units: int = EMBEDDING_UNITS) -> None:
+        super().__init__()
+        self.frequencies = nn.Parameter(torch.randn(columns, frequencies) * FREQUENCY_SCALE)  # (F, K)
+        self.weight = nn.Parameter(torch.empty(columns, 2 * frequencies, units))  # (F, 2K, U)
+        self.bias = nn.Parameter(torch.zeros(columns, units))  # (F, U)
+        bound = 1 / math.sqrt(2 * frequencies)  # nn.Linear's initialisation, one linear per column
+        nn.init.uniform_(self.weight, -bound, bound)
+        nn.init.uniform_(self.bias, -bound, bound)
+
+    def forward(self, numbers: torch.Tensor) -> torch.Tensor:
+        angles = 2 * math.pi * self.frequencies * numbers.unsqueeze(-1)  # (N, F, K)
+        features = torch.cat([torch.cos(angles), torch.sin(angles)], dim=-1)  # (N, F, 2K)
+        embedded = torch.einsum("nfk,fku->nfu", features, self.weight) + self.bias  # (N, F, U)
+        return torch.relu(embedded).flatten(1)  # (N, F * U)
 
 
 class MLP(nn.Module):
@@ -27,11 +87,12 @@ class MLP(nn.Module):
         self.embeddings = nn.ModuleList(
             nn.Embedding(size, spec.embedding_dim) for size in spec.categorical_cardinalities
         )
-        width = spec.numeric_dim + spec.embedding_dim * len(spec.categorical_cardinalities)
-        if spec.image_shape is not None:
-            width += int(torch.tensor(spec.image_shape).prod())
+        embed = config.numeric_embedding == "periodic" and spec.continuous_dim > 0
+        self.continuous = spec.continuous_dim if embed else 0
+        self.numeric_embedding = PeriodicEmbedding(self.continuous) if embed else None
+        width = _input_width(spec, config.numeric_embedding if embed else "none")
         layers: list[nn.Module] = []
-        for hidden in config.hidden:
+        for hidden in resolved_hidden(config, spec):
             layers += [nn.Linear(width, hidden), ACTIVATIONS[config.activation]()]
             if config.dropout > 0:
                 layers.append(nn.Dropout(config.dropout))
@@ -45,6 +106,8 @@ class MLP(nn.Module):
         for name, tensor in zip(self.spec.names, inputs, strict=True):
             if name == "categorical":  # (N, K) ids -> K embeddings of (N, E)
                 parts += [embedding(tensor[:, index]) for index, embedding in enumerate(self.embeddings)]
+            elif name == "numeric" and self.numeric_embedding is not None:  # (N, F + one-hot)
+                parts += [self.numeric_embedding(tensor[:, : self.continuous]), tensor[:, self.continuous :]]
             else:
                 parts.append(tensor.flatten(1))  # images (N, C, H, W) -> (N, C*H*W)
         return self.layers(torch.cat(parts, dim=1))

@@ -1,0 +1,75 @@
+"""The MLP for tables: widths sized to the data, periodic numeric embeddings, exported ONNX == eager."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+import forgeml
+from forgeml.config import MLPConfig, config_from_dict
+from forgeml.deploy import Predictor, read_bundle
+from forgeml.features import InputSpec
+from forgeml.models import build_model, predict_outputs
+from forgeml.models.mlp import auto_hidden
+
+
+def test_auto_widths_follow_inputs_and_rows() -> None:
+    assert auto_hidden(InputSpec(numeric_dim=5, train_rows=5000)) == [64, 64]
+    assert auto_hidden(InputSpec(numeric_dim=30, train_rows=5000)) == [128, 128]
+    assert auto_hidden(InputSpec(numeric_dim=300, train_rows=5000)) == [256, 256]
+    assert auto_hidden(InputSpec(numeric_dim=30, train_rows=500)) == [64, 64]  # few rows: half
+    model = build_model(MLPConfig(), InputSpec(numeric_dim=30, train_rows=5000), 2)
+    assert [layer.out_features for layer in model.layers if isinstance(layer, torch.nn.Linear)] == [128, 128, 2]
+
+
+def test_periodic_embedding_expands_only_the_real_numbers() -> None:
+    spec = InputSpec(numeric_dim=7, continuous_dim=4, train_rows=2000)  # 4 numbers + 3 one-hot indicators
+    model = build_model(MLPConfig(numeric_embedding="periodic", hidden=[8]), spec, 1)
+    assert model.layers[0].in_features == 4 * 16 + 3
+    assert model(torch.randn(5, 7)).shape == (5, 1)
+    with pytest.raises(Exception, match="numeric_embedding"):
+        config_from_dict({"data": {"source": "t.csv", "target": "y"}, "model": {"type": "mlp", "numeric_embedding": "fourier"}})
+
+
+@pytest.mark.slow
+def test_embedded_quantile_scaled_mlp_exports_onnx_equal_to_eager(tmp_path: Path) -> None:
+    from conftest import make_mixed_table, write_config
+
+    table = make_mixed_table(rows=300)
+    rng = np.random.default_rng(0)
+    table["balance"] = rng.lognormal(8, 1.5, len(table))  # log1p
+    table["swing"] = rng.standard_t(2, len(table)) * 100  # quantile
+    table.loc[::6, "swing"] = np.nan
+    table.to_csv(tmp_path / "data.csv", index=False)
+    config = write_config(
+        tmp_path / "c.yaml",
+        str(tmp_path / "data.csv"),
+        data={"target": "churned"},
+        model={"type": "mlp", "numeric_embedding": "periodic"},
+        train={"epochs": 3},
+        check={"enabled": False},
+    )
+    run = forgeml.train(config)
+    numeric = run.pipeline.numeric_
+    assert "quantile" in numeric.scalings_ and numeric.log_.any()
+    forgeml.api.export(run.path)
+    bundle = read_bundle(run.bundle_path)
+    test = run.splits.test
+    onnx_out = Predictor(bundle).raw_outputs(test)
+    direct = predict_outputs(run.model, run.pipeline.transform(test).ordered(run.pipeline.input_spec.names))
+    assert Predictor(bundle).engine.name == "onnxruntime"
+    assert np.abs(onnx_out - direct.numpy()).max() <= 1e-5
+    far = test.table.copy()
+    far["swing"], far["balance"] = 1e9, -5.0  # beyond the knots, below the log's 0
+    outside = RawDataLike(far)
+    assert np.abs(Predictor(bundle).raw_outputs(outside) - Predictor(bundle, engine="torch").raw_outputs(outside)).max() <= 1e-5
+
+
+def RawDataLike(table: pd.DataFrame):  # noqa: N802 - reads as the type it builds
+    from forgeml.data import RawData
+
+    return RawData(table, None, None, "rows")
