@@ -7,7 +7,11 @@ the process's peak RSS (``resource.getrusage``) over its peak right after the im
 pyarrow's allocations that tracemalloc cannot see. Targets: check time <= 3x the pandas read time,
 and check peak memory <= 3x the DataFrame's ``memory_usage(deep=True)``.
 
-    .venv/bin/python benchmarks/check_speed.py [--rows 1000000]
+Then one long field (issue #17): a 4-column table with a short-text column, checked as it is and
+with one of its text cells 200,000 characters long. Target: the long field costs at most 2x. (An
+unbounded e-mail pattern made this 47 s against 0.1 s: quadratic in the field's length.)
+
+    .venv/bin/python benchmarks/check_speed.py [--rows 1000000] [--text-rows 100000]
 
 Prints a table and writes benchmarks/results/check_speed.json.
 """
@@ -61,6 +65,42 @@ def make_csv(path: Path, rows: int, seed: int = 0) -> None:
     pa_csv.write_csv(pa.table(columns), path)
 
 
+def make_text_csv(path: Path, rows: int, long_chars: int = 0, seed: int = 0) -> None:
+    """A number, a category, a short text and a label; with ``long_chars``, row 10's text that long."""
+    rng = np.random.default_rng(seed)
+    words = np.array(["alpha", "beta", "gamma", "delta", "epsilon"])
+    notes = [" ".join(rng.choice(words, 5)) for _ in range(rows)]
+    if long_chars:
+        notes[10] = ("lorem " * (long_chars // 6 + 1))[:long_chars]
+    columns = {
+        "x": pa.array(rng.normal(size=rows).round(3)),
+        "c": pa.array(rng.choice(["a", "b", "c"], rows)),
+        "note": pa.array(notes),
+        "label": pa.array(rng.choice(["yes", "no"], rows)),
+    }
+    pa_csv.write_csv(pa.table(columns), path)
+
+
+def long_field(folder: Path, rows: int, repeats: int) -> dict[str, object]:
+    """check on the text table with and without one 200,000-character field (median seconds)."""
+    plain, long = folder / "text.csv", folder / "text_long.csv"
+    make_text_csv(plain, rows)
+    make_text_csv(long, rows, long_chars=200_000)
+    runs: dict[str, list[float]] = {"plain": [], "long": []}
+    for _ in range(repeats):
+        runs["plain"].append(float(run_child("check", plain)["seconds"]))
+        runs["long"].append(float(run_child("check", long)["seconds"]))
+    plain_seconds, long_seconds = statistics.median(runs["plain"]), statistics.median(runs["long"])
+    return {
+        "rows": rows,
+        "field_chars": 200_000,
+        "check_seconds": plain_seconds,
+        "check_seconds_with_long_field": long_seconds,
+        "ratio": long_seconds / plain_seconds,
+        "target_ratio": 2.0,
+    }
+
+
 def run_child(kind: str, path: Path) -> dict[str, object]:
     done = subprocess.run(
         [sys.executable, "-c", CHILD, kind, str(path)], capture_output=True, text=True, check=True
@@ -72,6 +112,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--text-rows", type=int, default=100_000, help="rows of the long-field table")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "wide.csv"
@@ -81,6 +122,7 @@ def main() -> None:
         for _ in range(args.repeats):  # interleaved, so drift in machine load hits both alike
             for kind in runs:
                 runs[kind].append(run_child(kind, path))
+        long = long_field(Path(folder), args.text_rows, args.repeats)
     pandas_seconds = statistics.median(r["seconds"] for r in runs["pandas"])
     check_seconds = statistics.median(r["seconds"] for r in runs["check"])
     frame_bytes = runs["pandas"][0]["frame_bytes"]
@@ -103,6 +145,7 @@ def main() -> None:
         "python": platform.python_version(),
         "machine": platform.machine(),
         "cpus": __import__("os").cpu_count(),
+        "long_field": long,
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(result, indent=2) + "\n")
@@ -116,6 +159,10 @@ def main() -> None:
     print(f"DataFrame memory_usage(deep=True): {frame_bytes / mib:.0f} MiB")
     print(
         f"time ratio {result['time_ratio']:.2f} (target <= 3); memory ratio {result['memory_ratio']:.2f} (target <= 3)"
+    )
+    print(
+        f"one 200,000-character field in {long['rows']:,} rows: check {long['check_seconds_with_long_field']:.2f} s "
+        f"against {long['check_seconds']:.2f} s without it, ratio {long['ratio']:.2f} (target <= 2)"
     )
     print(f"wrote {RESULTS}")
 

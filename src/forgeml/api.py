@@ -131,7 +131,7 @@ def train(
         pipeline,
         config.model,
         target=config.data.target,
-        metrics={"validation": validation},
+        metrics={"validation": validation, "stopped": result.stop_reason},
     )
     return PredictorRun(run_dir, config, result.model, result, pipeline, splits)
 
@@ -248,10 +248,32 @@ def check(source: str | Path, *, console: Console | None = None, **options: Any)
         source = str(fixed.output)
     allow = config.check.allow if config is not None else chosen.allow
     test = None if test_source is None else str(test_source)
-    report = check_data(source, target=target, test_source=test, allow=allow, task=task)
+    thresholds = config.check.thresholds if config is not None else None
+    report = check_data(source, target=target, test_source=test, allow=allow, task=task, thresholds=thresholds)
     if chosen.report_dir is not None:
         write_reports(report, chosen.report_dir)
     return report
+
+
+def init(
+    source: str | Path,
+    *,
+    target: str | None = None,
+    test_source: str | Path | None = None,
+    output: str | Path | None = None,
+) -> str:
+    """The starter config for ``source`` as YAML text (``forgeml.checks.init``); also written to ``output``.
+
+    An existing ``output`` is not overwritten (ConfigError): it may be a config someone edited.
+    """
+    from forgeml.checks.init import starter_config
+
+    text = starter_config(source, target=target, test_source=test_source)
+    if output is not None:
+        if Path(output).exists():
+            raise ConfigError(f"{output} exists; choose another file with -o, or delete it first.")
+        atomic.write_text(Path(output), text)
+    return text
 
 
 def plan(config: Config | str | Path, *, batches: int = 5) -> Plan:

@@ -8,7 +8,8 @@ The fixes, in order (each is logged with what changed, how many values or rows, 
 4. ``coerce_numeric``: in numeric columns (95%+ numbers) the few non-numbers become missing, and
    ``infinite_to_missing`` turns inf/-inf into missing.
 5. ``merge_category_variants``: spellings differing only in case/spaces take the most frequent one.
-6. ``drop_empty_column``, ``drop_constant_column``, ``drop_identifier_column`` (never the target).
+6. ``drop_empty_column``, ``drop_constant_column``, ``drop_identifier_column`` (never the target;
+   not with a test file, whose columns the cleaned copy must keep matching).
 7. ``drop_missing_target``: rows without a label.
 8. ``resolve_conflicting_labels``: within a group of rows with equal features, rows whose label is
    not the group's most frequent one (ties: the first seen) are dropped.
@@ -104,7 +105,7 @@ def fix_table(
     frame = None
     for _ in range(MAX_PASSES):
         before = len(log)
-        frame, origin = _fix_pass(table, target, task, origin, log)
+        frame, origin = _fix_pass(table, target, task, origin, log, keep_columns=test_source is not None)
         if len(log) == before:
             break
         table = RawTable(table.source, frame_columns(frame), len(frame))
@@ -145,14 +146,22 @@ def _entry(
 
 
 def _fix_pass(
-    table: RawTable, target: str | None, task: str, origin: np.ndarray, log: list
+    table: RawTable,
+    target: str | None,
+    task: str,
+    origin: np.ndarray,
+    log: list,
+    *,
+    keep_columns: bool = False,
 ) -> tuple[pd.DataFrame, np.ndarray]:
+    """One pass of the fixes. ``keep_columns`` (a test file given): no column is dropped, since the
+    model trained on the cleaned copy is evaluated on the test file, whose columns must match."""
     data: dict[str, object] = {}
     target_profile = None
     for name in list(table.columns):
         profile = profile_column(name, table.columns.pop(name))
         is_target = name == target
-        if not is_target and (drop := _column_drop(profile)):
+        if not is_target and not keep_columns and (drop := _column_drop(profile)):
             log.append(_entry(drop, name, values=profile.present, detail=f"column kind {profile.kind}"))
             continue
         data[name] = _clean_values(profile, log, origin)

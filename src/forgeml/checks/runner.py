@@ -78,7 +78,7 @@ def check(
         findings += [
             replace(f, message=f"{TEST_PREFIX}{f.message}")
             for f in _dialect(test_table) + test_findings
-            if f.id in ("unparseable_rows", "csv_dialect")
+            if f.id in ("unparseable_rows", "csv_dialect", "missing_target")
         ]
         findings += overlap_findings(full_hash, test_hash, str(test_source), test_table.source_rows)
     limits_used = limits(thresholds)
@@ -153,6 +153,12 @@ def _analyse(
             findings += column_findings(profile, rows_of, is_target=True, typed_source=not table.text_file)
             target = describe_target(profile, task)
             findings += target_findings(target, rows_of)
+        elif profile.missing.any():  # a test file: evaluation needs every label too
+            missing = int(profile.missing.sum())
+            rows = tuple(rows_of(np.flatnonzero(profile.missing)[: cat.EXAMPLE_ROWS]))
+            findings.append(
+                Finding("missing_target", target_name, f"{missing} rows have no target value", rows, missing)
+            )
         del profile
 
     def one(name: str) -> _Column:

@@ -68,9 +68,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _registrations() -> list[Callable[[argparse._SubParsersAction], object]]:
     """Each verb's parser, in the order ``forgeml --help`` lists them; none imports torch."""
-    from forgeml.cli import check, compress, deploy, evaluate, explain, plan, train
+    from forgeml.cli import check, compress, deploy, evaluate, explain, init, plan, train
 
     return [
+        init.register_init,
         train.register_train,
         evaluate.register_evaluate,
         deploy.register_predict,

@@ -56,6 +56,7 @@ class TrainState:
     resumed_step: int | None = None
     sample_inputs: tuple[torch.Tensor, ...] = ()
     hyperparameters: dict[str, Any] = field(default_factory=dict)
+    stop_reason: str | None = None  # why training ended before its last epoch, said by the callback that stopped it
 
     @property
     def learning_rate(self) -> float:
@@ -120,6 +121,8 @@ class ProgressReporter(Callback):
     def on_train_end(self, state: TrainState) -> None:
         if self._progress is not None:
             self._progress.stop()
+        if state.stop_reason is not None:
+            self.console.print(state.stop_reason, soft_wrap=True)
 
 
 class EarlyStopping(Callback):
@@ -143,7 +146,13 @@ class EarlyStopping(Callback):
         else:
             self.waited += 1
             if self.waited >= self.patience:
-                logger.info("early stopping: no improvement for %d epochs", self.patience)
+                state.stop_reason = (
+                    f"early stopping at epoch {result.epoch} of {state.epochs}: the validation loss has not "
+                    f"improved on {self.best_loss:.4g} (epoch {state.best_epoch}) by more than "
+                    f"train.early_stopping.min_delta={self.min_delta:g} for patience={self.patience} epochs; "
+                    f"the weights of epoch {state.best_epoch} are kept"
+                )
+                logger.info(state.stop_reason)
                 state.should_stop = True
 
     def on_train_end(self, state: TrainState) -> None:

@@ -80,6 +80,7 @@ class TrainResult:
     seconds: float
     is_main: bool = True
     resumed_step: int | None = None
+    stop_reason: str | None = None  # e.g. early stopping: at which epoch and why
 
 
 @dataclass(frozen=True)
@@ -203,6 +204,7 @@ def fit(
         time.perf_counter() - started,
         ranks.is_main,
         state.resumed_step,
+        state.stop_reason,
     )
 
 

