@@ -56,7 +56,7 @@ class TrainState:
     resumed_step: int | None = None
     sample_inputs: tuple[torch.Tensor, ...] = ()
     hyperparameters: dict[str, Any] = field(default_factory=dict)
-    stop_reason: str | None = None  # why training ended before its last epoch, said by the callback that stopped it
+    stop_reason: str | None = None  # why training ended early, said by the callback that stopped it
 
     @property
     def learning_rate(self) -> float:
