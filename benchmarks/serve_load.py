@@ -12,7 +12,12 @@ The load generator is a closed loop of raw HTTP/1.1 keep-alive connections on on
 a request costs it a few tens of microseconds, not the ~1 ms of an httpx client, which on 2 shared
 cores would otherwise be measured instead of the servers.
 
+With ``--baseline DIR`` (another forgeml source tree, e.g. ``git archive <commit> src | tar -x -C DIR``;
+repeatable) that tree's server runs beside this one, 1 worker, in the same interleaved rounds: a
+before/after comparison that a busy machine cannot skew. ``--loads 1,16`` picks the client counts.
+
 Run: .venv/bin/python benchmarks/serve_load.py [BUNDLE] [--rounds 3] [--seconds 4] [--skip-heavy]
+     [--loads 1,16,64] [--baseline DIR]
 Writes benchmarks/results/serve_load.json.
 """
 
@@ -183,6 +188,15 @@ def forgeml_serve(bundle: Path, *settings: str, workers: int = 1) -> list[str]:
     return command
 
 
+def serve_directly(bundle: Path) -> list[str]:
+    """``forgeml serve`` without the CLI (``--port N`` appended): a baseline tree's CLI may differ."""
+    script = (
+        "import sys; from forgeml.deploy.serving import serve_bundle; "
+        "serve_bundle(sys.argv[1], {'port': int(sys.argv[3]), 'workers': 1})"
+    )
+    return [sys.executable, "-c", script, str(bundle)]
+
+
 def small_model_bundle(folder: Path) -> Path:
     import forgeml
     from forgeml.config import load_config
@@ -249,7 +263,16 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=4.0)
     parser.add_argument("--skip-heavy", action="store_true", help="only the small-model part")
+    parser.add_argument("--loads", default="1,16,64", help="concurrent clients per phase, comma-separated")
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        action="append",
+        default=[],
+        help="another forgeml tree (with src/) to serve beside this one; repeatable",
+    )
     args = parser.parse_args()
+    loads = tuple(int(clients) for clients in args.loads.split(","))
     folder = Path(tempfile.mkdtemp(prefix="forgeml-serve-load-"))
     bundle = args.bundle or small_model_bundle(folder)
     manifest = json.loads((bundle / "bundle.json").read_text())
@@ -274,6 +297,9 @@ def main() -> None:
         Setup("bare FastAPI+ORT, 2 workers", [*bare, "--workers", "2"], body, bare_env),
         Setup("forgeml, 2 workers", forgeml_serve(bundle, workers=2), body),
     ]
+    for tree in reversed(args.baseline):  # its src/ first on the path: the installed forgeml is this tree's
+        tree_env = {**os.environ, "PYTHONPATH": str(tree.resolve() / "src")}
+        small.insert(2, Setup(f"forgeml at {tree.name}, 1 worker", serve_directly(bundle), body, tree_env))
     heavy: list[Setup] = []
     if not args.skip_heavy:
         heavy_bundle, heavy_body = wide_cnn_bundle(folder)
@@ -288,7 +314,6 @@ def main() -> None:
     try:
         for setup in [*small, *heavy]:
             setup.wait_ready()
-        loads = (1, 16, 64)
         print(f"small model: {bundle}")
         measure(small, args.rounds, args.seconds, loads)
         results["small_model"] = print_table("Small model (MLP)", small, loads, small[0])
