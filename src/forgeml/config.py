@@ -76,15 +76,13 @@ class DataConfig(Section):
 class NumericConfig(Section):
     # none keeps missing values as NaN: only for model.type gbm, which routes them itself
     impute: Literal["median", "mean", "zero", "none"] = "median"
-    # auto: per column from the training values (log1p, quantile or standard; forgeml.features.scaling)
-    scale: Literal["auto", "standard", "robust", "quantile", "none"] = "auto"
+    scale: Literal["standard", "none"] = "standard"
 
 
 class CategoricalConfig(Section):
     encoding: Literal["onehot", "embedding"] = "onehot"
     max_categories: PositiveInt = 100  # the most frequent values kept; the rest share the unknown bucket
-    # values in fewer training rows share the unknown bucket (grouped as rare; a server still accepts them)
-    min_frequency: PositiveInt = 5
+    min_frequency: PositiveInt = 1
     embedding_dim: PositiveInt = 8
 
 
@@ -121,20 +119,13 @@ class FeaturesConfig(Section):
     categorical_columns: list[str] = []  # force these columns to be categorical
     text_columns: list[str] = []  # free-text columns, tokenized (text is never inferred: list it here)
     exclude: list[str] = []  # never used as inputs (ids, free text not yet supported, ...)
-    # columns left out unless listed in numeric_columns/categorical_columns (text: text_columns);
-    # each one is reported with the key that brings it back. [] keeps every column.
-    leave_out: list[Literal["identifiers", "free_text"]] = ["identifiers", "free_text"]
 
 
 class MLPConfig(Section):
     type: Literal["mlp"] = "mlp"
-    # auto: sized to the data (forgeml.models.mlp.auto_hidden: from the input width and training rows)
-    hidden: list[PositiveInt] | Literal["auto"] = "auto"
+    hidden: list[PositiveInt] = [64, 32]
     activation: Literal["relu", "sigmoid", "tanh"] = "relu"
     dropout: Fraction = 0.0
-    # each numeric column as a vector (Gorishniy et al. 2022): periodic = sin/cos of learnt
-    # frequencies, then a linear layer and ReLU per column (their PLR)
-    numeric_embedding: Literal["none", "periodic"] = "none"
 
 
 class CNNConfig(Section):
@@ -296,6 +287,48 @@ class GBMConfig(Section):
     max_cat_to_onehot: PositiveInt = GBM_DEFAULTS["max_cat_to_onehot"]  # fewer categories: one-vs-rest splits
 
 
+# The candidates `model.type: auto` knows: each a model type with settings chosen by measurement
+# (forgeml.training.auto.CANDIDATES holds them). gbm_large: a slower-learning, wider second booster;
+# linear: the network path with no hidden layer (logistic or ridge regression on the network features).
+AUTO_CANDIDATES = ("gbm", "gbm_large", "mlp", "linear")
+DEFAULT_AUTO_CANDIDATES = ["gbm", "gbm_large", "mlp", "linear"]
+
+
+class AutoConfig(Section):
+    """Several candidates trained on the same split within ``train.time_budget``, then one weighted ensemble.
+
+    Greedy ensemble selection with replacement (Caruana et al., 2004; what AutoGluon does) on the
+    validation predictions picks integer weights; the bundle averages the members' probabilities
+    (or values) with those weights, in PyTorch and inside the one ``model.onnx``. Trees read raw
+    numbers and category ids; the network candidates get ``features.numeric``'s default scaling.
+    """
+
+    type: Literal["auto"] = "auto"
+    candidates: list[str] = DEFAULT_AUTO_CANDIDATES  # trained in this order while the budget lasts
+    ensemble_rounds: Annotated[int, Field(ge=1, le=1000)] = 25  # greedy selection steps (integer weights)
+
+    @field_validator("candidates")
+    @classmethod
+    def _known_candidates(cls, candidates: list[str]) -> list[str]:
+        for index, name in enumerate(candidates):
+            if name not in AUTO_CANDIDATES:
+                close = difflib.get_close_matches(name, AUTO_CANDIDATES, n=1)
+                hint = f" Did you mean {close[0]!r}?" if close else ""
+                raise ConfigError(
+                    f"model.candidates[{index}]: unknown candidate {name!r}.{hint} "
+                    f"The candidates are: {', '.join(AUTO_CANDIDATES)}.",
+                    key="model.candidates",
+                )
+        if not candidates:
+            raise ConfigError(
+                f"model.candidates is empty; name at least one of {', '.join(AUTO_CANDIDATES)}.",
+                key="model.candidates",
+            )
+        if len(set(candidates)) != len(candidates):
+            raise ConfigError("model.candidates names a candidate twice; list each once.", key="model.candidates")
+        return candidates
+
+
 ModelConfig = Annotated[
     MLPConfig
     | CNNConfig
@@ -304,7 +337,8 @@ ModelConfig = Annotated[
     | TransformerConfig
     | PretrainedConfig
     | CausalLMConfig
-    | GBMConfig,
+    | GBMConfig
+    | AutoConfig,
     Field(discriminator="type"),
 ]
 
@@ -365,6 +399,8 @@ class TrainConfig(Section):
     resume: Literal["never", "auto"] = "never"  # auto: continue from the run folder's last checkpoint
     tensorboard: bool = False  # event files in runs/<name>/tensorboard/
     csv_log: bool = False  # per-step loss and lr in runs/<name>/train_log.csv
+    # model.type auto only: seconds for every candidate together (120 s: a 50,000-row table on 2 cores)
+    time_budget: Annotated[float, Field(gt=0.0, le=7 * 24 * 3600)] = 120.0
 
     @field_validator("learning_rate", "weight_decay")
     @classmethod
@@ -493,10 +529,10 @@ class Config(Section):
 
     @model_validator(mode="after")
     def _nan_only_for_trees(self) -> Config:
-        if self.features.numeric.impute == "none" and self.model.type != GBM:
+        if self.features.numeric.impute == "none" and self.model.type not in (GBM, AUTO):
             raise ConfigError(
                 f"features.numeric.impute: none keeps missing values as NaN, which only model.type gbm "
-                f"reads; model.type {self.model.type} needs median, mean or zero.",
+                f"reads (and auto, whose networks impute themselves); model.type {self.model.type} needs median, mean or zero.",
                 key="features.numeric.impute",
             )
         return self
@@ -517,6 +553,7 @@ def kind_of(model_type: str) -> Kind:
 
 
 GBM = "gbm"
+AUTO = "auto"
 # train keys that only a network's training loop reads (gbm has its own words for some: max_rounds)
 NETWORK_TRAIN_KEYS = {
     "epochs", "batch_size", "optimizer", "weight_decay", "momentum", "loss", "schedule", "grad_clip",
@@ -581,21 +618,39 @@ TYPE_RULES: dict[str, dict[str, dict[str, Any]]] = {
         },
     },
 }
+# auto reads tables the way gbm does (its trees take raw numbers and category ids; its networks scale
+# for themselves), and the network candidates read the train keys; only what cannot span several
+# candidates is refused: resuming, checkpoints and per-run logs belong to one training loop.
+TYPE_RULES[AUTO] = {
+    "defaults": TYPE_RULES[GBM]["defaults"] | {"train": {}, "train.early_stopping": {}},
+    "foreign": {
+        "train": {"resume", "checkpoint_every", "keep_checkpoints", "profile_steps", "tensorboard", "csv_log"},
+        "features": TYPE_RULES[GBM]["foreign"]["features"],
+        "features.numeric": {"impute", "scale"},
+        "features.categorical": {"encoding", "embedding_dim"},
+    },
+}
+# read by model.type auto only
+AUTO_ONLY_TRAIN_KEYS = {"time_budget"}
+# sources whose name says they hold images; .npz arrays may be images too (not known before reading)
+_IMAGE_SOURCES = ("sklearn:digits",)
 # what to use instead of a key gbm never reads, where there is something to say
 _INSTEAD = {
     "train.epochs": "set model.max_rounds instead",
     "train.deterministic": "gbm runs are always deterministic",
     "features.numeric.impute": "the trees route missing values themselves",
     "features.categorical.encoding": "the trees split on categories natively",
+    "train.resume": "auto trains several candidates and keeps no checkpoints",
+    "train.time_budget": "it bounds model.type auto's candidates",
 }
 
 
 def rules_for(model_type: str | None) -> dict[str, dict[str, Any]]:
     """The kind rules of ``model_type``: its kind's, plus its own (:data:`TYPE_RULES`) where it has some."""
     rules = KIND_RULES[kind_of(str(model_type))]
-    extra = TYPE_RULES.get(str(model_type))
-    if extra is None:
-        return rules
+    extra = TYPE_RULES.get(str(model_type), {"defaults": {}, "foreign": {}})
+    if model_type != AUTO:
+        extra = extra | {"foreign": extra["foreign"] | {"train": extra["foreign"].get("train", set()) | AUTO_ONLY_TRAIN_KEYS}}
     defaults = {dotted: dict(values) for dotted, values in rules["defaults"].items()}
     foreign = {dotted: set(names) for dotted, names in rules["foreign"].items()}
     for dotted, values in extra["defaults"].items():
@@ -611,6 +666,8 @@ def _apply_kind(raw: dict[str, Any]) -> dict[str, Any]:
     Sections may arrive as dicts (YAML) or as section objects (Python); an object counts only the
     fields that were set on it, so ``TrainConfig(epochs=1)`` still gets the kind's other defaults.
     """
+    if raw.get("model") is None and _is_table(raw):
+        raw = dict(raw) | {"model": {"type": AUTO}}
     model = raw.get("model")
     model_type = model.get("type") if isinstance(model, dict) else getattr(model, "type", None)
     rules = rules_for(model_type)
@@ -630,11 +687,25 @@ def _apply_kind(raw: dict[str, Any]) -> dict[str, Any]:
     return raw
 
 
+def _is_table(raw: dict[str, Any]) -> bool:
+    """Whether a config without ``model:`` trains on a table: the one place the default model is chosen.
+
+    Tables get ``auto`` (an ensemble of trees and networks); images and text keep the ``mlp`` default
+    (the schema's), as does an ``.npz`` source, whose arrays are only known to be images once read.
+    The config is where this is decided because the kind rules (tree inputs for auto) depend on it.
+    """
+    source = str(_section(raw, "data.source") or "") if isinstance(_section(raw, "data"), dict | BaseModel) else ""
+    text = _section(raw, "features.text_columns") if _section(raw, "features") is not None else None
+    return bool(source) and not source.endswith(".npz") and source not in _IMAGE_SOURCES and not text
+
+
 def _why_foreign(key: str, model_type: str | None) -> str:
     """Why a kind rule refuses ``key``, with what to use instead where there is something."""
     if kind_of(str(model_type)) == CAUSAL_LM:
         return "a language model"
     dotted, _, name = key.rpartition(".")
+    if name in AUTO_ONLY_TRAIN_KEYS and dotted == "train":
+        return f"{model_type or 'mlp'} never reads it; {_INSTEAD[key]}"
     if name in TYPE_RULES.get(str(model_type), {}).get("foreign", {}).get(dotted, set()):
         instead = _INSTEAD.get(key)
         return f"{model_type} never reads it" + (f"; {instead}" if instead else "")
@@ -810,7 +881,7 @@ def _resolve_paths(config: Config, base: Path) -> Config:
     return config.model_copy(update={"data": data, "model": model})
 
 
-MODEL_TYPES = ("mlp", "cnn", "bag_of_embeddings", "text_cnn", "transformer", "pretrained", "causal_lm", "gbm")
+MODEL_TYPES = ("mlp", "cnn", "bag_of_embeddings", "text_cnn", "transformer", "pretrained", "causal_lm", "gbm", "auto")
 
 
 def _dotted(loc: tuple[Any, ...]) -> str:
