@@ -74,9 +74,14 @@ def bundle_kind(path: str | Path) -> Kind:
 
 
 def model_file(manifest: dict[str, Any]) -> str:
-    """A predictor bundle's model file: ``model.txt`` (LightGBM text) for boosted trees, else the weights."""
+    """A predictor bundle's model file: ``model.txt`` (LightGBM text) for boosted trees, an ensemble's
+    first member's file (every member's is listed and checked alike), else the weights."""
     model = manifest.get("model")
     config = model.get("config") if isinstance(model, dict) else None
+    if isinstance(config, dict) and config.get("type") == "auto":  # an ensemble: its first member's file
+        members = model.get("members") if isinstance(model, dict) else None
+        first = members[0] if isinstance(members, list) and members and isinstance(members[0], dict) else {}
+        return str(first.get("file", "members"))
     return "model.txt" if isinstance(config, dict) and config.get("type") == "gbm" else "weights.safetensors"
 
 

@@ -10,7 +10,8 @@ trained length); bundle.json describes them under ``onnx.inputs`` so any ONNX ru
 reproduce them (the tokenizer is Hugging Face ``tokenizers`` JSON in ``features.text.tokenizer_json``).
 
 Boosted trees (``model.type: gbm``) take another route to the same inputs and output: see
-:mod:`forgeml.bundle.trees_onnx`.
+:mod:`forgeml.bundle.trees_onnx`; an ensemble (``model.type: auto``) joins both routes in one graph:
+see :mod:`forgeml.bundle.ensemble_onnx`.
 
 Exporter: ``torch.onnx.export(..., dynamo=True)``, the torch.export-based exporter that PyTorch
 made the default in 2.9 (the TorchScript-based one is deprecated and warns). It gives a clean
@@ -30,18 +31,20 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch import nn
 
 from forgeml import atomic
-from forgeml.bundle.encode import graph_input_names, text_columns
+from forgeml.bundle.encode import text_columns
+from forgeml.bundle.ensemble_onnx import describe as describe_ensemble
+from forgeml.bundle.ensemble_onnx import ensemble_model
+from forgeml.bundle.inference import InferenceModule
 from forgeml.bundle.manifest import MANIFEST, file_record, read_manifest, verify_files
 from forgeml.bundle.predictive import Bundle, read_predictor_bundle
 from forgeml.bundle.trees_onnx import describe as describe_trees
 from forgeml.bundle.trees_onnx import trees_model
 from forgeml.errors import BundleError
 from forgeml.features import FeaturePipeline
-from forgeml.features.numeric_graph import NumericGraph
 from forgeml.models import GradientBoostedTrees
+from forgeml.models.ensemble import WeightedEnsemble
 
 logger = logging.getLogger(__name__)
 ONNX_FILE = "model.onnx"
@@ -50,53 +53,6 @@ OPSET = 20
 TEXT_TOLERANCE = 1e-5  # largest accepted |ONNX Runtime - PyTorch| output of an exported text model
 # Text architectures whose export (and ORT/PyTorch agreement) is verified, pretrained BERT-style encoders included.
 EXPORTED_TEXT_MODELS = ("bag_of_embeddings", "text_cnn", "transformer", "pretrained (BERT-style encoders)")
-
-
-class InferenceModule(nn.Module):
-    """Raw inputs (``graph_input_names`` order) -> the model's raw outputs ``(N, output_dim)`` float32."""
-
-    def __init__(self, model: nn.Module, pipeline: FeaturePipeline) -> None:
-        super().__init__()
-        self.model = model
-        self.input_names = graph_input_names(pipeline)
-        self.model_input_names = pipeline.input_spec.names
-        self.numeric_graph = NumericGraph(pipeline.numeric_)  # impute, log, scale, quantile map
-        self.one_hot = pipeline.categorical_.encoding == "onehot"
-        cardinalities = pipeline.categorical_.cardinalities if pipeline.categorical_.columns else []
-        for index, size in enumerate(cardinalities):  # one arange per column, compared with its ids
-            self.register_buffer(f"positions_{index}", torch.arange(size))
-        self.categories = len(cardinalities)
-        self.image_scale = None if pipeline.image_ is None else float(pipeline.image_.scale_)
-
-    def forward(
-        self,
-        numeric: torch.Tensor | None = None,
-        categorical: torch.Tensor | None = None,
-        image: torch.Tensor | None = None,
-        text: torch.Tensor | None = None,
-        text_mask: torch.Tensor | None = None,
-    ) -> torch.Tensor:
-        model_inputs: dict[str, torch.Tensor] = {}
-        blocks = []
-        if numeric is not None:  # (N, F) float64, NaN = missing
-            blocks.append(self.numeric_graph(numeric).to(torch.float32))
-        if categorical is not None:  # (N, K) int64 ids
-            if self.one_hot:
-                blocks += [
-                    (categorical[:, index : index + 1] == getattr(self, f"positions_{index}")).to(
-                        torch.float32
-                    )  # (N, size)
-                    for index in range(self.categories)
-                ]
-            else:
-                model_inputs["categorical"] = categorical
-        if blocks:
-            model_inputs["numeric"] = torch.cat(blocks, dim=1) if len(blocks) > 1 else blocks[0]
-        if image is not None:  # (N, C, H, W) raw pixels
-            model_inputs["image"] = image / self.image_scale
-        if text is not None and text_mask is not None:  # (N, C, L) int64 token ids and mask, as tokenized
-            model_inputs["text"], model_inputs["text_mask"] = text, text_mask
-        return self.model(*(model_inputs[name] for name in self.model_input_names))
 
 
 def export(bundle_path: str | Path) -> Path:
@@ -109,9 +65,15 @@ def export(bundle_path: str | Path) -> Path:
     bundle = read_predictor_bundle(bundle_path)
     module = InferenceModule(bundle.model, bundle.pipeline).eval()
     trees = isinstance(bundle.model, GradientBoostedTrees)
+    ensemble = isinstance(bundle.model, WeightedEnsemble)
     with tempfile.TemporaryDirectory(prefix="forgeml-onnx-") as folder:
         onnx_file = Path(folder) / ONNX_FILE
-        if trees:  # boosted trees: our preprocessing graph joined to the converted trees
+        if ensemble:  # every member and the weighted average in one graph
+            import onnx
+
+            onnx.save(ensemble_model(bundle.model, bundle.pipeline, OUTPUT_NAME, OPSET), str(onnx_file))
+            check_onnx(onnx_file)
+        elif trees:  # boosted trees: our preprocessing graph joined to the converted trees
             import onnx
 
             onnx.save(trees_model(bundle.model, bundle.pipeline, OUTPUT_NAME), str(onnx_file))
@@ -131,6 +93,8 @@ def export(bundle_path: str | Path) -> Path:
             manifest["onnx"] = describe_graph(bundle.pipeline, int(manifest["model"]["output_dim"]))
             if trees:
                 manifest["onnx"] = describe_trees(manifest["onnx"])
+            if ensemble:
+                manifest["onnx"] = describe_ensemble(manifest["onnx"], bundle.model)
             manifest["versions"] |= {name: version(name) for name in ("onnx", "onnxruntime")}
             (staging / MANIFEST).write_text(json.dumps(manifest, indent=2), encoding="utf-8")
     verify_files(bundle_path, read_manifest(bundle_path))

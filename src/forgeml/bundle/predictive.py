@@ -3,7 +3,9 @@
 ``bundle.json`` (:mod:`forgeml.bundle.manifest`) records the task, input schema, fitted feature
 state, the model's architecture, metrics, library versions and the sha256 of every other file.
 Weights are safetensors; boosted trees (``model.type: gbm``) are LightGBM's own text format in
-``model.txt`` instead. Loading never unpickles and never runs code from the bundle; a file that is
+``model.txt`` instead. An ensemble (``model.type: auto``) keeps each trained candidate in a file named after it
+(``gbm.txt``, ``mlp.safetensors``, ...), with its weight (0: trained, scored on the leaderboard, never
+run), config and (networks) own features in ``model.members``, and the leaderboard in ``model.leaderboard``. Loading never unpickles and never runs code from the bundle; a file that is
 changed, missing or added fails the check before any weight reaches a model.
 """
 
@@ -23,6 +25,7 @@ from pydantic import TypeAdapter, ValidationError
 from torch import nn
 
 from forgeml import atomic
+from forgeml.bundle.inference import NetworkMember
 from forgeml.bundle.manifest import (
     FORMAT,
     MANIFEST,
@@ -36,6 +39,7 @@ from forgeml.config import PREDICTOR, ModelConfig
 from forgeml.errors import BundleError
 from forgeml.features import FeaturePipeline, InputSpec
 from forgeml.models import GradientBoostedTrees, build_model, exportable
+from forgeml.models.ensemble import WeightedEnsemble
 
 WEIGHTS = "weights.safetensors"
 TREES = "model.txt"  # a gbm bundle's booster, in LightGBM's text format (readable, no pickle; manifest.model_file)
@@ -63,7 +67,7 @@ def write_bundle(
 ) -> Path:
     """Write a complete bundle to ``path``, replacing any bundle there only once it is fully written."""
     with atomic.replace_folder(path) as staging:
-        weights_name = _save_model(model, staging)
+        names = _save_model(model, staging)
         manifest = header(PREDICTOR) | {
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "task": {"kind": pipeline.task.kind, "labels": list(pipeline.task.labels), "target": target},
@@ -73,31 +77,68 @@ def write_bundle(
                 "config": model_config.model_dump(mode="json"),
                 "spec": asdict(pipeline.input_spec),
                 "output_dim": pipeline.target_.output_dim,
-            },
+            }
+            | (_ensemble_record(model) if isinstance(model, WeightedEnsemble) else {}),
             "metrics": metrics or {},
-            "versions": {name: version(name) for name in _LIBRARIES[weights_name]}
+            "versions": {
+                library: version(library) for name in names for library in _LIBRARIES[Path(name).suffix]
+            }
             | {"python": platform.python_version()},
-            "files": {weights_name: file_record(staging / weights_name)},
+            "files": {name: file_record(staging / name) for name in names},
         }
         (staging / MANIFEST).write_text(json.dumps(manifest, indent=2), encoding="utf-8")
     return path
 
 
+# libraries recorded in the manifest, by the suffix of a model file
 _LIBRARIES = {
-    WEIGHTS: ("forgeml", "torch", "numpy", "pandas", "safetensors"),
-    TREES: ("forgeml", "lightgbm", "numpy", "pandas"),
+    ".safetensors": ("forgeml", "torch", "numpy", "pandas", "safetensors"),
+    ".txt": ("forgeml", "lightgbm", "numpy", "pandas"),
 }
 
 
-def _save_model(model: nn.Module, folder: Path) -> str:
-    """Write the model's file into ``folder``: the booster as text, or the network's weights; return its name."""
+def _save_model(model: nn.Module, folder: Path, stem: str = "") -> list[str]:
+    """Write the model's files into ``folder`` and return their names: a booster as LightGBM text,
+    a network's weights as safetensors, an ensemble's members each under its candidate's name."""
+    if isinstance(model, WeightedEnsemble):
+        return [
+            name
+            for stem, member, _ in model.candidates()
+            for name in _save_model(
+                member.network if isinstance(member, NetworkMember) else member, folder, stem
+            )
+        ]
     if isinstance(model, GradientBoostedTrees):
-        (folder / TREES).write_text(model.to_text(), encoding="utf-8")
-        return TREES
+        name = f"{stem}.txt" if stem else TREES
+        (folder / name).write_text(model.to_text(), encoding="utf-8")
+        return [name]
     # exportable(): LoRA adapters merged into plain weights, so serving needs neither peft nor the hub.
     weights = {name: tensor.detach().contiguous() for name, tensor in exportable(model).state_dict().items()}
-    safetensors.torch.save_file(weights, folder / WEIGHTS, metadata={"format": FORMAT})
-    return WEIGHTS
+    name = f"{stem}.safetensors" if stem else WEIGHTS
+    safetensors.torch.save_file(weights, folder / name, metadata={"format": FORMAT})
+    return [name]
+
+
+def _ensemble_record(model: WeightedEnsemble) -> dict[str, Any]:
+    """bundle.json's account of an ensemble: each member's config, file, weight and (networks) own features."""
+    members = []
+    for name, member, weight in model.candidates():
+        network = isinstance(member, NetworkMember)
+        record: dict[str, Any] = {
+            "name": name,
+            "weight": weight,
+            "file": f"{name}.{'safetensors' if network else 'txt'}",
+        }
+        if network:
+            record |= {
+                "config": member.config.model_dump(mode="json"),
+                "features": member.pipeline.to_json(),
+                "spec": asdict(member.pipeline.input_spec),
+            }
+        else:
+            record["config"] = {"type": "gbm"}
+        members.append(record)
+    return {"members": members, "leaderboard": model.leaderboard}
 
 
 def read_predictor_bundle(path: str | Path) -> Bundle:
@@ -105,6 +146,8 @@ def read_predictor_bundle(path: str | Path) -> Bundle:
     path = Path(path)
     manifest = read_manifest(path, kind=PREDICTOR)
     verify_files(path, manifest, weights=model_file(manifest))
+    if manifest.get("model", {}).get("config", {}).get("type") == "auto":
+        return _read_ensemble(path, manifest)
     if model_file(manifest) == TREES:
         return _read_trees(path, manifest)
     try:
@@ -130,18 +173,55 @@ def _read_trees(path: Path, manifest: dict[str, Any]) -> Bundle:
         output_dim = int(manifest["model"]["output_dim"])
     except (KeyError, TypeError, ValueError, ValidationError) as exc:
         raise BundleError(f"{path / MANIFEST}: malformed manifest ({type(exc).__name__}: {exc}).") from None
+    model = _booster(path / TREES, pipeline, output_dim)
+    return Bundle(model=model.eval(), pipeline=pipeline, manifest=manifest, path=path)
+
+
+def _booster(file: Path, pipeline: FeaturePipeline, output_dim: int) -> GradientBoostedTrees:
     import lightgbm
 
     try:
-        model = GradientBoostedTrees.from_text(
-            (path / TREES).read_text(encoding="utf-8"),
+        return GradientBoostedTrees.from_text(
+            file.read_text(encoding="utf-8"),
             numeric=len(pipeline.numeric_.columns),
             categorical=len(pipeline.categorical_.columns),
             output_dim=output_dim,
         )
     except (lightgbm.basic.LightGBMError, UnicodeDecodeError) as exc:
-        raise BundleError(f"{path / TREES}: not a LightGBM model ({exc}).") from None
+        raise BundleError(f"{file}: not a LightGBM model ({exc}).") from None
+
+
+def _read_ensemble(path: Path, manifest: dict[str, Any]) -> Bundle:
+    """An auto bundle: each member rebuilt from its checked file, then their weighted ensemble."""
+    try:
+        pipeline = FeaturePipeline.from_json(manifest["features"])
+        output_dim = int(manifest["model"]["output_dim"])
+        records = list(manifest["model"]["members"])
+        members = {str(record["name"]): _member(path, record, pipeline, output_dim) for record in records}
+        weights = {str(record["name"]): float(record["weight"]) for record in records}
+        kept = [name for name, weight in weights.items() if weight > 0]
+        model = WeightedEnsemble(
+            [members[name] for name in kept],
+            [weights[name] for name in kept],
+            names=kept,
+            task=pipeline.task.kind,
+            leaderboard=list(manifest["model"].get("leaderboard", [])),
+        )
+        model.dropped = {name: member for name, member in members.items() if name not in kept}
+    except (KeyError, TypeError, ValueError, ValidationError) as exc:
+        raise BundleError(f"{path / MANIFEST}: malformed manifest ({type(exc).__name__}: {exc}).") from None
     return Bundle(model=model.eval(), pipeline=pipeline, manifest=manifest, path=path)
+
+
+def _member(path: Path, record: dict[str, Any], pipeline: FeaturePipeline, output_dim: int) -> nn.Module:
+    """One candidate of an ensemble from its checked file: a booster, or a network behind its own features."""
+    if record["config"]["type"] == "gbm":
+        return _booster(path / record["file"], pipeline, output_dim)
+    config = _MODEL_CONFIG.validate_python(record["config"])
+    network = build_model(config, InputSpec(**record["spec"]), output_dim)
+    _load_weights(network, path / record["file"])
+    own = FeaturePipeline.from_json(record["features"])
+    return NetworkMember(network.eval(), own, pipeline.input_spec.names, config).eval()
 
 
 def input_schema(pipeline: FeaturePipeline) -> dict[str, Any]:

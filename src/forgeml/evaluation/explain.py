@@ -28,6 +28,7 @@ from forgeml.evaluation.metrics import class_indices, headline_score, predicted_
 from forgeml.extras import MissingExtraError, require
 from forgeml.features import FeaturePipeline
 from forgeml.models import GradientBoostedTrees, predict_outputs
+from forgeml.models.ensemble import WeightedEnsemble
 from forgeml.models.gbm import tree_matrix
 
 logger = logging.getLogger(__name__)
@@ -140,6 +141,8 @@ def attributions(
     """Per-column attributions of the first test rows: TreeSHAP for boosted trees, integrated gradients otherwise."""
     if isinstance(model, GradientBoostedTrees):
         return tree_shap(model, pipeline, rows)
+    if isinstance(model, WeightedEnsemble):  # no gradient through its trees; permutation importance covers it
+        return None
     return integrated_gradients(model, pipeline, rows, seed=seed)
 
 

@@ -51,6 +51,7 @@ def render_report(
         config_text=config_text,
         training=_training(curves, history),
         metrics=_metrics(evaluation.metrics, evaluation.baseline),
+        leaderboard=_leaderboard(evaluation),
         plots={title: png_data_uri(png) for title, png in plotted.items()},
         slices=_slices(evaluation),
         importance=_importance(evaluation, figures),
@@ -134,6 +135,26 @@ def _metrics(metrics: Metrics, baseline: Metrics) -> dict[str, Any]:
             for label, scores in metrics.per_class.items()
         ],
     }
+
+
+def _leaderboard(evaluation: Evaluation) -> dict[str, Any]:
+    """The auto leaderboard's table rows (none for a single model)."""
+    regression = evaluation.metrics.task == "regression"
+    columns = ("model", "type", "weight", "validation_loss", "test_metric", "test_loss")
+    seconds = ("fit_seconds", "predict_seconds", "test_predict_seconds")
+    return {
+        "metric": evaluation.metrics.headline[0],
+        "loss": "MSE" if regression else "log loss",
+        "averaged": "predictions" if regression else "probabilities",
+        "rows": [
+            (*(row[name] for name in columns), *(_seconds(row[name]) for name in seconds), row["note"])
+            for row in evaluation.leaderboard
+        ],
+    }
+
+
+def _seconds(value: float | None) -> str | None:
+    return None if value is None else f"{value:.3f}"
 
 
 def _slices(evaluation: Evaluation) -> dict[str, Any]:

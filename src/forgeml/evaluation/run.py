@@ -23,6 +23,7 @@ from forgeml.errors import DataError
 from forgeml.evaluation import plots
 from forgeml.evaluation.baseline import Interval, baseline_metrics, bootstrap_interval
 from forgeml.evaluation.explain import Attributions, Importance, attributions, permutation_importance
+from forgeml.evaluation.leaderboard import leaderboard, leaderboard_csv
 from forgeml.evaluation.metrics import METRICS_SCHEMA_VERSION, Metrics, class_indices, compute_metrics
 from forgeml.evaluation.report import Figures, render_report
 from forgeml.evaluation.schema import check_columns
@@ -45,6 +46,7 @@ class Evaluation:
     attributions: Attributions | None
     metrics_path: Path
     report_path: Path
+    leaderboard: tuple[dict[str, Any], ...] = ()  # model.type auto: every candidate beside the ensemble
 
     @property
     def flagged_slices(self) -> tuple[Slice, ...]:
@@ -53,19 +55,23 @@ class Evaluation:
     def to_json(self) -> dict[str, Any]:
         """The metrics.json document: the v1 keys of :meth:`Metrics.to_json` plus the extras."""
         name, value = self.metrics.headline
-        return self.metrics.to_json() | {
-            "schema_version": METRICS_SCHEMA_VERSION,
-            "headline": {
-                "name": name,
-                "value": value,
-                "interval": None if self.interval is None else self.interval.to_json(),
-                "baseline": self.baseline.values.get(name),
-            },
-            "baseline": {"metrics": self.baseline.values},
-            "slices": [item.to_json() for item in self.slices],
-            "permutation_importance": [item.to_json() for item in self.importance],
-            "integrated_gradients": None if self.attributions is None else self.attributions.to_json(),
-        }
+        return (
+            self.metrics.to_json()
+            | {
+                "schema_version": METRICS_SCHEMA_VERSION,
+                "headline": {
+                    "name": name,
+                    "value": value,
+                    "interval": None if self.interval is None else self.interval.to_json(),
+                    "baseline": self.baseline.values.get(name),
+                },
+                "baseline": {"metrics": self.baseline.values},
+                "slices": [item.to_json() for item in self.slices],
+                "permutation_importance": [item.to_json() for item in self.importance],
+                "integrated_gradients": None if self.attributions is None else self.attributions.to_json(),
+            }
+            | ({"leaderboard": list(self.leaderboard)} if self.leaderboard else {})
+        )
 
 
 def predict_rows(model: nn.Module, pipeline: FeaturePipeline, rows: RawData) -> Decoded:
@@ -122,9 +128,13 @@ def evaluate_run(
         attributions=attributions(model, pipeline, test, seed=config.seed),
         metrics_path=run_dir / ("metrics.json" if name is None else f"metrics-{name}.json"),
         report_path=run_dir / ("report.html" if name is None else f"report-{name}.html"),
+        leaderboard=leaderboard(model, pipeline, test),
     )
     figures = make_figures(run_dir, pipeline, test, truth, decoded, evaluation)
     atomic.write_text(evaluation.metrics_path, json.dumps(evaluation.to_json(), indent=2))
+    if evaluation.leaderboard:
+        csv_name = "leaderboard.csv" if name is None else f"leaderboard-{name}.csv"
+        atomic.write_text(run_dir / csv_name, leaderboard_csv(evaluation.leaderboard))
     html = render_report(
         evaluation,
         config,

@@ -10,6 +10,7 @@ from rich.console import Console
 
 from forgeml.config import ModelConfig, TrainConfig
 from forgeml.data import RawData
+from forgeml.errors import ConfigError
 from forgeml.features import FeaturePipeline
 from forgeml.models import build_model
 from forgeml.training.callbacks import Callback, EarlyStopping, ProgressReporter
@@ -44,9 +45,15 @@ def train_model(
 
     ``session`` says where checkpoints and logs go and whether to resume (default: no files).
     Under torchrun the process's rank comes from the environment; only rank 0 prints and writes.
-    ``model.type: gbm`` goes to :func:`forgeml.training.gbm.train_gbm` (LightGBM) instead of the loop.
+    ``model.type: gbm`` goes to :func:`forgeml.training.gbm.train_gbm` (LightGBM) instead of the loop,
+    ``model.type: auto`` to :func:`forgeml.training.auto.train_auto` (candidates, then their ensemble).
     """
     session = session or Session(ranks=ranks_from_environment())
+    if model_config.type == "auto":  # several candidates, then their ensemble
+        from forgeml.training.auto import train_auto
+
+        _refuse_for_auto(callbacks, session)
+        return train_auto(pipeline, train, validation, model_config, config, seed=seed, console=console)
     if model_config.type == "gbm":  # trees are grown, not trained by epochs: the one place this is asked
         from forgeml.training.gbm import train_gbm
 
@@ -88,6 +95,19 @@ def train_model(
         callbacks=[*shipped, *(callbacks or [])],
         session=session,
     )
+
+
+def _refuse_for_auto(callbacks: list[Callback] | None, session: Session) -> None:
+    if callbacks:
+        raise ConfigError(
+            "training callbacks hook the epochs of one network; model.type auto trains several candidates "
+            "(boosted trees among them). Train without callbacks, or pick one model.type.",
+            key="model.type",
+        )
+    if session.resume != "never":
+        raise ConfigError(
+            "model.type auto keeps no checkpoints to resume from. Train without --resume.", key="model.type"
+        )
 
 
 def make_session(

@@ -1,0 +1,248 @@
+"""model.type auto: candidates on one split, greedy ensemble selection, one bundle, one model.onnx, a leaderboard.
+
+Small generated tables (binary, multiclass: tests/models/test_gbm.py's) and scikit-learn's diabetes
+set (regression); each run trains its four candidates in a few seconds (3 network epochs).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+import forgeml
+from forgeml.bundle.predictive import read_predictor_bundle, write_bundle
+from forgeml.config import AUTO_CANDIDATES, config_from_dict
+from forgeml.errors import BundleError, ConfigError
+from forgeml.models import GradientBoostedTrees, predict_outputs
+from forgeml.models.ensemble import WeightedEnsemble
+from forgeml.training.ensemble_selection import select_ensemble, validation_loss
+from forgeml.training.stage import tensor_data
+
+ONNX_TOLERANCE = 1e-5  # largest |ONNX Runtime - PyTorch/LightGBM| accepted on probabilities
+TASKS = {"binary": 2, "multiclass": 3, "regression": 0}
+
+
+def make_table(rows: int = 400, classes: int = 2, seed: int = 0) -> pd.DataFrame:
+    """Numbers (one with 20% missing), a 6-value category that matters, and a label of ``classes`` values."""
+    rng = np.random.default_rng(seed)
+    x1, x2 = rng.normal(size=rows), rng.normal(size=rows)
+    x2[rng.random(rows) < 0.2] = np.nan
+    city = rng.choice(["lyon", "oslo", "rome", "kyiv", "lima", "pune"], size=rows)
+    score = (
+        x1 + np.isin(city, ["oslo", "lima"]) * 1.5 + np.nan_to_num(x2, nan=-1.0) + rng.normal(size=rows) * 0.3
+    )
+    cuts = np.quantile(score, np.linspace(0, 1, classes + 1)[1:-1])
+    names = ["low", "mid", "high"][:classes] if classes > 2 else ["no", "yes"]
+    return pd.DataFrame(
+        {"x1": x1, "x2": x2, "city": city, "label": np.array(names)[np.digitize(score, cuts)]}
+    )
+
+
+def auto_config(folder: Path, task: str, **sections: dict) -> dict:
+    """An auto config (3 network epochs) over a generated table, or the diabetes set for regression."""
+    if task == "regression":
+        data = {"source": "sklearn:diabetes"}
+    else:
+        make_table(rows=400, classes=TASKS[task]).to_parquet(folder / "table.parquet")
+        data = {"source": str(folder / "table.parquet"), "target": "label"}
+    return {
+        "data": data,
+        "model": {"type": "auto", **sections.pop("model", {})},
+        "train": {"epochs": 3, "time_budget": 120, **sections.pop("train", {})},
+        "output_dir": str(folder),
+        "check": {"enabled": False},
+        "evaluate": {"bootstrap": 0, "permutation_repeats": 1},
+        **sections,
+    }
+
+
+@pytest.fixture(scope="module", params=list(TASKS))
+def trained(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[str, forgeml.Run]:
+    folder = tmp_path_factory.mktemp(request.param)
+    run = forgeml.train(config_from_dict(auto_config(folder, request.param)))
+    return request.param, run
+
+
+def _member_averages(ensemble: WeightedEnsemble, run: forgeml.Run, rows: str = "validation") -> np.ndarray:
+    """The weighted average of the members' probabilities (or standardized values), computed here."""
+    data = tensor_data(run.pipeline, getattr(run.splits, rows))
+    total = 0.0
+    for member, weight in zip(ensemble.members, ensemble.weights.tolist(), strict=True):
+        outputs = predict_outputs(member, data.inputs).numpy()
+        decoded = run.pipeline.target_.decode(outputs)
+        total = total + weight * (outputs[:, 0] if decoded.probabilities is None else decoded.probabilities)
+    return np.asarray(total)
+
+
+def test_selection_never_worse_than_the_best_candidate_and_weights_sum_to_one() -> None:
+    rng = np.random.default_rng(0)
+    truth = rng.integers(0, 3, size=200)
+    candidates = [rng.dirichlet(np.ones(3), size=200) for _ in range(4)]
+    candidates.append(0.6 * np.eye(3)[truth] + 0.4 * rng.dirichlet(np.ones(3), size=200))
+    selection = select_ensemble(candidates, truth, regression=False, rounds=25)
+    assert sum(selection.weights) == pytest.approx(1.0)
+    assert all(count >= 0 for count in selection.counts)
+    best = min(validation_loss(candidate, truth, regression=False) for candidate in candidates)
+    assert selection.loss <= best + 1e-12
+
+
+def test_auto_trains_every_candidate_and_weighs_them(trained: tuple[str, forgeml.Run]) -> None:
+    task, run = trained
+    ensemble = run.model
+    assert isinstance(ensemble, WeightedEnsemble)
+    assert float(ensemble.weights.sum()) == pytest.approx(1.0)
+    board = {row["model"]: row for row in ensemble.leaderboard}
+    assert set(board) == {"ensemble", *AUTO_CANDIDATES}
+    singles = [row["validation_loss"] for name, row in board.items() if name != "ensemble"]
+    assert board["ensemble"]["validation_loss"] <= min(singles) + 1e-9
+    assert all(row["fit_seconds"] > 0 and row["predict_seconds"] >= 0 for row in board.values())
+    # the ensemble's own validation loss, recomputed from its outputs, is the leaderboard's
+    data = tensor_data(run.pipeline, run.splits.validation)
+    outputs = predict_outputs(ensemble, data.inputs).numpy()
+    decoded = run.pipeline.target_.decode(outputs)
+    averaged = outputs[:, 0] if task == "regression" else decoded.probabilities
+    loss = validation_loss(averaged, data.target.numpy(), regression=task == "regression")
+    scale = run.pipeline.target_.std_**2 if task == "regression" else 1.0
+    assert loss * scale == pytest.approx(board["ensemble"]["validation_loss"], rel=1e-4, abs=1e-5)
+
+
+def test_decoding_the_ensemble_gives_the_weighted_average_of_member_probabilities(
+    trained: tuple[str, forgeml.Run],
+) -> None:
+    task, run = trained
+    every = _equal_weights(run.model)  # every candidate in, networks and boosters alike
+    data = tensor_data(run.pipeline, run.splits.validation)
+    decoded = run.pipeline.target_.decode(predict_outputs(every, data.inputs).numpy())
+    got = decoded.values if task == "regression" else decoded.probabilities
+    expected = _member_averages(every, run)
+    if task == "regression":
+        expected = expected * run.pipeline.target_.std_ + run.pipeline.target_.mean_
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+
+
+def _equal_weights(ensemble: WeightedEnsemble) -> WeightedEnsemble:
+    candidates = ensemble.candidates()
+    return WeightedEnsemble(
+        [module for _, module, _ in candidates],
+        [1.0 / len(candidates)] * len(candidates),
+        names=[name for name, _, _ in candidates],
+        task=ensemble.task,
+        leaderboard=ensemble.leaderboard,
+    ).eval()
+
+
+def test_bundle_round_trip_onnx_and_verify(trained: tuple[str, forgeml.Run], tmp_path: Path) -> None:
+    task, run = trained
+    every = _equal_weights(run.model)
+    assert any(isinstance(member, GradientBoostedTrees) for member in every.members)
+    bundle = write_bundle(
+        tmp_path / "bundle", every, run.pipeline, run.config.model, target=run.config.data.target
+    )
+    loaded = read_predictor_bundle(bundle).model
+    assert isinstance(loaded, WeightedEnsemble) and loaded.names == every.names
+    data = tensor_data(run.pipeline, run.splits.test)
+    np.testing.assert_allclose(
+        predict_outputs(loaded, data.inputs).numpy(), predict_outputs(every, data.inputs).numpy(), atol=1e-6
+    )
+    forgeml.export(bundle)
+    rows = run.splits.test.table.assign(**({} if task == "regression" else {}))
+    onnx_out = forgeml.load(bundle, engine="onnx").predict(rows)
+    torch_out = forgeml.load(bundle, engine="torch").predict(rows)
+    columns = [column for column in onnx_out.columns if column.startswith("probability_")] or ["prediction"]
+    difference = np.abs(onnx_out[columns].to_numpy(float) - torch_out[columns].to_numpy(float)).max()
+    scale = run.pipeline.target_.std_ if task == "regression" else 1.0
+    assert difference <= ONNX_TOLERANCE * scale
+
+
+def test_verify_agrees_on_the_trained_bundle(trained: tuple[str, forgeml.Run], tmp_path: Path) -> None:
+    task, run = trained
+    if task != "binary":
+        pytest.skip("one verify (it starts a server) is enough")
+    forgeml.export(run)
+    source = tmp_path / "rows.csv"
+    run.splits.test.table.assign(label=run.splits.test.target).to_csv(source, index=False)
+    report = forgeml.verify(run.bundle_path, data=source)
+    assert report.max_difference <= ONNX_TOLERANCE
+
+
+def test_leaderboard_in_metrics_csv_and_card(trained: tuple[str, forgeml.Run]) -> None:
+    _, run = trained
+    evaluation = forgeml.evaluate(run)
+    metrics = json.loads(evaluation.metrics_path.read_text())
+    names = [row["model"] for row in metrics["leaderboard"]]
+    assert names[0] == "ensemble" and set(names[1:]) == set(AUTO_CANDIDATES)
+    assert all(row["test_metric"] is not None for row in metrics["leaderboard"])  # weight-0 ones kept too
+    table = pd.read_csv(run.path / "leaderboard.csv")
+    assert list(table["model"]) == names
+    assert "Leaderboard (model.type auto)" in evaluation.report_path.read_text()
+
+
+def test_a_changed_member_file_is_refused(trained: tuple[str, forgeml.Run], tmp_path: Path) -> None:
+    task, run = trained
+    if task != "multiclass":
+        pytest.skip("once")
+    bundle = write_bundle(
+        tmp_path / "b", _equal_weights(run.model), run.pipeline, run.config.model, target="label"
+    )
+    (bundle / "gbm.txt").write_text((bundle / "gbm.txt").read_text() + "\n")
+    with pytest.raises(BundleError, match="gbm.txt: checksum mismatch"):
+        read_predictor_bundle(bundle)
+
+
+def test_a_table_without_model_gets_auto_images_and_text_keep_theirs(tmp_path: Path) -> None:
+    assert config_from_dict({"data": {"source": "table.csv", "target": "y"}}).model.type == "auto"
+    assert config_from_dict({"data": {"source": "sklearn:digits"}}).model.type == "mlp"
+    text = {"data": {"source": "t.csv", "target": "y"}, "features": {"text_columns": ["review"]}}
+    assert config_from_dict(text).model.type == "mlp"
+    assert config_from_dict({"data": {"source": "a.npz"}}).model.type == "mlp"
+
+
+@pytest.mark.parametrize(
+    ("sections", "key", "words"),
+    [
+        (
+            {"model": {"type": "auto", "candidates": ["gbm", "xgboost"]}},
+            "model.candidates",
+            "gbm, gbm_large, mlp, linear",
+        ),
+        ({"model": {"type": "auto", "hidden": [32]}}, "model.hidden", "setting of model.type mlp"),
+        ({"model": {"type": "auto"}, "train": {"resume": "auto"}}, "train.resume", "no checkpoints"),
+        ({"model": {"type": "mlp"}, "train": {"time_budget": 30}}, "train.time_budget", "model.type auto"),
+        (
+            {"model": {"type": "auto"}, "features": {"numeric": {"scale": "standard"}}},
+            "features.numeric.scale",
+            "auto",
+        ),
+    ],
+)
+def test_config_errors_name_the_key(sections: dict, key: str, words: str) -> None:
+    with pytest.raises(ConfigError, match=words) as caught:
+        config_from_dict({"data": {"source": "table.csv", "target": "y"}, **sections})
+    assert caught.value.key == key
+
+
+def test_a_budget_too_small_for_any_candidate_is_refused_before_training(tmp_path: Path) -> None:
+    config = config_from_dict(auto_config(tmp_path, "binary", train={"time_budget": 0.01}))
+    with pytest.raises(
+        ConfigError, match=r"train.time_budget=0.01s is too small .* rows x 3 columns"
+    ) as caught:
+        forgeml.train(config)
+    assert caught.value.key == "train.time_budget"
+    assert not (config.run_dir() / "bundle").exists()
+
+
+def test_ensemble_combine_matches_by_hand() -> None:
+    logits = [torch.tensor([[2.0], [-1.0]]), torch.tensor([[0.0], [3.0]])]
+    ensemble = WeightedEnsemble(
+        [torch.nn.Identity(), torch.nn.Identity()], [0.25, 0.75], names=["a", "b"], task="binary"
+    )
+    probability = torch.sigmoid(ensemble.combine(logits).double())
+    expected = 0.25 * torch.sigmoid(logits[0].double()) + 0.75 * torch.sigmoid(logits[1].double())
+    torch.testing.assert_close(probability, expected, atol=1e-6, rtol=1e-6)
