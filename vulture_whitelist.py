@@ -48,7 +48,3 @@ app_from_env  # uvicorn's factory, passed as "forgeml.deploy.server.runner:app_f
 from_sizes  # scratch.NeuralNetwork.from_sizes: the teaching network's constructor (tests/scratch)
 variant  # compression.CompressResult.variant(name) (tests/compress)
 as_category_strings  # features.categorical: the per-value spelling (tests/features)
-
-# Dead, in files another change of issue #19 is moving: remove the code and these lines there.
-waiting  # deploy/server/lm_app.py Admission.waiting (no reader)
-row_model  # deploy/server/schema.py RequestSchema.row_model (set, never read)

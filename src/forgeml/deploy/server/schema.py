@@ -61,7 +61,6 @@ class RequestSchema:
     """The request model for one bundle, and how to turn a validated request into records and images."""
 
     model: type[BaseModel]
-    row_model: type[BaseModel]
     categorical: tuple[str, ...]
     image_shape: tuple[int, ...] | None
 
@@ -91,7 +90,7 @@ class RequestSchema:
             __config__=ConfigDict(extra="forbid"),
             rows=(list[row], Field(min_length=1, max_length=max_rows)),  # type: ignore[valid-type]
         )
-        return cls(request, row, tuple(categorical), None if image is None else tuple(image["shape"]))
+        return cls(request, tuple(categorical), None if image is None else tuple(image["shape"]))
 
     def adapter(self) -> TypeAdapter[Any]:
         return TypeAdapter(self.model)
