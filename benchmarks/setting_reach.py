@@ -20,8 +20,14 @@ import re
 from pathlib import Path
 
 # Lowest first; a module is ranked by its top folder or file. The old forgeml.llm package sat above deploy.
-LAYERS = [
-    ("errors", "atomic", "config", "extras", "config_reference"),
+LAYERS = [  # the order tests/core/test_architecture.py enforces, plus the old llm package's place
+    ("errors",),
+    ("atomic",),
+    ("extras",),
+    ("config",),
+    ("check_options",),
+    ("config_reference",),
+    ("templates",),
     ("data",),
     ("checks",),
     ("features",),
