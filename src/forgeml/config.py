@@ -410,11 +410,40 @@ class TrainConfig(Section):
         return value
 
 
+# Checks whose blocking depends on how much they find (values and reasons: forgeml.checks.catalogue;
+# tests/checks/test_thresholds.py keeps this list and the catalogue's equal).
+THRESHOLD_CHECKS = (
+    "unparseable_rows",
+    "missing_target",
+    "conflicting_labels",
+    "class_too_rare",
+    "train_test_overlap",
+    "infinite_values",
+    "non_finite_pixels",
+)
+
+
 class CheckConfig(Section):
     """The cleaning gate: training refuses data with blocking findings unless their ids are allowed."""
 
     enabled: bool = True
     allow: list[str] = []  # check ids accepted as they are, e.g. [duplicate_rows, class_imbalance]
+    # check id -> the share (0-1) or count above which it blocks; at or below it is a warning
+    thresholds: dict[str, Annotated[float, Field(ge=0.0)]] = {}
+
+    @field_validator("thresholds")
+    @classmethod
+    def _known_checks(cls, thresholds: dict[str, float]) -> dict[str, float]:
+        for name in thresholds:
+            if name not in THRESHOLD_CHECKS:
+                close = difflib.get_close_matches(name, THRESHOLD_CHECKS, n=1)
+                hint = f" Did you mean {close[0]!r}?" if close else ""
+                raise ConfigError(
+                    f"check.thresholds.{name}: not a check with a threshold.{hint} "
+                    f"Those are: {', '.join(THRESHOLD_CHECKS)}.",
+                    key=f"check.thresholds.{name}",
+                )
+        return thresholds
 
 
 class EvaluateConfig(Section):
@@ -850,6 +879,8 @@ def _apply_override(raw: dict[str, Any], override: str) -> None:
     parts = key.strip().split(".")
     node = raw
     for part in parts[:-1]:
+        if part not in node and node is raw:
+            node[part] = _tagged_default(part)
         child = node.setdefault(part, {})
         if not isinstance(child, dict):
             raise ConfigError(f"--set {override!r}: {part} is a value, not a section.", key=key)
@@ -858,6 +889,17 @@ def _apply_override(raw: dict[str, Any], override: str) -> None:
         node[parts[-1]] = yaml.safe_load(text)
     except yaml.YAMLError:
         node[parts[-1]] = text
+
+
+def _tagged_default(section: str) -> dict[str, Any]:
+    """A new top-level section for ``--set``: empty, or with its default ``type`` where the section is a
+    tagged union (``model``), so ``--set model.hidden=[128,64]`` on a config without ``model:`` means
+    the default model with that change, not a model of no type."""
+    field = Config.model_fields.get(section)
+    default = field.default if field is not None else None
+    if isinstance(default, BaseModel) and "type" in type(default).model_fields:
+        return {"type": default.type}
+    return {}
 
 
 def _resolve_paths(config: Config, base: Path) -> Config:
