@@ -16,7 +16,7 @@ import torch
 
 import forgeml
 from forgeml.bundle.predictive import read_predictor_bundle, write_bundle
-from forgeml.config import AUTO_CANDIDATES, config_from_dict
+from forgeml.config import AUTO_CANDIDATES, DEFAULT_AUTO_CANDIDATES, config_from_dict
 from forgeml.errors import BundleError, ConfigError
 from forgeml.models import GradientBoostedTrees, predict_outputs
 from forgeml.models.ensemble import WeightedEnsemble
@@ -246,3 +246,45 @@ def test_ensemble_combine_matches_by_hand() -> None:
     probability = torch.sigmoid(ensemble.combine(logits).double())
     expected = 0.25 * torch.sigmoid(logits[0].double()) + 0.75 * torch.sigmoid(logits[1].double())
     torch.testing.assert_close(probability, expected, atol=1e-6, rtol=1e-6)
+
+
+def test_the_cli_prints_the_leaderboard(
+    trained: tuple[str, forgeml.Run], capsys: pytest.CaptureFixture[str]
+) -> None:
+    from forgeml.cli.train import print_leaderboard
+
+    _, run = trained
+    print_leaderboard(run.model.leaderboard)
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[0].split()[:3] == ["candidate", "weight", "valid"]
+    assert [line.split()[0] for line in printed[1:]] == ["ensemble", *DEFAULT_AUTO_CANDIDATES]
+    print_leaderboard(())  # a single model prints nothing
+    assert capsys.readouterr().out == ""
+
+
+def test_compress_and_plan_say_what_applies_to_an_ensemble(trained: tuple[str, forgeml.Run]) -> None:
+    task, run = trained
+    if task != "binary":
+        pytest.skip("once")
+    with pytest.raises(ConfigError, match=r"--quantize does not apply to boosted trees \(model.type auto\)"):
+        forgeml.compress(run, quantize="int8")
+    assert not (run.path / "compressed").exists()
+    with pytest.raises(
+        ConfigError, match=r"forgeml plan measures one model.*gbm ~\d+s.*--set model.type=gbm"
+    ):
+        forgeml.api.plan(run.config)
+
+
+def test_an_ensemble_of_networks_only_exports_and_agrees(tmp_path: Path) -> None:
+    config = config_from_dict(auto_config(tmp_path, "multiclass", model={"candidates": ["linear", "mlp"]}))
+    run = forgeml.train(config)
+    every = _equal_weights(run.model)
+    bundle = write_bundle(tmp_path / "nets", every, run.pipeline, run.config.model, target="label")
+    forgeml.export(bundle)
+    rows = run.splits.test.table
+    onnx_out = forgeml.load(bundle, engine="onnx").predict(rows)
+    torch_out = forgeml.load(bundle, engine="torch").predict(rows)
+    columns = [column for column in onnx_out.columns if column.startswith("probability_")]
+    assert (
+        np.abs(onnx_out[columns].to_numpy(float) - torch_out[columns].to_numpy(float)).max() <= ONNX_TOLERANCE
+    )

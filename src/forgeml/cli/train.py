@@ -60,12 +60,41 @@ def _train_or_run(args: argparse.Namespace, verb: str) -> int:
     if verb == "run":
         print_evaluation(result[1], "test")
     console.print(run.summary())
+    print_leaderboard(result[1].leaderboard if verb == "run" else getattr(run.model, "leaderboard", ()))
     if run.config.train.profile_steps:
         console.print(
             f"profiler trace: {run.path / 'profile'} (tensorboard --logdir {run.path / 'profile'}, "
             "with torch-tb-profiler; or open the .pt.trace.json in ui.perfetto.dev); top operators in top_ops.txt"
         )
     return 0
+
+
+def print_leaderboard(rows: list[dict[str, object]] | tuple[dict[str, object], ...]) -> None:
+    """model.type auto: one line per candidate (ensemble first); nothing for a single model.
+
+    ``rows`` are the training leaderboard (``forgeml train``) or the evaluation's, which adds the test
+    metric (``forgeml run``).
+    """
+    from forgeml.cli import console
+
+    if not rows:
+        return
+
+    def number(value: object, digits: str) -> str:
+        return "-" if value is None else format(value, digits)
+
+    tested = any(row.get("test_metric") is not None for row in rows)
+    metric = str(rows[0].get("metric", "metric"))
+    console.print(
+        f"{'candidate':<10} {'weight':>6} {'valid loss':>10} {'test ' + metric if tested else '':>13} "
+        f"{'fit s':>7} {'predict s':>9}"
+    )
+    for row in rows:
+        console.print(
+            f"{row['model']!s:<10} {number(row['weight'], '.2f'):>6} {number(row['validation_loss'], '.4f'):>10} "
+            f"{number(row.get('test_metric'), '.4f') if tested else '':>13} {number(row['fit_seconds'], '.1f'):>7} "
+            f"{number(row['predict_seconds'], '.3f'):>9}" + (f"  {row['note']}" if row.get("note") else "")
+        )
 
 
 def add_train_arguments(parser: argparse.ArgumentParser) -> None:

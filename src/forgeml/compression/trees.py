@@ -10,7 +10,7 @@ is refused on a gbm run, naming the flag, before the ``compressed/`` folder is t
 from __future__ import annotations
 
 from forgeml.compression.options import CompressOptions
-from forgeml.config import GBM, Config
+from forgeml.config import AUTO, GBM, Config
 from forgeml.errors import ConfigError
 
 # flag -> what it would change, in the words of the refusal
@@ -25,13 +25,13 @@ _NETWORK_ONLY = {
 
 def refuse_for_trees(config: Config, options: CompressOptions) -> None:
     """A ConfigError naming the first option that cannot apply to a gbm run; nothing for networks."""
-    if config.model.type != GBM:
+    if config.model.type not in (GBM, AUTO):  # auto's ensemble holds boosted trees too
         return
     for name, meaning in _NETWORK_ONLY.items():
         if getattr(options, name) is not None:
             flag = "--" + name.replace("_", "-")
             raise ConfigError(
-                f"{flag} does not apply to boosted trees (model.type gbm): {meaning}, and a LightGBM model "
+                f"{flag} does not apply to boosted trees (model.type {config.model.type}): {meaning}, and a LightGBM model "
                 "has none. For smaller or faster trees, retrain with a lower model.max_rounds or "
                 "model.num_leaves; `forgeml export` already serves them through ONNX Runtime.",
                 key=flag,

@@ -59,8 +59,13 @@ def build_model(
     ``pretrained_weights=False`` builds the serving architecture of a ``pretrained`` model from the
     config in ``spec`` alone: no download, no LoRA adapters; load :func:`exportable` weights into it.
     """
-    if config.type == "gbm":  # trees are grown by training.gbm from the data, not built empty
-        raise TypeError("model.type gbm has no untrained form; forgeml.training.train_model grows the trees.")
+    if config.type in (
+        "gbm",
+        "auto",
+    ):  # grown by training from the data (trees; auto's candidates), not built empty
+        raise TypeError(
+            f"model.type {config.type} has no untrained form; forgeml.training.train_model trains it."
+        )
     if config.type == "pretrained":
         return PretrainedModel(config, spec, output_dim, pretrained_weights=pretrained_weights)
     return MODELS[config.type](config, spec, output_dim)  # type: ignore[call-arg]

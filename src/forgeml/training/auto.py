@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from rich.console import Console
@@ -91,10 +91,12 @@ CANDIDATES: dict[str, Candidate] = {
     "mlp": Candidate(MLPConfig(), lambda config: config, trees=False),
     "linear": Candidate(MLPConfig(hidden=[]), lambda config: config, trees=False),
 }
-# Seconds per (training row x input column), measured on 2 cores (benchmarks/auto_budget.py: a
-# 50,000-row table of 12 numeric and 4 categorical columns, 2 cores; see the module for the figures).
-# A network's rate is per epoch: it starts when MIN_EPOCHS epochs fit and stops at the deadline.
-SECONDS_PER_CELL = {"gbm": 4e-6, "gbm_large": 4e-5, "mlp": 1.5e-6, "linear": 1e-6}
+# Seconds per (training row x input column), a network's per epoch: benchmarks/auto_budget.py on a
+# 50,000-row table (34,999 training rows x 16 columns), taskset to 2 cores of this project's shared
+# 2-core machine under a load of ~9 (2026-12-07): gbm 19.5 s (100 rounds), gbm_large 81 s (452 rounds),
+# mlp 8.3 s an epoch, linear 3.1 s an epoch; all four 181 s. Measured busy, so the estimates err long
+# on a quiet machine (a candidate may be skipped that would have fit; never the first one).
+SECONDS_PER_CELL = {"gbm": 3.5e-5, "gbm_large": 1.45e-4, "mlp": 1.5e-5, "linear": 5.5e-6}
 MIN_EPOCHS = 2
 FIXED_SECONDS = 0.5  # per candidate: setting up, predicting the validation rows
 
@@ -110,6 +112,7 @@ class LeaderboardRow:
     predict_seconds: float | None
     weight: float
     note: str = ""
+    rounds: int | None = None  # epochs of a network, boosting rounds of a booster (kept trees)
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -120,6 +123,7 @@ class LeaderboardRow:
             "predict_seconds": self.predict_seconds,
             "weight": self.weight,
             "note": self.note,
+            "rounds": self.rounds,
         }
 
 
@@ -165,8 +169,6 @@ def train_auto(
     console: Console | None = None,
 ) -> TrainResult:
     """Train the candidates within ``config.time_budget`` and return their weighted ensemble."""
-    from forgeml.training.stage import train_model
-
     started = time.perf_counter()
     deadline = started + config.time_budget
     if not len(validation):
@@ -177,63 +179,71 @@ def train_auto(
         )
     columns = len(pipeline.numeric_.columns) + len(pipeline.categorical_.columns)
     check_budget(model_config, config.time_budget, len(train), columns)
-    network_pipeline: FeaturePipeline | None = None
     inputs = tensor_data(pipeline, validation)
     truth = inputs.target.numpy()
+    fitter = _Fitter(pipeline, train, validation, config, seed=seed, deadline=deadline, console=console)
     members: dict[str, nn.Module] = {}
     predictions: dict[str, np.ndarray] = {}
     rows: dict[str, LeaderboardRow] = {}
     histories: dict[str, tuple[EpochResult, ...]] = {}
     for name in model_config.candidates:
-        candidate = CANDIDATES[name]
-        left = deadline - time.perf_counter()
-        needs = estimate_seconds(name, len(train), columns)
-        if needs > left and members:
-            rows[name] = LeaderboardRow(
-                name,
-                candidate.model.type,
-                None,
-                None,
-                None,
-                0.0,
-                f"skipped: needs ~{needs:.0f}s, {max(left, 0):.0f}s left",
-            )
+        left, needs = deadline - time.perf_counter(), estimate_seconds(name, len(train), columns)
+        if needs > left and members:  # the first candidate always trains (the budget check let it)
+            note = f"skipped: needs ~{needs:.0f}s, {max(left, 0):.0f}s left"
+            rows[name] = LeaderboardRow(name, CANDIDATES[name].model.type, None, None, None, 0.0, note)
             continue
         fit_started = time.perf_counter()
-        if candidate.trees:
-            result = train_model(
-                pipeline,
-                train,
-                validation,
-                candidate.model,
-                candidate.train(config),
-                seed=seed,
-                console=console,
-            )
-            member: nn.Module = result.model
-        else:
-            network_pipeline = network_pipeline or _network_pipeline(pipeline, train)
-            result = train_model(
-                network_pipeline, train, validation, candidate.model, candidate.train(config),
-                seed=seed, callbacks=[_Deadline(deadline)], console=console or Console(quiet=True),
-            )  # fmt: skip
-            member = NetworkMember(
-                result.model, network_pipeline, pipeline.input_spec.names, candidate.model
-            ).eval()
+        members[name], histories[name] = fitter.fit(name)
         fit_seconds = time.perf_counter() - fit_started
         predict_started = time.perf_counter()
-        predictions[name] = _averaged(pipeline, predict_outputs(member, inputs.inputs).numpy())
+        predictions[name] = _averaged(pipeline, predict_outputs(members[name], inputs.inputs).numpy())
         predict_seconds = time.perf_counter() - predict_started
         loss = validation_loss(predictions[name], truth, regression=pipeline.task.kind == "regression")
-        members[name], histories[name] = member, result.history
         rows[name] = LeaderboardRow(
-            name, candidate.model.type, _in_target_units(pipeline, loss), fit_seconds, predict_seconds, 0.0
-        )
+            name, CANDIDATES[name].model.type, _in_target_units(pipeline, loss), fit_seconds, predict_seconds,
+            0.0, rounds=len(histories[name]),
+        )  # fmt: skip
     ensemble, leaderboard = _ensemble(pipeline, model_config, members, predictions, truth, rows)
     heaviest = max(zip(ensemble.names, ensemble.weights.tolist(), strict=True), key=lambda item: item[1])[0]
     seconds = time.perf_counter() - started
     _report(console, leaderboard, seconds, config.time_budget)
     return TrainResult(model=ensemble, history=histories[heaviest], best_epoch=None, seconds=seconds)
+
+
+@dataclass
+class _Fitter:
+    """Trains one candidate on the run's split: boosters on the run's pipeline, networks on their own."""
+
+    pipeline: FeaturePipeline
+    train: RawData
+    validation: RawData
+    config: TrainConfig
+    seed: int
+    deadline: float
+    console: Console | None
+    network_pipeline: FeaturePipeline | None = None  # fitted once, for the first network
+
+    def fit(self, name: str) -> tuple[nn.Module, tuple[EpochResult, ...]]:
+        """The trained candidate as an ensemble member (taking the run's model inputs), and its history."""
+        from forgeml.training.stage import train_model
+
+        candidate = CANDIDATES[name]
+        settings = candidate.train(self.config)
+        if candidate.trees:
+            result = train_model(
+                self.pipeline, self.train, self.validation, candidate.model, settings,
+                seed=self.seed, console=self.console,
+            )  # fmt: skip
+            return result.model, result.history
+        self.network_pipeline = self.network_pipeline or _network_pipeline(self.pipeline, self.train)
+        result = train_model(
+            self.network_pipeline, self.train, self.validation, candidate.model, settings, seed=self.seed,
+            callbacks=[_Deadline(self.deadline)], console=self.console or Console(quiet=True),
+        )  # fmt: skip
+        names = self.pipeline.input_spec.names
+        return NetworkMember(
+            result.model, self.network_pipeline, names, candidate.model
+        ).eval(), result.history
 
 
 def _network_pipeline(pipeline: FeaturePipeline, train: RawData) -> FeaturePipeline:
@@ -289,18 +299,7 @@ def _ensemble(
     )
     weights = dict(zip(names, selection.weights, strict=True))
     kept = [name for name in names if weights[name] > 0]
-    board = [
-        LeaderboardRow(
-            row.name,
-            row.model_type,
-            row.validation_loss,
-            row.fit_seconds,
-            row.predict_seconds,
-            weights.get(row.name, 0.0),
-            row.note,
-        ).to_json()
-        for row in rows.values()
-    ]
+    board = [replace(row, weight=weights.get(row.name, 0.0)).to_json() for row in rows.values()]
     board.insert(
         0,
         LeaderboardRow(

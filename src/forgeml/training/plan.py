@@ -18,8 +18,9 @@ from dataclasses import dataclass
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from forgeml.config import GBM, Config
+from forgeml.config import AUTO, GBM, Config
 from forgeml.data import load_data
+from forgeml.errors import ConfigError
 from forgeml.features import fit_features
 from forgeml.models import build_model
 from forgeml.training.loop import seed_everything, set_threads
@@ -69,6 +70,8 @@ def plan_config(config: Config, *, timed_batches: int = 5) -> ResourcePlan | Tre
     """Build the config's model on its real data and measure it (a few steps on a copy; nothing is saved)."""
     if config.model.type == GBM:
         return _plan_trees(config)
+    if config.model.type == AUTO:
+        _refuse_auto(config)
     set_threads(config.train.threads)
     splits = load_data(config.data, seed=config.seed)
     pipeline = fit_features(splits.train, config.features, splits.task)
@@ -90,6 +93,25 @@ def plan_config(config: Config, *, timed_batches: int = 5) -> ResourcePlan | Tre
         rows=len(data),
         steps_per_epoch=max(1, -(-len(data) // batch)),
         seconds_per_step=_time_steps(copy.deepcopy(model), data, config, pipeline.task, timed_batches),
+    )
+
+
+def _refuse_auto(config: Config) -> None:
+    """auto is several models: say what each candidate is estimated to take, and how to plan one."""
+    from forgeml.training.auto import estimate_seconds
+
+    splits = load_data(config.data, seed=config.seed)
+    pipeline = fit_features(splits.train, config.features, splits.task)
+    columns = len(pipeline.numeric_.columns) + len(pipeline.categorical_.columns)
+    guesses = ", ".join(
+        f"{name} ~{estimate_seconds(name, len(splits.train), columns):.0f}s"
+        for name in config.model.candidates  # type: ignore[union-attr]
+    )
+    raise ConfigError(
+        f"forgeml plan measures one model; model.type auto trains several within train.time_budget="
+        f"{config.train.time_budget:g}s (at least: {guesses}, on {len(splits.train)} rows x {columns} columns). "
+        "Plan a candidate on its own with --set model.type=gbm or --set model.type=mlp.",
+        key="model.type",
     )
 
 
