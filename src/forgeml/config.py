@@ -76,13 +76,15 @@ class DataConfig(Section):
 class NumericConfig(Section):
     # none keeps missing values as NaN: only for model.type gbm, which routes them itself
     impute: Literal["median", "mean", "zero", "none"] = "median"
-    scale: Literal["standard", "none"] = "standard"
+    # auto: per column from the training values (log1p, quantile or standard; forgeml.features.scaling)
+    scale: Literal["auto", "standard", "robust", "quantile", "none"] = "auto"
 
 
 class CategoricalConfig(Section):
     encoding: Literal["onehot", "embedding"] = "onehot"
     max_categories: PositiveInt = 100  # the most frequent values kept; the rest share the unknown bucket
-    min_frequency: PositiveInt = 1
+    # values in fewer training rows share the unknown bucket (grouped as rare; a server still accepts them)
+    min_frequency: PositiveInt = 5
     embedding_dim: PositiveInt = 8
 
 
@@ -119,13 +121,20 @@ class FeaturesConfig(Section):
     categorical_columns: list[str] = []  # force these columns to be categorical
     text_columns: list[str] = []  # free-text columns, tokenized (text is never inferred: list it here)
     exclude: list[str] = []  # never used as inputs (ids, free text not yet supported, ...)
+    # columns left out unless listed in numeric_columns/categorical_columns (text: text_columns);
+    # each one is reported with the key that brings it back. [] keeps every column.
+    leave_out: list[Literal["identifiers", "free_text"]] = ["identifiers", "free_text"]
 
 
 class MLPConfig(Section):
     type: Literal["mlp"] = "mlp"
-    hidden: list[PositiveInt] = [64, 32]
+    # auto: sized to the data (forgeml.models.mlp.auto_hidden: from the input width and training rows)
+    hidden: list[PositiveInt] | Literal["auto"] = "auto"
     activation: Literal["relu", "sigmoid", "tanh"] = "relu"
     dropout: Fraction = 0.0
+    # each numeric column as a vector (Gorishniy et al. 2022): periodic = sin/cos of learnt
+    # frequencies, then a linear layer and ReLU per column (their PLR); measured on the tuning tables
+    numeric_embedding: Literal["none", "periodic"] = "periodic"
 
 
 class CNNConfig(Section):

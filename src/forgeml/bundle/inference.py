@@ -7,13 +7,13 @@ preprocesses the shared raw inputs exactly as its own pipeline did in training.
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 from torch import nn
 
 from forgeml.bundle.encode import graph_input_names
 from forgeml.config import ModelConfig
 from forgeml.features import FeaturePipeline
+from forgeml.features.numeric_graph import NumericGraph
 
 
 class InferenceModule(nn.Module):
@@ -24,10 +24,7 @@ class InferenceModule(nn.Module):
         self.model = model
         self.input_names = graph_input_names(pipeline)
         self.model_input_names = pipeline.input_spec.names
-        numeric = pipeline.numeric_
-        self.register_buffer("fill", torch.tensor(np.asarray(numeric.fill_values_, dtype=np.float64)))
-        self.register_buffer("mean", torch.tensor(np.asarray(numeric.means_, dtype=np.float64)))
-        self.register_buffer("std", torch.tensor(np.asarray(numeric.stds_, dtype=np.float64)))
+        self.numeric_graph = NumericGraph(pipeline.numeric_)  # impute, log, scale, quantile map
         self.one_hot = pipeline.categorical_.encoding == "onehot"
         cardinalities = pipeline.categorical_.cardinalities if pipeline.categorical_.columns else []
         for index, size in enumerate(cardinalities):  # one arange per column, compared with its ids
@@ -46,8 +43,7 @@ class InferenceModule(nn.Module):
         model_inputs: dict[str, torch.Tensor] = {}
         blocks = []
         if numeric is not None:  # (N, F) float64, NaN = missing
-            filled = torch.where(torch.isnan(numeric), self.fill, numeric)
-            blocks.append(((filled - self.mean) / self.std).to(torch.float32))
+            blocks.append(self.numeric_graph(numeric).to(torch.float32))
         if categorical is not None:  # (N, K) int64 ids
             if self.one_hot:
                 blocks += [
