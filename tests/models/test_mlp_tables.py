@@ -11,6 +11,7 @@ import torch
 
 import forgeml
 from forgeml.config import MLPConfig, config_from_dict
+from forgeml.data import RawData
 from forgeml.deploy import Predictor, read_bundle
 from forgeml.features import InputSpec
 from forgeml.models import build_model, predict_outputs
@@ -66,11 +67,9 @@ def test_embedded_quantile_scaled_mlp_exports_onnx_equal_to_eager(tmp_path: Path
     assert np.abs(onnx_out - direct.numpy()).max() <= 1e-5
     far = test.table.copy()
     far["swing"], far["balance"] = 1e9, -5.0  # beyond the knots, below the log's 0
-    outside = RawDataLike(far)
+    outside = rows_of(far)
     assert np.abs(Predictor(bundle).raw_outputs(outside) - Predictor(bundle, engine="torch").raw_outputs(outside)).max() <= 1e-5
 
 
-def RawDataLike(table: pd.DataFrame):  # noqa: N802 - reads as the type it builds
-    from forgeml.data import RawData
-
+def rows_of(table: pd.DataFrame) -> RawData:
     return RawData(table, None, None, "rows")
