@@ -89,7 +89,8 @@ CANDIDATES: dict[str, Candidate] = {
         trees=True,
     ),
     "mlp": Candidate(MLPConfig(), lambda config: config, trees=False),
-    "linear": Candidate(MLPConfig(hidden=[]), lambda config: config, trees=False),
+    # no hidden layer and no numeric embedding: a linear (logistic or least-squares) model on the features
+    "linear": Candidate(MLPConfig(hidden=[], numeric_embedding="none"), lambda config: config, trees=False),
 }
 # Seconds per (training row x input column), a network's per epoch: benchmarks/auto_budget.py on a
 # 50,000-row table (34,999 training rows x 16 columns), taskset to 2 cores of this project's shared
