@@ -30,6 +30,7 @@ from forgeml.data.split import TaskInfo
 from forgeml.evaluation.report import with_section
 from forgeml.features import InputSpec, fit_features
 from forgeml.models import build_model, count_parameters
+from forgeml.models.mlp import resolved_hidden
 from forgeml.training.loop import Session, fit
 from forgeml.training.losses import make_loss
 from forgeml.training.stage import tensor_data
@@ -102,8 +103,12 @@ def test_unstructured_pruning_zeroes_the_share_and_is_permanent(scope: str) -> N
 
 
 def test_a_width_factor_scales_every_width() -> None:
-    assert student_by_width(MLPConfig(hidden=[32, 9]), 0.5).hidden == [16, 4]
-    student = student_by_width(CNNConfig(channels=[32, 64], dense=64), 0.25)
+    spec = InputSpec(numeric_dim=20, continuous_dim=20, train_rows=5000)
+    assert student_by_width(MLPConfig(hidden=[32, 9]), 0.5, spec).hidden == [16, 4]
+    # hidden: auto is resolved for the teacher's inputs first, then scaled
+    teacher = resolved_hidden(MLPConfig(hidden="auto"), spec)
+    assert student_by_width(MLPConfig(hidden="auto"), 0.5, spec).hidden == [round(w / 2) for w in teacher]
+    student = student_by_width(CNNConfig(channels=[32, 64], dense=64), 0.25, spec)
     assert (student.channels, student.dense) == ([8, 16], 16)
 
 

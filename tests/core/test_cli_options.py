@@ -50,6 +50,7 @@ VERBS: dict[str, tuple[Any, dict[str, str], dict[str, str]]] = {
     ),
     "verify": (forgeml.verify, {"tolerance": "decides the exit code; the report holds every difference"}, {}),
     "compress": (forgeml.compress, {}, {"console": "where progress goes; the CLI's is stdout"}),
+    "init": (forgeml.init, {}, {}),
     "plan": (forgeml.plan, {"overrides": "--set edits the config file's keys; in Python, pass a Config"}, {}),
 }
 # the teaching walkthrough's Python side is forgeml.scratch (explain, trace_optimizer), not forgeml.api

@@ -288,3 +288,11 @@ def test_an_ensemble_of_networks_only_exports_and_agrees(tmp_path: Path) -> None
     assert (
         np.abs(onnx_out[columns].to_numpy(float) - torch_out[columns].to_numpy(float)).max() <= ONNX_TOLERANCE
     )
+
+
+def test_the_network_candidates_are_the_measured_mlp_and_a_linear_model() -> None:
+    """mlp embeds numbers periodically (off for a plain mlp); linear has no hidden layer and no embedding."""
+    from forgeml.training.auto import CANDIDATES
+
+    assert CANDIDATES["mlp"].model.numeric_embedding == "periodic"
+    assert (CANDIDATES["linear"].model.hidden, CANDIDATES["linear"].model.numeric_embedding) == ([], "none")

@@ -32,7 +32,7 @@ def test_periodic_embedding_expands_only_the_real_numbers() -> None:
     model = build_model(MLPConfig(numeric_embedding="periodic", hidden=[8]), spec, 1)
     assert model.layers[0].in_features == 4 * 16 + 3
     assert model(torch.randn(5, 7)).shape == (5, 1)
-    assert MLPConfig().numeric_embedding == "periodic"  # the measured default for tables
+    assert MLPConfig().numeric_embedding == "none"  # off by default (see config.py); auto's mlp has it on
     with pytest.raises(Exception, match="numeric_embedding"):
         config_from_dict({"data": {"source": "t.csv", "target": "y"}, "model": {"type": "mlp", "numeric_embedding": "fourier"}})
 

@@ -75,7 +75,8 @@ def test_undecodable_bytes_in_a_csv_name_the_row(tmp_path) -> None:
     from forgeml.data import load_source
 
     path = tmp_path / "reviews.csv"
-    path.write_bytes(b'review,label\nhello world,a\n"bad \xff\xfe bytes",b\nok,a\n')
+    # a real UTF-8 accent keeps the file UTF-8 (a file with none would be read as cp1252 by the dialect rule)
+    path.write_bytes('review,label\ncafé au lait,a\n"bad '.encode() + b'\xff\xfe bytes",b\nok,a\n')
     with pytest.raises(DataError, match="column 'review', row 2"):
         load_source(str(path), "label")
 
@@ -98,7 +99,12 @@ def test_pipeline_mixes_text_numeric_and_categorical_and_round_trips() -> None:
 
 def test_text_config_errors_name_the_key() -> None:
     with pytest.raises(ConfigError, match="features.text.tokenizer"):
-        config_from_dict({"data": {"source": "x.csv"}, "features": {"text": {"tokenizer": "chars"}}})
+        config_from_dict(
+            {"data": {"source": "x.csv"}, "model": {"type": "mlp"}, "features": {"text": {"tokenizer": "chars"}}}
+        )
+    # without model:, a table gets auto, which reads no text settings: the error says so and the way out
+    with pytest.raises(ConfigError, match=r"auto is the default for a table without model:; set model: \{type: mlp\}"):
+        config_from_dict({"data": {"source": "x.csv"}, "features": {"text": {"max_length": 64}}})
     raw = RawData(TABLE.drop(columns="label"), None, TABLE["label"], "t")
     with pytest.raises(ConfigError, match="features.text_columns"):
         FeaturePipeline(FeaturesConfig(text_columns=["nope"]), TaskInfo("binary", ("neg", "pos"))).fit(raw)
