@@ -749,6 +749,11 @@ def _is_table(raw: dict[str, Any]) -> bool:
     return bool(source) and not source.endswith(".npz") and source not in _IMAGE_SOURCES and not text
 
 
+def default_model_type(source: str) -> str:
+    """The model a config without ``model:`` trains on ``source``: auto for a table, else mlp (``_is_table``)."""
+    return AUTO if _is_table({"data": {"source": source}}) else "mlp"
+
+
 def _why_foreign(key: str, model_type: str | None) -> str:
     """Why a kind rule refuses ``key``, with what to use instead where there is something."""
     if kind_of(str(model_type)) == CAUSAL_LM:

@@ -41,7 +41,12 @@ def test_the_starter_config_explains_itself_and_loads(tmp_path: Path) -> None:
         and "- country  # one value" in text
         and "- review  # free text" in text
     )
-    assert f"#   epochs: {TrainConfig().epochs}" in text and f"#   hidden: {MLPConfig().hidden}" in text
+    # a table trains auto by default, so its settings are the ones shown; an .npz gets the MLP's
+    assert "#   type: auto" in text and f"#   time_budget: {TrainConfig().time_budget:g}" in text
+    digits = tmp_path / "digits.npz"
+    np.savez(digits, x=np.zeros((40, 1, 8, 8), dtype=np.float32), y=np.arange(40) % 2)
+    images = forgeml.init(digits)
+    assert f"#   epochs: {TrainConfig().epochs}" in images and f"#   hidden: {MLPConfig().hidden}" in images
     path = tmp_path / "config.yaml"
     path.write_text(text)
     config = load_config(path)

@@ -16,7 +16,7 @@ import yaml
 from forgeml.checks.reading import read_source
 from forgeml.checks.report import DataReport
 from forgeml.checks.runner import check
-from forgeml.config import EarlyStoppingConfig, MLPConfig, TrainConfig
+from forgeml.config import AutoConfig, EarlyStoppingConfig, MLPConfig, TrainConfig, default_model_type
 from forgeml.data.sources import DEFAULT_TARGET
 
 # Why a column is left out, by the finding (or kind) that says so.
@@ -69,6 +69,8 @@ def _features(report: DataReport, target: str) -> list[str]:
         if finding.column is not None and finding.column != target and finding.id in LEAVE_OUT:
             reasons.setdefault(finding.column, LEAVE_OUT[finding.id])
     for column in report.schema:
+        if column.kind == "identifier" and column.name != target:  # features.leave_out drops these too
+            reasons.setdefault(column.name, LEAVE_OUT["identifier_column"])
         if column.kind == "text" and column.name != target:
             reasons.setdefault(column.name, FREE_TEXT)
     if not reasons:
@@ -84,18 +86,31 @@ def _scalar(name: str) -> str:
 
 
 def _defaults(report: DataReport) -> list[str]:
-    """The settings changed most often, commented out at their defaults."""
-    train, model, stopping = TrainConfig(), MLPConfig(), EarlyStoppingConfig()
-    lines = [
-        "# model:  # a multilayer perceptron by default",
-        f"#   type: {model.type}",
-        f"#   hidden: {model.hidden}",
-        f"#   dropout: {model.dropout}",
-        "# train:",
-        f"#   epochs: {train.epochs}",
-        f"#   batch_size: {train.batch_size}",
-        f"#   learning_rate: {train.learning_rate}",
-        f"#   early_stopping: {{patience: {stopping.patience}}}",
+    """The settings changed most often, commented out at their defaults (the model's for this data)."""
+    train, stopping = TrainConfig(), EarlyStoppingConfig()
+    if default_model_type(str(report.source)) == "auto":
+        auto = AutoConfig()
+        lines = [
+            "# model:  # for a table: auto, boosted trees and networks trained within train.time_budget, then ensembled",
+            f"#   type: {auto.type}  # or gbm (LightGBM alone), or mlp (one network)",
+            f"#   candidates: [{', '.join(auto.candidates)}]",
+            "# train:",
+            f"#   time_budget: {train.time_budget:g}  # seconds for all candidates together",
+        ]
+    else:
+        model = MLPConfig()
+        lines = [
+            "# model:  # a multilayer perceptron by default",
+            f"#   type: {model.type}",
+            f"#   hidden: {model.hidden}",
+            f"#   dropout: {model.dropout}",
+            "# train:",
+            f"#   epochs: {train.epochs}",
+            f"#   batch_size: {train.batch_size}",
+            f"#   learning_rate: {train.learning_rate}",
+            f"#   early_stopping: {{patience: {stopping.patience}}}",
+        ]
+    lines += [
         "# check:  # the data gate; ids in allow are accepted, thresholds change when a finding blocks",
         "#   allow: []",
         "#   thresholds: {}",
