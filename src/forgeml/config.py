@@ -19,7 +19,16 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 
 from forgeml.errors import ConfigError
 
@@ -29,8 +38,22 @@ Task = Literal["auto", "classification", "binary", "regression"]
 Kind = Literal["predictor", "causal_lm"]
 PREDICTOR: Kind = "predictor"
 CAUSAL_LM: Kind = "causal_lm"
-PositiveInt = Annotated[int, Field(gt=0)]
-Fraction = Annotated[float, Field(ge=0.0, lt=1.0)]
+
+
+def _not_a_bool(value: Any) -> Any:
+    """YAML reads ``yes``/``true`` as a bool and Python counts a bool as 1: ``epochs: true`` must not train once."""
+    if isinstance(value, bool):
+        raise PydanticCustomError("number_type", "Input should be a number, not true/false")
+    return value
+
+
+# Numbers that refuse a bool (pydantic's lax mode would take true as 1); strict mode as a whole would
+# also refuse YAML's "1e-3", which PyYAML reads as a string.
+Int = Annotated[int, BeforeValidator(_not_a_bool)]
+Number = Annotated[float, BeforeValidator(_not_a_bool)]
+PositiveInt = Annotated[Int, Field(gt=0)]
+Width = Annotated[Int, Field(gt=0, le=65_536)]  # units of a layer: a bound far above any model that fits memory
+Fraction = Annotated[Number, Field(ge=0.0, lt=1.0)]
 
 
 class Section(BaseModel):
@@ -68,7 +91,7 @@ class DataConfig(Section):
     split: SplitConfig = SplitConfig()
     # causal_lm only: JSON Lines of instructions, chats or plain text, and how they become token ids
     format: Literal["auto", "instruction", "chat", "text"] = "auto"  # auto: from the first line's keys
-    max_length: Annotated[int, Field(ge=8, le=131072)] = 512  # tokens per example; longer ones are cut
+    max_length: Annotated[Int, Field(ge=8, le=131072)] = 512  # tokens per example; longer ones are cut
     packing: bool = False  # several short examples per row (each keeps its own label mask)
     chat_template: str | None = None  # a Jinja template; None: the tokenizer's own, else forgeml's default
 
@@ -85,12 +108,12 @@ class CategoricalConfig(Section):
     max_categories: PositiveInt = 100  # the most frequent values kept; the rest share the unknown bucket
     # values in fewer training rows share the unknown bucket (grouped as rare; a server still accepts them)
     min_frequency: PositiveInt = 5
-    embedding_dim: PositiveInt = 8
+    embedding_dim: Width = 8
 
 
 class ImageConfig(Section):
     # Pixel values are divided by this; "auto" uses the training split's maximum (16 for digits, 255 for 8-bit).
-    scale: float | Literal["auto"] = "auto"
+    scale: Number | Literal["auto"] = "auto"
 
 
 class TextConfig(Section):
@@ -99,10 +122,10 @@ class TextConfig(Section):
     tokenizer: Literal["wordpiece", "bpe"] = (
         "wordpiece"  # trained on the training split (Hugging Face tokenizers)
     )
-    vocab_size: Annotated[int, Field(ge=16, le=1_000_000)] = 8000
+    vocab_size: Annotated[Int, Field(ge=16, le=1_000_000)] = 8000
     min_frequency: PositiveInt = 1  # tokens seen fewer times in training are not added to the vocabulary
     lowercase: bool = True
-    max_length: Annotated[int, Field(ge=4, le=8192)] = 128  # tokens per text, [CLS] and [SEP] included
+    max_length: Annotated[Int, Field(ge=4, le=8192)] = 128  # tokens per text, [CLS] and [SEP] included
     # left keeps a long text's end; error turns truncation off: a longer text is refused, naming its row
     truncation_side: Literal["right", "left", "error"] = "right"
     # A Hugging Face model (hub id, local folder, or package:<module> for a model shipped in a Python
@@ -129,7 +152,7 @@ class FeaturesConfig(Section):
 class MLPConfig(Section):
     type: Literal["mlp"] = "mlp"
     # auto: sized to the data (forgeml.models.mlp.auto_hidden: from the input width and training rows)
-    hidden: list[PositiveInt] | Literal["auto"] = "auto"
+    hidden: list[Width] | Literal["auto"] = "auto"
     activation: Literal["relu", "sigmoid", "tanh"] = "relu"
     dropout: Fraction = 0.0
     # each numeric column as a vector (Gorishniy et al. 2022): periodic = sin/cos of learnt
@@ -144,10 +167,10 @@ class CNNConfig(Section):
     """The design document's CNN (section 5): Conv32-3x3, MaxPool2, Conv64-3x3, MaxPool2, Dense64."""
 
     type: Literal["cnn"] = "cnn"
-    channels: list[PositiveInt] = [32, 64]
+    channels: list[Width] = [32, 64]
     kernel_size: PositiveInt = 3
-    padding: Annotated[int, Field(ge=0)] = 1  # 1 keeps 8x8 digits from shrinking to nothing
-    dense: PositiveInt = 64
+    padding: Annotated[Int, Field(ge=0)] = 1  # 1 keeps 8x8 digits from shrinking to nothing
+    dense: Width = 64
     activation: Literal["relu", "sigmoid", "tanh"] = "relu"
     dropout: Fraction = 0.0
 
@@ -156,9 +179,9 @@ class BagOfEmbeddingsConfig(Section):
     """Text baseline: the mean (or max) of token embeddings, then the head. Fast; ignores word order."""
 
     type: Literal["bag_of_embeddings"] = "bag_of_embeddings"
-    embedding_dim: PositiveInt = 64
+    embedding_dim: Width = 64
     pooling: Literal["mean", "max"] = "mean"
-    hidden: list[PositiveInt] = []  # head layers over [text vectors, numeric, categorical embeddings]
+    hidden: list[Width] = []  # head layers over [text vectors, numeric, categorical embeddings]
     dropout: Fraction = 0.0
 
 
@@ -166,10 +189,10 @@ class TextCNNConfig(Section):
     """Kim's text CNN: 1-D convolutions of several widths over token embeddings, max-pooled over time."""
 
     type: Literal["text_cnn"] = "text_cnn"
-    embedding_dim: PositiveInt = 64
-    kernel_sizes: list[PositiveInt] = [3, 4, 5]
-    channels: PositiveInt = 64  # filters per kernel size
-    hidden: list[PositiveInt] = []
+    embedding_dim: Width = 64
+    kernel_sizes: list[Width] = [3, 4, 5]
+    channels: Width = 64  # filters per kernel size
+    hidden: list[Width] = []
     dropout: Fraction = 0.1
 
 
@@ -177,13 +200,13 @@ class TransformerConfig(Section):
     """A small transformer encoder trained from scratch (torch.nn.TransformerEncoder, pre-norm)."""
 
     type: Literal["transformer"] = "transformer"
-    width: PositiveInt = 64  # d_model; must be divisible by heads
+    width: Width = 64  # d_model; must be divisible by heads
     layers: PositiveInt = 2
     heads: PositiveInt = 4
     feedforward: PositiveInt | None = None  # None: 4 * width
     positional: Literal["learned", "sinusoidal"] = "learned"
     pooling: Literal["mean", "cls"] = "mean"
-    hidden: list[PositiveInt] = []
+    hidden: list[Width] = []
     dropout: Fraction = 0.1
 
     @model_validator(mode="after")
@@ -203,7 +226,7 @@ class LoRAConfig(Section):
     """
 
     r: PositiveInt = 8
-    alpha: Annotated[float, Field(gt=0.0)] = 16.0
+    alpha: Annotated[Number, Field(gt=0.0)] = 16.0
     dropout: Fraction = 0.0
     # None: peft's default for the architecture (query, value for BERT; q_proj, v_proj for Llama-likes)
     target_modules: list[str] | None = None
@@ -220,7 +243,7 @@ class PretrainedConfig(Section):
     pooling: Literal["mean", "cls"] = "mean"
     freeze: bool = False  # true: train only the head on the frozen encoder's vectors
     lora: LoRAConfig | None = None  # fine-tune through low-rank adapters instead of every weight
-    hidden: list[PositiveInt] = []
+    hidden: list[Width] = []
     dropout: Fraction = 0.0
 
     @model_validator(mode="after")
@@ -265,8 +288,8 @@ GBM_DEFAULTS: dict[str, Any] = {
     # LightGBM stops only when told; 10 rounds is scikit-learn's HistGradientBoosting n_iter_no_change
     "early_stopping_rounds": 10,
 }
-Share = Annotated[float, Field(gt=0.0, le=1.0)]
-NonNegative = Annotated[float, Field(ge=0.0)]
+Share = Annotated[Number, Field(gt=0.0, le=1.0)]
+NonNegative = Annotated[Number, Field(ge=0.0)]
 
 
 class GBMConfig(Section):
@@ -279,20 +302,20 @@ class GBMConfig(Section):
     """
 
     type: Literal["gbm"] = "gbm"
-    num_leaves: Annotated[int, Field(ge=2, le=131072)] = GBM_DEFAULTS["num_leaves"]  # leaves per tree
+    num_leaves: Annotated[Int, Field(ge=2, le=131072)] = GBM_DEFAULTS["num_leaves"]  # leaves per tree
     max_depth: PositiveInt | None = GBM_DEFAULTS["max_depth"]  # None: no depth limit (leaves bound the tree)
     min_data_in_leaf: PositiveInt = GBM_DEFAULTS["min_data_in_leaf"]  # fewest training rows in a leaf
     min_sum_hessian_in_leaf: NonNegative = GBM_DEFAULTS["min_sum_hessian_in_leaf"]
     feature_fraction: Share = GBM_DEFAULTS["feature_fraction"]  # share of columns drawn per tree
     bagging_fraction: Share = GBM_DEFAULTS["bagging_fraction"]  # share of rows drawn (with bagging_freq > 0)
     # redraw rows every k rounds; 0 = off
-    bagging_freq: Annotated[int, Field(ge=0)] = GBM_DEFAULTS["bagging_freq"]
+    bagging_freq: Annotated[Int, Field(ge=0)] = GBM_DEFAULTS["bagging_freq"]
     lambda_l1: NonNegative = GBM_DEFAULTS["lambda_l1"]  # L1 penalty on leaf values
     lambda_l2: NonNegative = GBM_DEFAULTS["lambda_l2"]  # L2 penalty on leaf values
     min_gain_to_split: NonNegative = GBM_DEFAULTS["min_gain_to_split"]
     # histogram bins per numeric column
-    max_bin: Annotated[int, Field(ge=2, le=65535)] = GBM_DEFAULTS["max_bin"]
-    max_rounds: PositiveInt = GBM_DEFAULTS["max_rounds"]  # boosting rounds (trees per output) at most
+    max_bin: Annotated[Int, Field(ge=2, le=65535)] = GBM_DEFAULTS["max_bin"]
+    max_rounds: Annotated[Int, Field(gt=0, le=1_000_000)] = GBM_DEFAULTS["max_rounds"]  # boosting rounds (trees per output) at most
     # categorical splits: smoothing of category statistics
     cat_smooth: NonNegative = GBM_DEFAULTS["cat_smooth"]
     cat_l2: NonNegative = GBM_DEFAULTS["cat_l2"]  # categorical splits: L2 penalty
@@ -318,7 +341,7 @@ class AutoConfig(Section):
 
     type: Literal["auto"] = "auto"
     candidates: list[str] = DEFAULT_AUTO_CANDIDATES  # trained in this order while the budget lasts
-    ensemble_rounds: Annotated[int, Field(ge=1, le=1000)] = 25  # greedy selection steps (integer weights)
+    ensemble_rounds: Annotated[Int, Field(ge=1, le=1000)] = 25  # greedy selection steps (integer weights)
 
     @field_validator("candidates")
     @classmethod
@@ -357,19 +380,19 @@ ModelConfig = Annotated[
 
 
 class EarlyStoppingConfig(Section):
-    patience: PositiveInt = 5  # epochs without improvement of the validation loss before stopping
-    min_delta: Annotated[float, Field(ge=0.0)] = 0.0
+    patience: Annotated[Int, Field(gt=0, le=100_000)] = 5  # epochs without improvement of the validation loss before stopping
+    min_delta: Annotated[Number, Field(ge=0.0)] = 0.0
 
 
 class ScheduleConfig(Section):
     """A learning-rate schedule (torch.optim.lr_scheduler); every type but plateau steps per optimizer step."""
 
     type: Literal["constant", "step", "cosine", "one_cycle", "plateau"] = "cosine"
-    warmup_steps: Annotated[int, Field(ge=0)] = 0  # linear warmup from lr/10 (not with plateau/one_cycle)
-    step_epochs: PositiveInt = 10  # step: multiply the lr by gamma every this many epochs
-    gamma: Annotated[float, Field(gt=0.0, le=1.0)] = 0.1  # step and plateau decay factor
-    min_learning_rate: Annotated[float, Field(ge=0.0)] = 0.0  # cosine floor
-    patience: PositiveInt = 3  # plateau: epochs without a better validation loss before decaying
+    warmup_steps: Annotated[Int, Field(ge=0, le=10_000_000)] = 0  # linear warmup from lr/10 (not with plateau/one_cycle)
+    step_epochs: Annotated[Int, Field(gt=0, le=100_000)] = 10  # step: multiply the lr by gamma every this many epochs
+    gamma: Annotated[Number, Field(gt=0.0, le=1.0)] = 0.1  # step and plateau decay factor
+    min_learning_rate: Annotated[Number, Field(ge=0.0)] = 0.0  # cosine floor
+    patience: Annotated[Int, Field(gt=0, le=100_000)] = 3  # plateau: epochs without a better validation loss before decaying
 
     @model_validator(mode="after")
     def _warmup_fits(self) -> ScheduleConfig:
@@ -381,20 +404,20 @@ class ScheduleConfig(Section):
 class TrainConfig(Section):
     """The training loop: optimizer, loss, batch size, when to stop; checkpoints, precision, logs."""
 
-    epochs: PositiveInt = 20
-    batch_size: PositiveInt = 32
+    epochs: Annotated[Int, Field(gt=0, le=100_000)] = 20
+    batch_size: Annotated[Int, Field(gt=0, le=2**20)] = 32
     optimizer: Literal["sgd", "adam", "adamw"] = "adam"
-    learning_rate: Annotated[float, Field(gt=0.0, le=10.0)] = 1e-3
-    weight_decay: Annotated[float, Field(ge=0.0)] = 0.0
-    momentum: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.9  # sgd only
+    learning_rate: Annotated[Number, Field(gt=0.0, le=10.0)] = 1e-3
+    weight_decay: Annotated[Number, Field(ge=0.0)] = 0.0
+    momentum: Annotated[Number, Field(ge=0.0, lt=1.0)] = 0.9  # sgd only
     loss: Literal["auto", "mse", "cross_entropy", "bce"] = "auto"
     early_stopping: EarlyStoppingConfig | None = EarlyStoppingConfig()
-    threads: Annotated[int, Field(ge=0)] = 0  # torch threads; 0 uses one per physical core
+    threads: Annotated[Int, Field(ge=0, le=4096)] = 0  # torch threads; 0 uses one per physical core
     schedule: ScheduleConfig | None = None  # None keeps the learning rate constant
-    grad_clip: Annotated[float, Field(gt=0.0)] | None = None  # max global gradient norm
-    accumulate: PositiveInt = 1  # batches whose gradients are summed before one optimizer step
-    label_smoothing: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.0  # cross_entropy and bce
-    class_weights: Literal["auto"] | list[Annotated[float, Field(gt=0.0)]] | None = None  # auto: 1/frequency
+    grad_clip: Annotated[Number, Field(gt=0.0)] | None = None  # max global gradient norm
+    accumulate: Annotated[Int, Field(gt=0, le=65_536)] = 1  # batches whose gradients are summed before one optimizer step
+    label_smoothing: Annotated[Number, Field(ge=0.0, lt=1.0)] = 0.0  # cross_entropy and bce
+    class_weights: Literal["auto"] | list[Annotated[Number, Field(gt=0.0)]] | None = None  # auto: 1/frequency
     precision: Literal["fp32", "bf16", "fp16"] = "fp32"  # fp16 needs CUDA (it uses a grad scaler)
     compile: bool = False  # torch.compile the model
     # Host speed settings (measured in benchmarks/training_speed.py; see README "Speed"):
@@ -403,18 +426,18 @@ class TrainConfig(Section):
     )
     channels_last: Literal["auto", "on", "off"] = "auto"  # NHWC images for conv models; auto: on for CPU
     fused_optimizer: bool = True  # one fused kernel per optimizer step where torch has it for the device
-    profile_steps: Annotated[int, Field(ge=0, le=1000)] = 0  # >0: PyTorch profiler trace of that many steps
+    profile_steps: Annotated[Int, Field(ge=0, le=1000)] = 0  # >0: PyTorch profiler trace of that many steps
     deterministic: bool = False  # deterministic kernels (slower on GPU); CPU runs repeat exactly anyway
     device: Literal["auto", "cpu", "cuda", "mps"] = "auto"  # auto: cuda when present, else cpu
     on_nan: Literal["stop", "skip"] = "stop"  # a non-finite loss stops the run, or its step is skipped
-    checkpoint_every: Annotated[int, Field(ge=0)] = 0  # steps between checkpoints; 0: epoch ends only
-    keep_checkpoints: PositiveInt = 3  # the last k step checkpoints kept, plus best.pt
+    checkpoint_every: Annotated[Int, Field(ge=0, le=10_000_000)] = 0  # steps between checkpoints; 0: epoch ends only
+    keep_checkpoints: Annotated[Int, Field(gt=0, le=1000)] = 3  # the last k step checkpoints kept, plus best.pt
     resume: Literal["never", "auto"] = "never"  # auto: continue from the run folder's last checkpoint
     tensorboard: bool = False  # event files in runs/<name>/tensorboard/
     csv_log: bool = False  # per-step loss and lr in runs/<name>/train_log.csv
     # model.type auto only: seconds for the candidates together (all four took 181 s on a 50,000-row table
     # on 2 busy cores, benchmarks/auto_budget.py; 120 s trains gbm and mlp there and more on a quiet machine)
-    time_budget: Annotated[float, Field(gt=0.0, le=7 * 24 * 3600)] = 120.0
+    time_budget: Annotated[Number, Field(gt=0.0, le=7 * 24 * 3600)] = 120.0
 
     @field_validator("learning_rate", "weight_decay")
     @classmethod
@@ -443,7 +466,7 @@ class CheckConfig(Section):
     enabled: bool = True
     allow: list[str] = []  # check ids accepted as they are, e.g. [duplicate_rows, class_imbalance]
     # check id -> the share (0-1) or count above which it blocks; at or below it is a warning
-    thresholds: dict[str, Annotated[float, Field(ge=0.0)]] = {}
+    thresholds: dict[str, Annotated[Number, Field(ge=0.0)]] = {}
 
     @field_validator("thresholds")
     @classmethod
@@ -464,14 +487,14 @@ class EvaluateConfig(Section):
     """What evaluation computes beyond the headline metrics."""
 
     slices: list[str] = []  # columns whose values (or quantile bins) get their own metrics
-    slice_gap: Annotated[float, Field(ge=0.0, le=1.0)] = 0.05  # flag slices trailing overall by more
-    bootstrap: Annotated[int, Field(ge=0, le=100_000)] = 1000  # resamples for the headline interval; 0 = off
-    permutation_repeats: Annotated[int, Field(ge=0, le=100)] = 5  # 0 turns permutation importance off
+    slice_gap: Annotated[Number, Field(ge=0.0, le=1.0)] = 0.05  # flag slices trailing overall by more
+    bootstrap: Annotated[Int, Field(ge=0, le=100_000)] = 1000  # resamples for the headline interval; 0 = off
+    permutation_repeats: Annotated[Int, Field(ge=0, le=100)] = 5  # 0 turns permutation importance off
     # causal_lm only: loss and perplexity before and after fine-tuning, and sample answers
     prompts: list[str] = []  # sample prompts; none: the first `samples` validation questions
-    samples: Annotated[int, Field(ge=0, le=100)] = 4
-    max_new_tokens: Annotated[int, Field(ge=1, le=4096)] = 64
-    batch_size: Annotated[int, Field(ge=1, le=1024)] = 8  # rows per forward pass for validation loss
+    samples: Annotated[Int, Field(ge=0, le=100)] = 4
+    max_new_tokens: Annotated[Int, Field(ge=1, le=4096)] = 64
+    batch_size: Annotated[Int, Field(ge=1, le=1024)] = 8  # rows per forward pass for validation loss
 
 
 class ServeConfig(Section):
@@ -483,7 +506,7 @@ class ServeConfig(Section):
             description="loopback only by default; put a gateway (TLS, auth, rate limits) in front for more"
         ),
     ] = "127.0.0.1"
-    port: Annotated[int, Field(ge=0, le=65535, description="0 picks a free port")] = 8000
+    port: Annotated[Int, Field(ge=0, le=65535, description="0 picks a free port")] = 8000
     workers: Annotated[
         int, Field(ge=1, le=64, description="uvicorn worker processes, each with its own model copy")
     ] = 1
@@ -507,10 +530,10 @@ class ServeConfig(Section):
     request_timeout_s: Annotated[
         float, Field(gt=0.0, le=3600.0, description="queue + model time; then 504")
     ] = 10.0
-    max_body_bytes: Annotated[int, Field(ge=1024, le=1 << 30, description="larger bodies get 413 unread")] = (
+    max_body_bytes: Annotated[Int, Field(ge=1024, le=1 << 30, description="larger bodies get 413 unread")] = (
         1 << 20
     )
-    max_rows: Annotated[int, Field(ge=1, le=1_000_000, description="rows per request; more gets 422")] = 1000
+    max_rows: Annotated[Int, Field(ge=1, le=1_000_000, description="rows per request; more gets 422")] = 1000
     unseen_category: Annotated[
         Literal["unknown", "reject"], Field(description="unknown bucket (as in training) or 422")
     ] = "unknown"
@@ -518,12 +541,12 @@ class ServeConfig(Section):
         str | None,
         Field(description="a file holding the key clients send as `Authorization: Bearer <key>`"),
     ] = None
-    graceful_timeout_s: Annotated[float, Field(gt=0.0, le=3600.0, description="SIGTERM drain limit")] = 30.0
+    graceful_timeout_s: Annotated[Number, Field(gt=0.0, le=3600.0, description="SIGTERM drain limit")] = 30.0
     docs: Annotated[bool, Field(description="serve /docs and /openapi.json")] = True
     metrics: Annotated[bool, Field(description="serve /metrics (Prometheus text)")] = True
     onnx: Annotated[bool, Field(description="also write model.onnx into the bundle when exporting")] = True
     # causal_lm only: the generation limits of the OpenAI-compatible endpoints
-    max_concurrent: Annotated[int, Field(ge=1, le=256, description="generations at once; more queue up")] = 2
+    max_concurrent: Annotated[Int, Field(ge=1, le=256, description="generations at once; more queue up")] = 2
     max_tokens_limit: Annotated[
         int, Field(ge=1, le=131072, description="the largest max_tokens accepted")
     ] = 1024
@@ -554,7 +577,7 @@ class Config(Section):
     """A whole forgeml job: one file, every stage's settings, for every kind of model."""
 
     name: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")] = "run"
-    seed: Annotated[int, Field(ge=0, le=2**32 - 1)] = 0
+    seed: Annotated[Int, Field(ge=0, le=2**32 - 1)] = 0
     output_dir: str = "runs"
     data: DataConfig
     features: FeaturesConfig = FeaturesConfig()
@@ -878,14 +901,49 @@ def dump_config(config: Config) -> str:
     return yaml.safe_dump(config_json(config), sort_keys=False)
 
 
+class DuplicateKeyError(yaml.YAMLError):
+    def __init__(self, message: str, key: str) -> None:
+        super().__init__(message)
+        self.key = key
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """SafeLoader that refuses a key given twice in one mapping (plain PyYAML keeps the last silently)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            line = key_node.start_mark.line + 1
+            if isinstance(key, str | int | float | bool) and key in seen and key != "<<":
+                raise DuplicateKeyError(
+                    f"key {key!r} appears twice in one section (lines {seen[key]} and {line}); "
+                    "YAML would keep only the last. Remove one of them.",
+                    key=str(key),
+                )
+            if isinstance(key, str | int | float | bool):
+                seen[key] = line
+        return super().construct_mapping(node, deep=deep)
+
+
+def _load_unique_keys(text: str) -> Any:
+    loader = _UniqueKeyLoader(text)
+    try:
+        return loader.get_single_data()
+    finally:
+        loader.dispose()
+
+
 def _read_yaml(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise ConfigError(
             f"{path}: config file not found. Check the path, or copy one from examples/ to start from."
         )
     try:
-        # safe_load: a YAML tag such as !!python/object/apply is refused, never executed.
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        # a SafeLoader: a YAML tag such as !!python/object/apply is refused, never executed.
+        raw = _load_unique_keys(path.read_text(encoding="utf-8"))
+    except DuplicateKeyError as exc:
+        raise ConfigError(f"{path}: {exc}", key=exc.key) from None
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: not valid YAML ({_first_line(exc)}).") from None
     if not isinstance(raw, dict):
