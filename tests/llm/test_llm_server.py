@@ -117,6 +117,15 @@ def test_the_openai_client_gets_a_chat_completion_and_a_stream_from_a_real_serve
         ({**CHAT, "stop": ["a", "b", "c", "d", "e"]}, "stop"),
         ({**CHAT, "n": 2}, "n"),
         ({**CHAT, "seed": "x"}, "seed"),
+        ({**CHAT, "seed": -1}, "seed"),
+        ({**CHAT, "seed": 2**64}, "seed"),  # past a torch.Generator seed: was a 500 at generation
+        ({**CHAT, "seed": True}, "seed"),  # types are strict, as OpenAI's: a bool is not a number
+        ({**CHAT, "max_tokens": True}, "max_tokens"),
+        ({**CHAT, "max_tokens": "5"}, "max_tokens"),
+        ({**CHAT, "temperature": "1"}, "temperature"),
+        ({**CHAT, "n": True}, "n"),
+        ({**CHAT, "stream": "yes"}, "stream"),
+        ({**CHAT, "frequency_penalty": 0.5}, "frequency_penalty"),  # accepted at 0 only: not implemented
         (
             {
                 "messages": [
@@ -135,6 +144,79 @@ def test_bad_chat_requests_get_422_naming_the_field(client: TestClient, body: di
     assert response.status_code == 422, response.text
     error = response.json()["error"]
     assert error["param"] == field and error["type"] == "invalid_request_error" and error["request_id"]
+
+
+@pytest.mark.parametrize(
+    ("body", "param"),
+    [
+        ({**CHAT, "foo": 1}, "foo"),
+        ({**CHAT, "logprobs": True}, "logprobs"),  # OpenAI's, but not implemented: not silently ignored
+        ({**CHAT, "tools": []}, "tools"),
+        ({**CHAT, "messages": [{"role": "user", "content": "hi", "name": "bob"}]}, "messages.0.name"),
+        ({"messages": [{"role": "robot"}], "bogus": None}, "bogus"),  # named before the other mistakes
+    ],
+)
+def test_unknown_parameters_get_400_naming_them_as_openai_does(
+    client: TestClient, body: dict, param: str
+) -> None:
+    response = client.post("/v1/chat/completions", json=body)
+    assert response.status_code == 400, response.text
+    error = response.json()["error"]
+    assert (error["code"], error["param"], error["field"]) == ("unknown_parameter", param, param)
+    assert error["type"] == "invalid_request_error" and param in error["message"]
+
+
+def test_parameters_without_effect_on_the_answer_are_accepted(client: TestClient) -> None:
+    body = {**CHAT, "user": "u-1", "frequency_penalty": 0, "presence_penalty": 0.0, "seed": 0, "n": 1}
+    response = client.post("/v1/chat/completions", json=body)
+    assert response.status_code == 200 and response.json()["choices"][0]["message"]["content"] == ANSWER
+    assert client.post("/v1/completions", json={"prompt": "x", "max_tokens": 2, "seed": 2**63 - 1}).is_success
+
+
+def test_every_error_status_has_the_same_keys(bundle: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """One shape for every error (issue 18: the 413 lacked ``field`` and ``row``), streamed ones too."""
+    config = serve_config("causal_lm", {"max_concurrent": 1, "max_queue": 0, "request_timeout_s": 0.3})
+    responses: dict[str, httpx.Response] = {}
+    responses["503 not ready"] = TestClient(create_app(bundle, config)).post(
+        "/v1/chat/completions", json=CHAT
+    )
+    with TestClient(create_app(bundle, config, api_key="k")) as keyed:
+        responses["401"] = keyed.post("/v1/chat/completions", json=CHAT)
+    forward = TextGenerator._forward
+    with TestClient(create_app(bundle, config), raise_server_exceptions=False) as client:
+        post = client.post
+        json_header = {"content-type": "application/json"}
+        responses["400 json"] = post("/v1/chat/completions", content=b"{", headers=json_header)
+        responses["400 unknown"] = post("/v1/chat/completions", json={**CHAT, "foo": 1})
+        responses["404"] = client.get("/nowhere")
+        responses["405"] = client.get("/v1/chat/completions")
+        responses["413"] = post("/v1/chat/completions", content=b" " * (2 << 20), headers=json_header)
+        responses["415"] = post("/v1/chat/completions", content=b"{}", headers={"content-type": "text/plain"})
+        responses["422"] = post("/v1/chat/completions", json={**CHAT, "seed": -1})
+        monkeypatch.setattr(TextGenerator, "_forward", lambda self, ids, past: 1 / 0)
+        responses["500"] = post("/v1/chat/completions", json=CHAT)
+        monkeypatch.setattr(
+            TextGenerator, "_forward", lambda self, ids, past: (time.sleep(0.1), forward(self, ids, past))[1]
+        )
+        with client.stream("POST", "/v1/chat/completions", json={**CHAT, "stream": True}) as running:
+            lines = running.iter_lines()
+            next(lines)  # the stream holds the only slot
+            responses["503 overloaded"] = post("/v1/chat/completions", json=CHAT)
+            events = [line for line in lines if line.startswith("data: {")]
+        responses["504"] = post("/v1/chat/completions", json=CHAT)
+    statuses = {name: response.status_code for name, response in responses.items()}
+    assert statuses == {name: int(name[:3]) for name in responses}, statuses
+    keys = {name: set(response.json()["error"]) for name, response in responses.items()}
+    streamed = json.loads(events[-1].removeprefix("data: "))[
+        "error"
+    ]  # the timeout as the stream's last event
+    keys["504 streamed"] = set(streamed)
+    openai_shape = {"code", "message", "request_id", "field", "row", "type", "param"}
+    assert all(found == openai_shape for found in keys.values()), keys
+    assert (
+        responses["422"].json()["error"]["param"] == "seed"
+        and responses["413"].json()["error"]["param"] is None
+    )
 
 
 def test_other_bad_requests_get_4xx_never_500(client: TestClient) -> None:

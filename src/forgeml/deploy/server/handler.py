@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from fastapi.responses import Response
 
 from forgeml.config import Kind, ServeConfig
-from forgeml.deploy.server.errors import RETRY, Answer, RequestError, error_body
+from forgeml.deploy.server.errors import RETRY, Answer, RequestError, error_body, error_payload
 from forgeml.deploy.server.metrics import Metrics
 
 if TYPE_CHECKING:
@@ -40,9 +40,16 @@ class ServerState:
     not_ready_reason: str = "loading the model"
 
     def error_body(self, status: int, code: str, message: str, request_id: str, **extra: Any) -> bytes:
-        """The one error body, with the fields the kind adds to every error."""
+        """The one error body, with the keys the kind adds to every error (``extra`` fills them in)."""
+        return error_body(status, code, message, request_id, **self._fields(status, extra))
+
+    def error_payload(self, status: int, code: str, message: str, request_id: str) -> dict[str, Any]:
+        """The same error as a dictionary (an error event on a stream that has already begun)."""
+        return error_payload(code, message, request_id, **self._fields(status, {}))
+
+    def _fields(self, status: int, extra: dict[str, Any]) -> dict[str, Any]:
         assert self.handler is not None
-        return error_body(status, code, message, request_id, **self.handler.error_fields(status), **extra)
+        return {**self.handler.error_fields(status), **extra}
 
     def error(
         self, status: int, code: str, message: str, request_id: str, *, retry: bool = False, **extra: Any
@@ -129,7 +136,7 @@ class KindHandler:
         return {}
 
     def error_fields(self, status: int) -> dict[str, Any]:
-        """Fields this kind adds to every error body."""
+        """Keys this kind adds to every error body, with their values where no request error sets them."""
         return {}
 
     def problem_fields(self, problem: RequestError) -> dict[str, Any]:

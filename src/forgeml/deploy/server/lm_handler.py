@@ -121,11 +121,12 @@ class LMHandler(KindHandler):
             self.executor.shutdown(wait=False, cancel_futures=True)
 
     def error_fields(self, status: int) -> dict[str, Any]:
-        # OpenAI's `type`, so its clients read our errors natively.
-        return {"type": "invalid_request_error" if status < 500 else "server_error"}
+        # OpenAI's `type` and `param`, so its clients read our errors natively.
+        return {"type": "invalid_request_error" if status < 500 else "server_error", "param": None}
 
     def problem_fields(self, problem: RequestError) -> dict[str, Any]:
-        return {"param": problem.field}  # OpenAI's name for the field at fault
+        # `param` is OpenAI's name for the field at fault
+        return {"field": problem.field, "row": problem.row, "param": problem.field}
 
     def add_routes(self, app: FastAPI) -> None:
         @app.post("/v1/chat/completions", summary="OpenAI-compatible chat completion")
@@ -253,12 +254,16 @@ class LMHandler(KindHandler):
     ) -> AsyncIterator[bytes]:
         """Server-sent events: one chunk per text piece, a last chunk with the finish reason, ``[DONE]``."""
         created = int(time.time())
+        # Once the stream has begun its status line (200) is out: an error travels as an event, in the
+        # one error shape.
         try:
             if chat:
                 yield _event(first_chunk(request_id=request_id, model=self.model_id, created=created))
             while (item := await queue.get()) is not _END:
                 if isinstance(item, Exception):
-                    yield _event(self._error_event("internal_error", "generation failed", request_id))
+                    yield _event(
+                        self.state.error_payload(500, "internal_error", "generation failed", request_id)
+                    )
                     return
                 yield _event(
                     chunk(
@@ -273,7 +278,7 @@ class LMHandler(KindHandler):
             if result.finish_reason == "timeout":
                 self.state.metrics.reject("timeout")
                 message = f"no complete answer within {self.state.config.request_timeout_s} s."
-                yield _event(self._error_event("timeout", message, request_id))
+                yield _event(self.state.error_payload(504, "timeout", message, request_id))
                 return
             finish = "length" if result.finish_reason == "length" else "stop"
             yield _event(
@@ -282,11 +287,6 @@ class LMHandler(KindHandler):
             yield b"data: [DONE]\n\n"
         finally:
             control.cancelled.set()  # the client left, or we are done: the worker stops at its next token
-
-    @staticmethod
-    def _error_event(code: str, message: str, request_id: str) -> dict[str, Any]:
-        # The status line has gone out (200) by now; the error travels as an event in the one shape.
-        return {"error": {"code": code, "message": message, "request_id": request_id}}
 
 
 def _any_token(tokenizer: Any) -> int:

@@ -1,10 +1,13 @@
 """The OpenAI-compatible endpoints' wire format: requests validated (decode_body) before any token is
 generated, and the response bodies (whole, streamed chunks, the model list).
 
-Fields the server does not implement but clients commonly send (``user``, ``frequency_penalty`` ...)
-are accepted and ignored, as most OpenAI-compatible servers do (OpenAI itself refuses unknown
-parameters with a 400); a field it does implement with a bad value is a 422 naming that field,
-never a 500.
+A parameter the server does not implement is refused with a 400 naming it, as OpenAI refuses an
+unknown parameter: silently ignoring ``logprobs`` or ``frequency_penalty`` would answer a different
+question than the one asked. Only what cannot change the answer is accepted and ignored: ``user``
+(an end-user id) and ``frequency_penalty``/``presence_penalty`` at their default, 0. A field it does
+implement with a bad value (a wrong type, ``seed: -1``, ``temperature: 3``) is a 422 naming that
+field, never a 500. Types are strict, as in OpenAI's API: ``true`` is not a number, ``"5"`` not an
+integer.
 
 Why our own models and not the ``openai`` package's: its request parameters are TypedDicts (no
 bounds, no validation: ``temperature``, ``n``, ``max_tokens`` against the server's limit and the
@@ -31,9 +34,15 @@ from forgeml.data.lm import prompt_ids
 from forgeml.deploy.server.errors import RequestError
 from forgeml.models.generate import Completion, Sampling
 
+# Unknown keys are refused (400); no type coercion (``max_tokens: true`` is not 1).
+STRICT = ConfigDict(extra="forbid", strict=True)
+SEED_MAX = 2**63 - 1  # a torch.Generator seed is 64 bits; OpenAI's seed is a signed 64-bit integer
+# An OpenAI parameter that has no effect on the answer at this value: accepted, and ignored.
+NoEffect = Annotated[float, Field(ge=0.0, le=0.0, description="accepted at 0 only (not implemented)")]
+
 
 class ChatMessage(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = STRICT
 
     role: Literal["system", "user", "assistant"]
     content: str
@@ -59,16 +68,19 @@ class ChatMessage(BaseModel):
 class GenerationFields(BaseModel):
     """What both endpoints share; ``max_tokens`` is checked against the server's limit separately."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = STRICT
 
     model: str | None = None
     max_tokens: Annotated[int, Field(ge=1)] | None = None
     temperature: Annotated[float, Field(ge=0.0, le=2.0)] = 1.0
     top_p: Annotated[float, Field(gt=0.0, le=1.0)] = 1.0
     stop: str | Annotated[list[Annotated[str, Field(min_length=1)]], Field(max_length=4)] | None = None
-    seed: int | None = None
+    seed: Annotated[int, Field(ge=0, le=SEED_MAX)] | None = None
     stream: bool = False
-    n: Literal[1] = 1
+    n: Annotated[int, Field(ge=1, le=1)] = 1
+    user: str | None = None
+    frequency_penalty: NoEffect | None = None
+    presence_penalty: NoEffect | None = None
 
     def sampling(self, default_max_tokens: int) -> Sampling:
         stop = (self.stop,) if isinstance(self.stop, str) else tuple(self.stop or ())
@@ -104,9 +116,19 @@ def decode_body(
     try:
         body = kind.model_validate_json(raw)
     except ValidationError as exc:
-        error = exc.errors()[0]
+        errors = exc.errors()
+        error = errors[0]
         if error["type"] == "json_invalid":
             raise RequestError(400, "invalid_json", f"the body is not valid JSON ({error['msg']}).") from None
+        unknown = [e for e in errors if e["type"] == "extra_forbidden"]
+        if unknown:  # first, as OpenAI does: the request asks for something this server cannot do
+            name = ".".join(str(part) for part in unknown[0]["loc"])
+            raise RequestError(
+                400,
+                "unknown_parameter",
+                f"unrecognized request argument supplied: {name} (this server does not implement it).",
+                name,
+            ) from None
         where = _field(error["loc"])
         raise RequestError(422, "invalid_request", f"{where}: {error['msg']}", where) from None
     max_tokens = getattr(body, "max_completion_tokens", None) or body.max_tokens
