@@ -18,6 +18,7 @@ from pydantic import BaseModel
 from rich.console import Console
 
 from forgeml import atomic
+from forgeml.bundle.integrity import check_bundle
 from forgeml.bundle.predictive import read_predictor_bundle, write_bundle
 from forgeml.bundle.predictor import Predictor
 from forgeml.check_options import CheckOptions, check_options
@@ -284,30 +285,61 @@ def plan(config: Config | str | Path, *, batches: int = 5) -> Plan:
 
 
 def predict(
-    bundle: str | Path, source: str | Path, output: str | Path, *, progress: bool | None = None
+    bundle: str | Path,
+    source: str | Path,
+    output: str | Path,
+    *,
+    progress: bool | None = None,
+    digest: str | None = None,
+    verify_key: str | Path | None = None,
 ) -> PredictSummary:
     """Predict every row of ``source`` with ``bundle`` and write ``output`` (CSV, Parquet or JSON Lines).
 
     CSV and Parquet inputs stream in chunks (bounded memory); the output is written atomically.
-    ONNX Runtime runs when the bundle has model.onnx, PyTorch otherwise.
+    ONNX Runtime runs when the bundle has model.onnx, PyTorch otherwise. ``digest`` and
+    ``verify_key`` refuse a bundle that is not the one pinned or signed (see :func:`load`).
     """
+    check_bundle(bundle, digest=digest, verify_key=verify_key)
     return predict_file(bundle, source, output, progress=progress)
 
 
-def load(bundle: str | Path, *, engine: str = "auto", unseen: str = "unknown") -> Predictor:
+def load(
+    bundle: str | Path,
+    *,
+    engine: str = "auto",
+    unseen: str = "unknown",
+    digest: str | None = None,
+    verify_key: str | Path | None = None,
+) -> Predictor:
     """A :class:`Predictor` for ``bundle``, checked against its manifest: ``forgeml.load(path).predict(rows)``.
 
     ``engine``: "auto" (ONNX Runtime if the bundle has model.onnx), "onnx" or "torch".
     ``unseen``: "unknown" maps unseen categories to the unknown bucket as in training; "reject" raises.
+    ``digest``: refuse the bundle unless its digest (over every file and bundle.json, printed by
+    train, export and compress; :mod:`forgeml.bundle.integrity`) is this hex.
+    ``verify_key``: refuse it unless its ``model.sig`` (from :func:`sign`) verifies with this public key.
     """
+    check_bundle(bundle, digest=digest, verify_key=verify_key)
     return Predictor.from_bundle(bundle, engine=engine, unseen=unseen)
+
+
+def sign(bundle: str | Path, *, key: str | Path) -> Path:
+    """Sign ``bundle`` with the elliptic-curve private key file ``key`` (PEM) using OpenSSF model-signing.
+
+    Offline, key mode. Writes ``model.sig`` into the bundle and returns its path; ``serve``,
+    ``predict`` and ``load`` check it with ``verify_key=``. Needs ``pip install "forgeml[sign]"``.
+    """
+    from forgeml.bundle.signing import sign_bundle
+
+    return sign_bundle(bundle, key=key)
 
 
 def export(run_or_bundle: Run | str | Path, *, format: str = "onnx") -> Path:
     """Write ``model.onnx`` (model + imputation, scaling, one-hot, image scaling) into the bundle.
 
     Takes a run (or its folder) or a bundle folder; bundle.json gains the file's sha256 and a
-    description of the graph's inputs. Returns the ONNX file's path.
+    description of the graph's inputs, so the bundle digest changes and a signature (model.sig) is
+    dropped: sign the exported bundle again. Returns the ONNX file's path.
     """
     from forgeml.bundle.onnx_export import export as export_onnx
 
@@ -319,14 +351,24 @@ def export(run_or_bundle: Run | str | Path, *, format: str = "onnx") -> Path:
     return export_onnx(path)
 
 
-def serve(bundle: str | Path, /, *, config: ServeConfig | None = None, **settings: object) -> None:
+def serve(
+    bundle: str | Path,
+    /,
+    *,
+    config: ServeConfig | None = None,
+    digest: str | None = None,
+    verify_key: str | Path | None = None,
+    **settings: object,
+) -> None:
     """Serve ``bundle`` over HTTP until SIGTERM/SIGINT: ``forgeml.serve("bundle/", port=8000)``.
 
     ``settings`` override fields of ``config`` (host, port, workers, max_queue, ...); see ServeConfig.
     ``bundle`` is positional-only, so a setting of any name reaches the check that names a wrong one.
+    ``digest`` and ``verify_key`` (see :func:`load`) are checked before the port opens.
     """
     from forgeml.deploy.serving import serve_bundle
 
+    check_bundle(bundle, digest=digest, verify_key=verify_key)
     serve_bundle(bundle, config.model_dump(exclude_unset=True) if config is not None else {}, settings)
 
 

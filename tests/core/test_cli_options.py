@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 import forgeml
+from forgeml.bundle.integrity import TrustOptions
 from forgeml.check_options import CheckOptions
 from forgeml.cli import build_parser
 from forgeml.cli.options import flag_of, given
@@ -51,6 +52,7 @@ VERBS: dict[str, tuple[Any, dict[str, str], dict[str, str]]] = {
     "verify": (forgeml.verify, {"tolerance": "decides the exit code; the report holds every difference"}, {}),
     "compress": (forgeml.compress, {}, {"console": "where progress goes; the CLI's is stdout"}),
     "init": (forgeml.init, {}, {}),
+    "sign": (forgeml.sign, {}, {}),
     "plan": (forgeml.plan, {"overrides": "--set edits the config file's keys; in Python, pass a Config"}, {}),
 }
 # the teaching walkthrough's Python side is forgeml.scratch (explain, trace_optimizer), not forgeml.api
@@ -94,7 +96,14 @@ def test_a_verb_and_its_function_take_the_same_options(verb: str) -> None:
 
 
 @pytest.mark.parametrize(
-    ("verb", "model"), [("compress", CompressOptions), ("check", CheckOptions), ("serve", ServeConfig)]
+    ("verb", "model"),
+    [
+        ("compress", CompressOptions),
+        ("check", CheckOptions),
+        ("serve", ServeConfig),
+        ("serve", TrustOptions),
+        ("predict", TrustOptions),
+    ],
 )
 def test_flags_are_generated_from_the_model(verb: str, model: type) -> None:
     """Each field is a flag whose help is the field's description."""

@@ -23,6 +23,9 @@ from forgeml.errors import BundleError
 FORMAT = "forgeml-bundle"
 FORMAT_VERSION = 2
 MANIFEST = "bundle.json"
+# The detached signature ``forgeml sign`` writes (model-signing's default name, so its own CLI finds
+# it too). It signs the other files, so it is the one file the manifest cannot list.
+SIGNATURE = "model.sig"
 # version 1 formats, and the kind each one held
 _V1_KINDS: dict[str, Kind] = {"forgeml-bundle": PREDICTOR, "forgeml-lm-bundle": CAUSAL_LM}
 # Formats that unpickle or run code when loaded: never read from a bundle, whatever their checksum.
@@ -86,7 +89,8 @@ def model_file(manifest: dict[str, Any]) -> str:
 
 
 def verify_files(path: Path, manifest: dict[str, Any], *, weights: str | None = None) -> None:
-    """Every listed file present with its recorded sha256, no pickle or code file, and no file not listed.
+    """Every listed file present with its recorded sha256, no pickle or code file, and no file not listed
+    (but :data:`SIGNATURE`, checked apart by :mod:`forgeml.bundle.signing`).
 
     ``weights`` is the kind's weights file, which must be listed (default: the predictor's model
     file, :func:`model_file`). A pickle or code file is refused even with a matching checksum,
@@ -110,7 +114,9 @@ def verify_files(path: Path, manifest: dict[str, Any], *, weights: str | None = 
                 f"{file}: checksum mismatch; the file was changed after the bundle was written. Re-export the bundle from its run."
             )
     extra = sorted(
-        entry.name for entry in path.iterdir() if entry.name not in listed and entry.name != MANIFEST
+        entry.name
+        for entry in path.iterdir()
+        if entry.name not in listed and entry.name not in (MANIFEST, SIGNATURE)
     )
     if extra:
         raise BundleError(

@@ -25,6 +25,7 @@ from pydantic import TypeAdapter, ValidationError
 from torch import nn
 
 from forgeml import atomic
+from forgeml.bundle.consistency import check_consistent
 from forgeml.bundle.inference import NetworkMember
 from forgeml.bundle.manifest import (
     FORMAT,
@@ -146,6 +147,7 @@ def read_predictor_bundle(path: str | Path) -> Bundle:
     path = Path(path)
     manifest = read_manifest(path, kind=PREDICTOR)
     verify_files(path, manifest, weights=model_file(manifest))
+    check_consistent(path, manifest)
     if manifest.get("model", {}).get("config", {}).get("type") == "auto":
         return _read_ensemble(path, manifest)
     if model_file(manifest) == TREES:

@@ -28,6 +28,7 @@ def _compress(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from forgeml import api
+    from forgeml.bundle.integrity import bundle_digest
     from forgeml.cli import console
     from forgeml.compression.report import rich_table
 
@@ -35,6 +36,8 @@ def _compress(args: argparse.Namespace) -> int:
     table = rich_table(result.variants, result.recommended)
     # piped output gets rich's 80 columns, which would cut this 8-column table: give it room
     (console if console.is_terminal else Console(file=console.file, width=120)).print(table)
+    for variant in result.variants:  # each variant is a bundle of its own: pin the one you deploy
+        console.print(f"{variant.name} bundle digest: {bundle_digest(variant.path)}")
     if result.recommended is not None:
         console.print(f"recommended (drop <= {result.max_drop:g}): {result.recommended.path}")
     console.print(f"summary: {result.summary_path}; report: {result.report_path}")

@@ -1,8 +1,10 @@
-"""The deploy verbs: ``forgeml predict``, ``forgeml export``, ``forgeml serve``, ``forgeml verify``.
+"""The deploy verbs: ``forgeml predict``, ``forgeml export``, ``forgeml serve``, ``forgeml verify``, ``forgeml sign``.
 
 Each handler parses its arguments, calls the API function of the same name and prints a summary.
 Nothing heavy is imported until a verb runs. Every serve setting (:class:`forgeml.config.ServeConfig`)
-is a flag generated from its field (``max_queue`` -> ``--max-queue``).
+is a flag generated from its field (``max_queue`` -> ``--max-queue``); so are the checks a bundle
+must pass before serve or predict loads it (:class:`forgeml.bundle.integrity.TrustOptions`:
+``--expect-digest``, ``--verify-key``).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from forgeml.bundle.integrity import TRUST_FLAGS, TrustOptions
 from forgeml.cli.options import add_option_flags, add_set_flag, given
 from forgeml.config import ServeConfig
 
@@ -23,6 +26,7 @@ def register_predict(commands: argparse._SubParsersAction) -> None:
     predict.add_argument(
         "-o", "--output", type=Path, required=True, help="output file: .csv, .parquet or .jsonl"
     )
+    add_option_flags(predict, TrustOptions, flags=TRUST_FLAGS)
     predict.set_defaults(handler=_predict)
 
 
@@ -42,7 +46,17 @@ def register_deploy(commands: argparse._SubParsersAction) -> None:
     add_option_flags(
         serve.add_argument_group("serve settings (the bundle's kind decides which apply)"), ServeConfig
     )
+    add_option_flags(
+        serve.add_argument_group("checked before the port opens"), TrustOptions, flags=TRUST_FLAGS
+    )
     serve.set_defaults(handler=_serve)
+
+    sign = commands.add_parser("sign", help="sign a bundle with OpenSSF model-signing (key mode, offline)")
+    sign.add_argument("bundle", type=Path, help="a bundle folder; model.sig is written into it")
+    sign.add_argument(
+        "--key", type=Path, required=True, help="elliptic-curve private key (PEM), e.g. private.pem"
+    )
+    sign.set_defaults(handler=_sign)
 
     verify = commands.add_parser(
         "verify", help="compare server, Predictor and PyTorch outputs on a data file"
@@ -83,17 +97,28 @@ def _predict(args: argparse.Namespace) -> int:
     from forgeml import api
     from forgeml.cli import console
 
-    summary = api.predict(args.bundle, args.source, args.output)
+    summary = api.predict(args.bundle, args.source, args.output, **given(args, TrustOptions))
     console.print(f"wrote {summary.rows} predictions to {summary.output} ({summary.engine})")
     return 0
 
 
 def _export(args: argparse.Namespace) -> int:
     from forgeml import api
+    from forgeml.bundle.integrity import bundle_digest
     from forgeml.cli import console
 
     path = api.export(args.run_or_bundle, format=args.format)
     console.print(f"wrote {path} ({path.stat().st_size / 1024:.0f} KiB); bundle.json updated")
+    console.print(f"bundle digest: {bundle_digest(path.parent)}")
+    return 0
+
+
+def _sign(args: argparse.Namespace) -> int:
+    from forgeml import api
+    from forgeml.cli import console
+
+    signature = api.sign(args.bundle, key=args.key)
+    console.print(f"wrote {signature}; check it with forgeml serve {args.bundle} --verify-key PUBLIC_KEY")
     return 0
 
 
@@ -103,7 +128,7 @@ def _serve(args: argparse.Namespace) -> int:
     from forgeml.config import load_config
 
     section = load_config(args.config).serve if args.config is not None else None
-    api.serve(args.bundle, config=section, **serve_settings(args))
+    api.serve(args.bundle, config=section, **(serve_settings(args) | given(args, TrustOptions)))
     return 0
 
 

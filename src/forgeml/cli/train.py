@@ -44,6 +44,7 @@ def _train_or_run(args: argparse.Namespace, verb: str) -> int:
     if (code := distributed_launch(args, verb)) is not None:
         return code
     from forgeml import api
+    from forgeml.bundle.integrity import bundle_digest
     from forgeml.cli import console, error_console
     from forgeml.cli.evaluate import print_evaluation
     from forgeml.config import load_config
@@ -60,6 +61,7 @@ def _train_or_run(args: argparse.Namespace, verb: str) -> int:
     if verb == "run":
         print_evaluation(result[1], "test")
     console.print(run.summary())
+    console.print(f"bundle digest: {bundle_digest(run.bundle_path)}")
     print_leaderboard(result[1].leaderboard if verb == "run" else getattr(run.model, "leaderboard", ()))
     if run.config.train.profile_steps:
         console.print(
