@@ -13,6 +13,7 @@ from rich.console import Console
 
 import forgeml
 from conftest import mixed_table_config
+from forgeml.bundle.integrity import bundle_digest
 from forgeml.cli import main
 from forgeml.compression.report import restore_run_report
 from forgeml.deploy.verify import QUANTIZED_SUFFIX
@@ -56,6 +57,9 @@ def test_the_cli_prints_the_table_and_the_report_gets_a_section_that_evaluate_ke
     manifest = json.loads((run / "compressed" / "prune" / "bundle.json").read_text())
     assert manifest["model"]["config"]["hidden"] == [16, 8]  # the shrunk widths rebuild the model
     assert manifest["compression"]["pruning"]["method"] == "structured"
+    # each variant is a bundle of its own, with its own digest to pin at deploy time
+    digest = bundle_digest(run / "compressed" / "prune")
+    assert f"bundle digest (prune): {digest}" in stdout
     _evaluate_keeps_the_section(run)
 
 

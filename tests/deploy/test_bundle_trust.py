@@ -232,3 +232,15 @@ def test_an_input_schema_that_contradicts_the_fitted_features_is_refused(
     _edit(bundle, lambda manifest: manifest["input_schema"]["columns"][2]["categories"].pop())
     with pytest.raises(BundleError, match=r"input_schema\.columns entry 'city' does not match"):
         forgeml.load(bundle)
+
+
+def test_train_prints_the_digest_after_the_bundle_line(tmp_path: Path) -> None:
+    from conftest import forgeml as cli
+    from conftest import mixed_table_config
+
+    result = cli("train", mixed_table_config(tmp_path, train={"epochs": 1}))
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    at = next(i for i, line in enumerate(lines) if "; bundle: " in line)
+    bundle = Path(lines[at].rsplit("; bundle: ", 1)[1].strip())
+    assert lines[at + 1] == f"bundle digest: {bundle_digest(bundle)}"

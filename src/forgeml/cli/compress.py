@@ -37,7 +37,7 @@ def _compress(args: argparse.Namespace) -> int:
     # piped output gets rich's 80 columns, which would cut this 8-column table: give it room
     (console if console.is_terminal else Console(file=console.file, width=120)).print(table)
     for variant in result.variants:  # each variant is a bundle of its own: pin the one you deploy
-        console.print(f"{variant.name} bundle digest: {bundle_digest(variant.path)}")
+        console.print(f"bundle digest ({variant.name}): {bundle_digest(variant.path)}")
     if result.recommended is not None:
         console.print(f"recommended (drop <= {result.max_drop:g}): {result.recommended.path}")
     console.print(f"summary: {result.summary_path}; report: {result.report_path}")
