@@ -244,3 +244,18 @@ def test_train_prints_the_digest_after_the_bundle_line(tmp_path: Path) -> None:
     at = next(i for i, line in enumerate(lines) if "; bundle: " in line)
     bundle = Path(lines[at].rsplit("; bundle: ", 1)[1].strip())
     assert lines[at + 1] == f"bundle digest: {bundle_digest(bundle)}"
+
+
+def test_a_language_model_bundle_has_a_digest_over_its_own_weights_file(tmp_path: Path) -> None:
+    """Language-model bundles name their weights model.safetensors; the digest checks that file too."""
+    from forgeml.bundle.causal_lm import WEIGHTS
+    from forgeml.bundle.manifest import file_record, header
+
+    (tmp_path / WEIGHTS).write_bytes(b"weights")
+    manifest = header("causal_lm") | {"files": {WEIGHTS: file_record(tmp_path / WEIGHTS)}}
+    (tmp_path / "bundle.json").write_text(json.dumps(manifest))
+    pinned = bundle_digest(tmp_path)
+    (tmp_path / WEIGHTS).write_bytes(b"changed")
+    with pytest.raises(BundleError, match=f"{WEIGHTS}: checksum mismatch"):
+        bundle_digest(tmp_path)
+    assert len(pinned) == 64
