@@ -6,6 +6,7 @@ atomic on POSIX file systems). A crash mid-write leaves the previous file untouc
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import tempfile
@@ -13,11 +14,25 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from forgeml.errors import StorageError
+
 
 def _umask() -> int:
     current = os.umask(0)
     os.umask(current)
     return current
+
+
+def write_failed(path: Path, exc: OSError, *, existed: bool, kept: str | None = None) -> StorageError:
+    """The one message for a failed atomic write: which file, why, and that nothing was half-replaced."""
+    reason = exc.strerror or str(exc)
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        reason = f"{reason}: the disk is full"
+    if kept is None:
+        kept = f"the previous {path.name} is intact" if existed else f"no partial {path.name} was left behind"
+    return StorageError(
+        f"{path}: could not be written ({reason}); {kept}. Free some space or pick another folder, then run again."
+    )
 
 
 def write_bytes(path: Path, data: bytes) -> None:
@@ -31,6 +46,9 @@ def write_bytes(path: Path, data: bytes) -> None:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(temporary, path)
+    except OSError as exc:
+        Path(temporary).unlink(missing_ok=True)
+        raise write_failed(path, exc, existed=path.exists()) from exc
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise

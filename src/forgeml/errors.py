@@ -11,6 +11,9 @@ the HTTP server maps these to 4xx answers. Anything else that escapes is a bug i
     │   └── MissingExtraError        a feature needs a package from a pip extra (forgeml.extras)
     ├── DataError(ValueError)        a data file is missing, unreadable or does not match
     ├── BundleError(ValueError)      a bundle is missing files, tampered with or incompatible
+    ├── UnsafeArtifactError(ValueError) a weights file holds pickled code, refused unrun
+    ├── StorageError(OSError)        a file could not be written (disk full, ...); the previous one is intact
+    ├── PortInUseError               serve's port is taken by another process (CLI exit code 3)
     ├── DataQualityError             the cleaning gate found blocking problems (CLI exit code 1)
     └── NotFittedError(RuntimeError) a preprocessor was used before fit()
 """
@@ -49,6 +52,23 @@ class DataError(ForgeError, ValueError):
 
 class BundleError(ForgeError, ValueError):
     """A bundle is missing a file, fails its checksum, or was written by an incompatible version."""
+
+
+class UnsafeArtifactError(ForgeError, ValueError):
+    """A weights or checkpoint file needs a full pickle load (it may run code); it is refused, never run."""
+
+
+class StorageError(ForgeError, OSError):
+    """Writing a file failed (disk full, no permission); the write was atomic, so the old file is intact.
+
+    Still an OSError, so code that handles a failed write as one keeps working.
+    """
+
+
+class PortInUseError(ForgeError):
+    """The server cannot listen: its host and port are taken (the CLI exits 3, not 2: the input was fine)."""
+
+    exit_code = 3
 
 
 class DataQualityError(ForgeError):

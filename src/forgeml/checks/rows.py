@@ -131,6 +131,8 @@ def target_findings(target: Target, rows_of: RowsOf) -> list[Finding]:
         return findings
     counts = np.bincount(target.codes[target.codes >= 0], minlength=len(target.classes))
     present = [(name, int(n)) for name, n in zip(target.classes, counts, strict=True) if n > 0]
+    if not present:  # every target value is missing: the missing_target finding above says so
+        return findings
     if len(present) == 1:
         return [
             *findings,
@@ -228,10 +230,14 @@ def leakage_finding(profile: Profile, target: Target) -> Finding | None:
     if target.task == "classification":
         labels = target.codes[::step]
         keep = labels >= 0
-        score = _class_power(codes[keep], labels[keep], len(target.classes))
     else:
         values = target.values[::step]
         keep = np.isfinite(values)
+    if not keep.any():  # no labelled row to learn from: missing_target reports that, not a leak
+        return None
+    if target.task == "classification":
+        score = _class_power(codes[keep], labels[keep], len(target.classes))
+    else:
         score = _regression_power(codes[keep], values[keep])
     if score < cat.LEAKAGE_SCORE:
         return None

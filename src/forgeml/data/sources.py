@@ -59,7 +59,16 @@ def load_source(source: str, target: str | None, *, require_target: bool = True)
             raw = _load_npz(path)
         else:
             raw = RawData(table=read_table(path), images=None, target=None, source=source)
-    return _split_off_target(raw, target, require_target)
+    raw = _split_off_target(raw, target, require_target)
+    if raw.target is not None and len(raw.target) and bool(raw.target.isna().all()):
+        name = target or DEFAULT_TARGET
+        raise DataError(
+            f"{raw.source}: the target column {name!r} is empty in all {len(raw.target)} rows; there is "
+            "nothing to learn from. Fill in the labels, or point data.target at the column that has them.",
+            path=raw.source,
+            column=name,
+        )
+    return raw
 
 
 def _split_off_target(raw: RawData, target: str | None, require_target: bool) -> RawData:
@@ -132,6 +141,12 @@ def _load_npz(path: Path) -> RawData:
             f"{path}: expected an array named 'images' or 'x'; found {sorted(arrays)}.", path=str(path)
         )
     labels = _first_present(arrays, ("y", "target", "labels"))
+    if labels is not None and len(labels) != len(inputs):
+        raise DataError(
+            f"{path}: the inputs have {len(inputs)} rows but the labels have {len(labels)}; "
+            "each input row needs exactly one label. Save both arrays from the same rows.",
+            path=str(path),
+        )
     target = None if labels is None else pd.Series(labels, name=DEFAULT_TARGET)
     if not np.issubdtype(inputs.dtype, np.number):
         raise DataError(f"{path}: the input array must be numeric, got dtype {inputs.dtype}.", path=str(path))

@@ -104,6 +104,13 @@ def parse_json_line(path: Path, number: int, line: str, *, where: str | None = N
             path=str(path),
             row=number,
         ) from None
+    except RecursionError:  # json's C decoder recurses once per bracket; 100,000 of them overflow the stack
+        raise DataError(
+            f"{where}: nested too deeply to read (thousands of brackets inside each other). "
+            "Each line must be one flat JSON object of column values.",
+            path=str(path),
+            row=number,
+        ) from None
     if not isinstance(record, dict):
         raise DataError(
             f"{where}: expected a JSON object per line, got {type(record).__name__}. "

@@ -21,6 +21,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pa_parquet
 
+from forgeml.atomic import write_failed
 from forgeml.bundle.predictor import Predictor
 from forgeml.data import RawData, load_source
 from forgeml.data.csv_reader import read_csv
@@ -124,8 +125,17 @@ class _Sink:
         self.suffix = suffix
         self.rows = 0
         self.parquet: pa_parquet.ParquetWriter | None = None
+        self.failed: OSError | None = None
 
     def write(self, frame: pd.DataFrame) -> None:
+        try:
+            self._write(frame)
+        except OSError as exc:  # a disk full mid-file is a write failure, named as one (not an input problem)
+            self.failed = exc
+            raise
+        self.rows += len(frame)
+
+    def _write(self, frame: pd.DataFrame) -> None:
         if self.suffix == ".csv":
             self.handle.write(frame.to_csv(index=False, header=self.rows == 0).encode("utf-8"))
         elif self.suffix == ".jsonl":
@@ -136,7 +146,6 @@ class _Sink:
             if self.parquet is None:
                 self.parquet = pa_parquet.ParquetWriter(self.handle, table.schema)
             self.parquet.write_table(table)
-        self.rows += len(frame)
 
     def close(self) -> None:
         if self.parquet is not None:
@@ -148,15 +157,23 @@ def _atomic_output(output: Path) -> Iterator[_Sink]:
     """A temporary file beside ``output``: fsynced and renamed over it on success, removed on failure."""
     output.parent.mkdir(parents=True, exist_ok=True)
     descriptor, name = tempfile.mkstemp(dir=output.parent, prefix=f".{output.name}.", suffix=".tmp")
+    sink: _Sink | None = None
+    finishing = False
     try:
         with os.fdopen(descriptor, "wb") as handle:
             sink = _Sink(handle, output.suffix.lower())
             yield sink
+            finishing = True
             sink.close()
             handle.flush()
             os.fsync(handle.fileno())
         os.chmod(name, 0o666 & ~_umask())
         os.replace(name, output)
+    except OSError as exc:
+        Path(name).unlink(missing_ok=True)
+        if finishing or (sink is not None and sink.failed is exc):  # disk full: any previous output stays
+            raise write_failed(output, exc, existed=output.exists()) from exc
+        raise
     except BaseException:
         Path(name).unlink(missing_ok=True)
         raise

@@ -16,6 +16,7 @@ import hashlib
 import json
 import logging
 import os
+import pickle
 import random
 import signal
 from dataclasses import dataclass
@@ -25,7 +26,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from forgeml.errors import ConfigError
+from forgeml.atomic import write_failed
+from forgeml.errors import ConfigError, DataError, UnsafeArtifactError
 
 logger = logging.getLogger(__name__)
 
@@ -181,10 +183,29 @@ class CheckpointStore:
 
 def load_checkpoint(path: Path) -> dict[str, Any]:
     """Read a checkpoint with the weights-only unpickler (never runs code from the file)."""
-    payload = torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:  # the weights-only unpickler met a global it will not build
+        lines = [
+            line.strip()
+            for line in str(exc).splitlines()
+            if "global" in line.lower() and "weights_only" not in line
+        ]
+        reason = lines[0][:200] if lines else "a global outside the weights-only allowlist"
+        raise UnsafeArtifactError(
+            f"{path}: refused, not loaded: it is a pickle that needs more than tensors and plain values "
+            f"to load, so loading it could run code ({reason}). Resume only from checkpoints forgeml wrote."
+        ) from None
+    except (RuntimeError, EOFError, OSError, ValueError) as exc:
+        raise DataError(f"{path}: not a readable checkpoint ({_first_line(exc)}).", path=str(path)) from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT_VERSION:
-        raise ValueError(f"not a forgeml checkpoint (format {FORMAT_VERSION})")
+        raise DataError(f"{path}: not a forgeml checkpoint (format {FORMAT_VERSION}).", path=str(path))
     return payload
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0][:200] if text else type(exc).__name__
 
 
 def _atomic_save(payload: dict[str, Any], path: Path) -> None:
@@ -199,6 +220,10 @@ def _atomic_save(payload: dict[str, Any], path: Path) -> None:
             os.kill(os.getpid(), signal.SIGKILL)  # test hook: a crash with the temp file written
         os.replace(temporary, path)
         _fsync_folder(path.parent)
+    except OSError as exc:  # disk full mid-write: the temporary goes, the last good checkpoint stays
+        temporary.unlink(missing_ok=True)
+        kept = "the previous checkpoints are intact, so --resume continues from the last one"
+        raise write_failed(path, exc, existed=path.exists(), kept=kept) from exc
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise

@@ -13,6 +13,7 @@ gone (its live gauges stop counting) and removes the folder at shutdown.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import logging
 import os
@@ -30,7 +31,7 @@ from uvicorn.supervisors import Multiprocess
 from forgeml.bundle.manifest import read_manifest
 from forgeml.config import ServeConfig, serve_config
 from forgeml.deploy.server.metrics import MULTIPROCESS_ENV
-from forgeml.errors import ConfigError
+from forgeml.errors import ConfigError, PortInUseError
 
 ENV_BUNDLE = "FORGEML_SERVE_BUNDLE"
 ENV_CONFIG = "FORGEML_SERVE_CONFIG"
@@ -120,6 +121,7 @@ def run_server(bundle: str | Path, config: ServeConfig) -> None:
     """Serve ``bundle`` (any kind) until SIGTERM/SIGINT; the bundle is verified before the port is bound."""
     from forgeml.deploy.server.app import create_app
 
+    check_port_free(config.host, config.port)  # before the model loads: fail in a second, in one line
     app = create_app(bundle, config, api_key=read_api_key(config.api_key_file))
     options = uvicorn_options(config)
     if config.workers == 1:
@@ -133,6 +135,30 @@ def run_server(bundle: str | Path, config: ServeConfig) -> None:
     with shared_metrics_folder():
         # each worker (a spawned interpreter, so it reads the folder from the environment) runs uvicorn's Server
         _Supervisor(uv_config, sockets=[tcp_listener(uv_config)]).run()
+
+
+def check_port_free(host: str, port: int) -> None:
+    """Bind ``host:port`` once as uvicorn will (SO_REUSEADDR) and let it go; a taken port is one line,
+    not uvicorn's log and ``sys.exit(1)``. Port 0 asks the system for a free one, so it cannot clash."""
+    if port == 0:
+        return
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    probe = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        probe.bind((host, port))
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            raise PortInUseError(
+                f"serve: port {port} on {host} is already in use by another process. Stop that process, "
+                f"or pick another port with --port (or serve.port; --port 0 picks a free one)."
+            ) from None
+        raise ConfigError(
+            f"serve: cannot listen on {host}:{port} ({exc.strerror or exc}). Check serve.host and serve.port.",
+            key="serve.port",
+        ) from None
+    finally:
+        probe.close()
 
 
 @contextlib.contextmanager
