@@ -149,7 +149,12 @@ def test_disk_full_while_writing_a_checkpoint_keeps_the_previous_one(tmp_path: P
     with pytest.raises(StorageError) as caught:
         store.save({"format": FORMAT_VERSION, "global_step": 2, "w": torch.zeros(2)})
     message = str(caught.value)
-    assert "step-00000002.pt" in message and "disk is full" in message and "previous checkpoints are intact" in message and "\n" not in message
+    assert (
+        "step-00000002.pt" in message
+        and "disk is full" in message
+        and "previous checkpoints are intact" in message
+        and "\n" not in message
+    )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["best.pt", "step-00000001.pt"]  # no temporary left
     assert torch.equal(load_checkpoint(tmp_path / "step-00000001.pt")["w"], torch.ones(2))
 
@@ -188,3 +193,77 @@ def test_serve_on_a_port_in_use_exits_3_naming_the_port(tiny_bundle: Path, capsy
     error = _one_line_error(capsys)
     assert f"port {port} on 127.0.0.1 is already in use" in error and "--port" in error
     assert "uvicorn" not in error.lower() and "errno" not in error.lower()
+
+
+# --- item 5: never emit a non-finite number -----------------------------------------------------------
+
+
+def test_batch_predict_refuses_a_value_that_overflows_after_scaling(
+    tiny_bundle: Path, tmp_path: Path, capsys
+) -> None:
+    frame = make_mixed_table(50).drop(columns="churned")
+    frame.loc[2, "income"] = 1e308
+    frame.to_csv(tmp_path / "in.csv", index=False)
+    assert main(["predict", str(tiny_bundle), str(tmp_path / "in.csv"), "-o", str(tmp_path / "out.csv")]) == 2
+    error = _one_line_error(capsys)
+    assert "column 'income', row 3: 1e+308 is too large" in error
+    assert not (tmp_path / "out.csv").exists()
+
+
+def test_the_python_api_refuses_it_with_row_and_column(tiny_bundle: Path) -> None:
+    import forgeml
+
+    rows = make_mixed_table(5).drop(columns="churned").to_dict("records")
+    rows[4]["age"] = 1e308
+    with pytest.raises(DataError, match="too large") as caught:
+        forgeml.load(tiny_bundle).predict(rows)
+    assert (caught.value.column, caught.value.row) == ("age", 5)
+
+
+def test_a_non_finite_output_is_an_error_not_an_empty_cell(
+    tiny_bundle: Path, tmp_path: Path, monkeypatch, capsys
+) -> None:
+    from forgeml.bundle.predictor import Predictor
+
+    real_run = Predictor.run
+
+    def nan_in_row_2(self, feeds):
+        outputs = real_run(self, feeds).copy()
+        outputs[1] = np.nan
+        return outputs
+
+    monkeypatch.setattr(Predictor, "run", nan_in_row_2)
+    make_mixed_table(10).drop(columns="churned").to_csv(tmp_path / "in.csv", index=False)
+    assert main(["predict", str(tiny_bundle), str(tmp_path / "in.csv"), "-o", str(tmp_path / "out.csv")]) == 2
+    assert "row 2: the model's output is not a finite number" in _one_line_error(capsys)
+    assert not (tmp_path / "out.csv").exists()
+
+
+def test_the_server_answers_422_naming_the_field_never_nan(tiny_bundle: Path, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    import httpx
+
+    from forgeml.deploy.verify import free_port, wait_ready
+
+    port = free_port()
+    log = (tmp_path / "server.log").open("w+")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "forgeml", "serve", str(tiny_bundle), "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=log,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_ready(base, process, log=log)
+        good = {"age": 41.0, "income": 52000.0, "city": "paris", "plan": "pro"}
+        answer = httpx.post(f"{base}/v1/predict", json={"rows": [good, {**good, "income": 1e308}]})
+        assert answer.status_code == 422, answer.text
+        error = answer.json()["error"]
+        assert error["field"] == "rows[1].income" and "too large" in error["message"]
+        assert httpx.post(f"{base}/v1/predict", json={"rows": [good]}).status_code == 200
+    finally:
+        process.terminate()
+        process.wait(timeout=30)

@@ -20,7 +20,7 @@ from forgeml.data import RawData
 from forgeml.errors import DataError
 from forgeml.features import FeaturePipeline
 from forgeml.features.categorical import UnseenPolicy, category_text, unseen_error
-from forgeml.features.numeric import to_numbers
+from forgeml.features.numeric import check_scaled_range, to_numbers
 
 Feeds = dict[str, np.ndarray]
 
@@ -56,6 +56,7 @@ def encode_raw(pipeline: FeaturePipeline, raw: RawData, *, unseen: UnseenPolicy 
     feeds: Feeds = {}
     if pipeline.numeric_.columns:
         feeds["numeric"] = to_numbers(raw.table, pipeline.numeric_.columns)
+        check_scaled_range(pipeline.numeric_, feeds["numeric"])
     if pipeline.categorical_.columns:
         feeds["categorical"] = pipeline.categorical_.ids(raw.table, unseen=unseen)
     if pipeline.image_ is not None:
@@ -104,6 +105,7 @@ class RecordEncoder:
                 [[nan if (v := r.get(c)) is None else v for c in self.numeric_columns] for r in records],
                 dtype=np.float64,
             ).reshape(len(records), len(self.numeric_columns))
+            check_scaled_range(self.pipeline.numeric_, feeds["numeric"])
         if self.categorical_columns:
             feeds["categorical"] = self._ids(records)
         if self.pipeline.image_ is not None:

@@ -70,7 +70,7 @@ class Predictor:
 
     def raw_outputs(self, raw: RawData) -> np.ndarray:
         """The model's raw outputs ``(N, output_dim)`` (logits or standardized values), as float32."""
-        return self.run(self.encode(raw))
+        return check_finite_outputs(self.run(self.encode(raw)))
 
     def encode(self, raw: RawData) -> Feeds:
         """Graph inputs for ``raw``; bad values raise DataError before anything reaches the model."""
@@ -85,6 +85,20 @@ class Predictor:
         if decoded.probabilities is None:
             return pd.DataFrame({PREDICTION_COLUMN: decoded.values})
         return classifier_frame(decoded.values, decoded.probabilities, self.labels)
+
+
+def check_finite_outputs(outputs: np.ndarray) -> np.ndarray:
+    """``outputs`` when every value is finite; else DataError naming the first row (NaN is not JSON,
+    and in a CSV it is an empty cell: a prediction is a number or an error, never silently missing)."""
+    finite = np.isfinite(outputs)
+    if finite.all():
+        return outputs
+    row = int(np.flatnonzero(~finite.all(axis=1))[0])
+    raise DataError(
+        f"row {row + 1}: the model's output is not a finite number (NaN or infinity), so there is no "
+        "prediction or probability to report. Check that row's values for extreme magnitudes.",
+        row=row + 1,
+    )
 
 
 def classifier_frame(values: np.ndarray, probabilities: np.ndarray, labels: tuple[Any, ...]) -> pd.DataFrame:

@@ -69,7 +69,9 @@ class NumericFeatures:
         """``(N, len(columns))`` float32 matrix, ready for the model."""
         if not hasattr(self, "fill_values_"):
             raise NotFittedError("NumericFeatures.transform called before fit.")
-        filled = _log(_impute(to_numbers(table, self.columns), self.fill_values_), self.log_)
+        numbers = to_numbers(table, self.columns)
+        check_scaled_range(self, numbers)
+        filled = _log(_impute(numbers, self.fill_values_), self.log_)
         # In place on our own copy: the same arithmetic as (filled - means) / stds, two fewer
         # temporaries of the table's size.
         filled -= self.means_
@@ -108,6 +110,32 @@ class NumericFeatures:
             for index, (knots, targets) in state.get("quantiles", {}).items()
         }
         return features
+
+
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def check_scaled_range(features: NumericFeatures, numbers: np.ndarray) -> None:
+    """Refuse a finite number that scaling turns into infinity (DataError naming its column and row).
+
+    Scaling runs in float64 and the model reads float32: 1e308 divided by a small spread, or anything
+    past 3.4e38, becomes inf, and the row's outputs NaN. log1p columns cannot overflow.
+    """
+    with np.errstate(over="ignore", invalid="ignore"):
+        scaled = np.abs((numbers - features.means_) / features.stds_)
+    too_large = np.isfinite(numbers) & ~(scaled <= FLOAT32_MAX)
+    too_large[:, features.log_] = False
+    if not too_large.any():
+        return
+    row, index = (int(i) for i in np.argwhere(too_large)[0])
+    column = features.columns[index]
+    raise DataError(
+        f"column {column!r}, row {row + 1}: {numbers[row, index]:g} is too large: scaled by the training "
+        f"statistics it exceeds the largest 32-bit float (3.4e38), so the prediction would be NaN. "
+        "Check the value and its unit.",
+        column=column,
+        row=row + 1,
+    )
 
 
 def _log(values: np.ndarray, columns: np.ndarray) -> np.ndarray:

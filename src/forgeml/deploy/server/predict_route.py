@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from starlette.requests import ClientDisconnect
 
+from forgeml.bundle.predictor import check_finite_outputs
 from forgeml.deploy.server.errors import Answer, Overloaded, RequestError
 from forgeml.deploy.server.guard import BodyTooLarge, Receive, Scope, Send, send_json
 from forgeml.deploy.server.schema import RequestSchema, data_error
@@ -86,6 +87,10 @@ class PredictEndpoint:
             return state.overloaded(request_id)
         except TimeoutError:
             return state.timed_out(request_id)
+        try:
+            check_finite_outputs(outputs)  # never NaN in the JSON (it is not JSON at all)
+        except DataError as exc:
+            return state.refuse(data_error(exc), request_id)
         return 200, encode_response(handler.predictor, outputs, request_id), []
 
 
