@@ -267,3 +267,24 @@ def test_the_server_answers_422_naming_the_field_never_nan(tiny_bundle: Path, tm
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+def test_weight_loading_names_the_missing_extra_and_misshapen_keys(tmp_path: Path) -> None:
+    import safetensors.torch
+    from torch import nn
+
+    from forgeml.bundle.predictive import _load_weights
+    from forgeml.errors import BundleError
+
+    model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
+    weights = {name: tensor.clone() for name, tensor in model.state_dict().items()}
+    del weights["2.bias"]
+    weights["3.weight"] = torch.zeros(1)
+    weights["0.weight"] = torch.zeros(8, 5)
+    safetensors.torch.save_file(weights, tmp_path / "model.safetensors")
+    with pytest.raises(BundleError) as caught:
+        _load_weights(model, tmp_path / "model.safetensors")
+    message = str(caught.value)
+    assert "missing: 2.bias" in message and "unexpected: 3.weight" in message
+    assert "wrong shape: 0.weight (file [8, 5], model [8, 4])" in message
+    assert "Error(s) in loading state_dict" not in message

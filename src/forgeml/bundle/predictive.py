@@ -244,6 +244,12 @@ def _load_weights(model: nn.Module, file: Path) -> None:
         weights = safetensors.torch.load_file(file)
     except Exception as exc:  # safetensors raises its own SafetensorError for any malformed header
         raise BundleError(f"{file}: unreadable safetensors file ({exc}).") from None
+    mismatch = weight_mismatch(model.state_dict(), weights)
+    if mismatch:
+        raise BundleError(
+            f"{file}: the weights do not fit the architecture in bundle.json: {mismatch}. "
+            "The weights file and bundle.json come from different models; export the bundle again."
+        )
     try:
         model.load_state_dict(weights, strict=True)
     except RuntimeError as exc:
@@ -252,3 +258,30 @@ def _load_weights(model: nn.Module, file: Path) -> None:
         ) from None
     if not all(torch.isfinite(tensor).all() for tensor in weights.values() if tensor.is_floating_point()):
         raise BundleError(f"{file}: weights contain NaN or infinite values.")
+
+
+def weight_mismatch(
+    expected: dict[str, torch.Tensor], found: dict[str, torch.Tensor], *, shown: int = 5
+) -> str:
+    """The missing, extra and misshapen tensor names (the first ``shown`` of each), or "" when they fit.
+
+    torch's own message starts "Error(s) in loading state_dict" and names the keys only further down.
+    """
+
+    def first(names: list[str]) -> str:
+        more = f" and {len(names) - shown} more" if len(names) > shown else ""
+        return ", ".join(names[:shown]) + more
+
+    missing = sorted(set(expected) - set(found))
+    extra = sorted(set(found) - set(expected))
+    shapes = [
+        f"{name} (file {list(found[name].shape)}, model {list(tensor.shape)})"
+        for name, tensor in expected.items()
+        if name in found and found[name].shape != tensor.shape
+    ]
+    parts = [
+        f"{label}: {first(names)}"
+        for label, names in (("missing", missing), ("unexpected", extra), ("wrong shape", shapes))
+        if names
+    ]
+    return "; ".join(parts)
