@@ -23,10 +23,13 @@ def _umask() -> int:
     return current
 
 
+_OUT_OF_SPACE = (errno.ENOSPC, errno.EDQUOT)
+
+
 def write_failed(path: Path, exc: OSError, *, existed: bool, kept: str | None = None) -> StorageError:
     """The one message for a failed atomic write: which file, why, and that nothing was half-replaced."""
     reason = exc.strerror or str(exc)
-    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+    if exc.errno in _OUT_OF_SPACE:
         reason = f"{reason}: the disk is full"
     if kept is None:
         kept = f"the previous {path.name} is intact" if existed else f"no partial {path.name} was left behind"
@@ -79,6 +82,11 @@ def replace_folder(path: Path) -> Iterator[Path]:
             os.replace(path, retired)
         os.replace(staging, path)
         shutil.rmtree(retired, ignore_errors=True)
+    except OSError as exc:
+        shutil.rmtree(staging, ignore_errors=True)
+        if exc.errno in _OUT_OF_SPACE:  # a write into the staging folder ran out of room
+            raise write_failed(path, exc, existed=path.exists()) from exc
+        raise
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise

@@ -288,3 +288,17 @@ def test_weight_loading_names_the_missing_extra_and_misshapen_keys(tmp_path: Pat
     assert "missing: 2.bias" in message and "unexpected: 3.weight" in message
     assert "wrong shape: 0.weight (file [8, 5], model [8, 4])" in message
     assert "Error(s) in loading state_dict" not in message
+
+
+def test_disk_full_while_writing_a_bundle_folder_keeps_the_previous_one(tmp_path: Path) -> None:
+    from forgeml import atomic
+
+    target = tmp_path / "bundle"
+    target.mkdir()
+    (target / "model.safetensors").write_text("old", encoding="utf-8")
+    with pytest.raises(StorageError, match="bundle: could not be written .*the previous bundle is intact"):
+        with atomic.replace_folder(target) as staging:
+            (staging / "model.safetensors").write_text("new", encoding="utf-8")
+            _disk_full()
+    assert (target / "model.safetensors").read_text(encoding="utf-8") == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["bundle"]
