@@ -946,6 +946,10 @@ def _read_yaml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: {exc}", key=exc.key) from None
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: not valid YAML ({_first_line(exc)}).") from None
+    except RecursionError:  # PyYAML composes recursively: thousands of nested brackets overflow the stack
+        raise ConfigError(
+            f"{path}: nested too deeply to read (thousands of brackets or indents inside each other)."
+        ) from None
     if not isinstance(raw, dict):
         raise ConfigError(
             f"{path}: expected a mapping of sections (data:, model:, train: ...), got {type(raw).__name__}."
@@ -971,7 +975,7 @@ def _apply_override(raw: dict[str, Any], override: str) -> None:
         node = child
     try:
         node[parts[-1]] = yaml.safe_load(text)
-    except yaml.YAMLError:
+    except (yaml.YAMLError, RecursionError):  # kept as text: validation then names the key
         node[parts[-1]] = text
 
 

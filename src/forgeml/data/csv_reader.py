@@ -224,6 +224,8 @@ def _read_whole(
     while True:
         try:
             table = read(threads=True)
+        except UnicodeDecodeError as exc:
+            raise _transcoding_error(path, dialect, exc) from None
         except pa.ArrowInvalid as exc:
             retyped = _retype(exc, names, column_types)
             if retyped is None and newlines:
@@ -275,11 +277,15 @@ def _stream(
         )
     except (pa.ArrowInvalid, OSError) as exc:
         raise _csv_error(path, dialect, exc) from None
+    except UnicodeDecodeError as exc:
+        raise _transcoding_error(path, dialect, exc) from None
     while True:
         try:
             batch = reader.read_next_batch()
         except StopIteration:
             return
+        except UnicodeDecodeError as exc:
+            raise _transcoding_error(path, dialect, exc) from None
         except pa.ArrowInvalid as exc:  # a ragged row, bytes that are not UTF-8, a value that breaks a type
             raise _csv_error(path, dialect, exc) from None
         yield batch
@@ -336,6 +342,16 @@ def _csv_error(path: Path, dialect: Dialect, exc: Exception) -> DataError:
                     row=line - 1,
                 )
     return DataError(f"{path}: cannot parse as CSV ({message.splitlines()[0]}).", path=str(path))
+
+
+def _transcoding_error(path: Path, dialect: Dialect, exc: UnicodeDecodeError) -> DataError:
+    """pyarrow turns a file that is not UTF-8 into UTF-8 with Python's strict codec, whose error
+    (e.g. a UTF-16 file with an odd number of bytes) would otherwise reach the user as a traceback."""
+    return DataError(
+        f"{path}: the file does not decode ({dialect.describe()}: {exc.reason}). "
+        "Re-save it as UTF-8 (or check it is really a CSV).",
+        path=str(path),
+    )
 
 
 def _first_undecodable_line(path: Path) -> int | None:
