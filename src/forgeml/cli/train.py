@@ -61,7 +61,8 @@ def _train_or_run(args: argparse.Namespace, verb: str) -> int:
     if verb == "run":
         print_evaluation(result[1], "test")
     console.print(run.summary())
-    console.print(f"bundle digest: {bundle_digest(run.bundle_path)}")
+    if run.result.is_main:  # ranks > 0 of a torchrun job write no bundle, so they have no digest to print
+        console.print(f"bundle digest: {bundle_digest(run.bundle_path)}")
     print_leaderboard(result[1].leaderboard if verb == "run" else getattr(run.model, "leaderboard", ()))
     if run.config.train.profile_steps:
         console.print(
