@@ -41,6 +41,11 @@ cat_l2
 max_cat_to_onehot
 producer_name  # onnx ModelProto, read by onnx tools
 
+# Request fields pydantic reads from the body by name (accepted so that clients sending them at their
+# no-effect value are not refused; never read by the server).
+frequency_penalty  # deploy.server.lm_schema.GenerationFields
+presence_penalty  # deploy.server.lm_schema.GenerationFields
+
 # Called by name from outside the package.
 app_from_env  # uvicorn's factory, passed as "forgeml.deploy.server.runner:app_from_env"
 

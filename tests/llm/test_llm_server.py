@@ -173,6 +173,16 @@ def test_parameters_without_effect_on_the_answer_are_accepted(client: TestClient
     assert client.post("/v1/completions", json={"prompt": "x", "max_tokens": 2, "seed": 2**63 - 1}).is_success
 
 
+@pytest.mark.parametrize("temperature", [1e-94, 5e-324, 1e-300])
+def test_a_tiny_temperature_samples_the_likeliest_token(client: TestClient, temperature: float) -> None:
+    """Found by the schema-driven fuzzing: a temperature that underflows float32 made NaN probabilities
+    and a 500 from torch.multinomial."""
+    body = {**CHAT, "temperature": temperature, "top_p": 0.5}
+    response = client.post("/v1/chat/completions", json=body)
+    assert response.status_code == 200, response.text
+    assert response.json()["choices"][0]["message"]["content"] == ANSWER  # the greedy answer
+
+
 def test_every_error_status_has_the_same_keys(bundle: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """One shape for every error (issue 18: the 413 lacked ``field`` and ``row``), streamed ones too."""
     config = serve_config("causal_lm", {"max_concurrent": 1, "max_queue": 0, "request_timeout_s": 0.3})

@@ -132,7 +132,9 @@ def _choose(logits: torch.Tensor, sampling: Sampling, generator: torch.Generator
     """Greedy at temperature 0; otherwise sample from the tempered, nucleus-filtered distribution."""
     if sampling.temperature == 0:
         return int(logits.argmax())
-    probabilities = torch.softmax(logits / sampling.temperature, dim=-1)  # (V,)
+    # In float64 and from the largest logit down: a tiny temperature (1e-94 is valid) underflowed to 0
+    # in float32, and logits / 0 made NaN probabilities (a 500 from torch.multinomial).
+    probabilities = torch.softmax((logits.double() - logits.max()) / sampling.temperature, dim=-1)  # (V,)
     if sampling.top_p < 1.0:
         sorted_p, order = probabilities.sort(descending=True)
         outside = sorted_p.cumsum(0) - sorted_p > sampling.top_p  # tokens after the nucleus is full

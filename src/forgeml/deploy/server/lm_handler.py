@@ -129,11 +129,11 @@ class LMHandler(KindHandler):
         return {"field": problem.field, "row": problem.row, "param": problem.field}
 
     def add_routes(self, app: FastAPI) -> None:
-        @app.post("/v1/chat/completions", summary="OpenAI-compatible chat completion")
+        @app.post("/v1/chat/completions", summary="OpenAI-compatible chat completion", **_documented("Chat"))
         async def chat(request: Request) -> Response:
             return await self.handle(request, ChatRequest)
 
-        @app.post("/v1/completions", summary="OpenAI-compatible text completion")
+        @app.post("/v1/completions", summary="OpenAI-compatible text completion", **_documented("Completion"))
         async def completions(request: Request) -> Response:
             return await self.handle(request, CompletionRequest)
 
@@ -147,6 +147,18 @@ class LMHandler(KindHandler):
                 render_chat_page(self.model_id, api_key_required=self.state.api_key_required),
                 headers={"Content-Security-Policy": CHAT_PAGE_POLICY},
             )
+
+    def openapi(self, document: dict[str, Any]) -> None:
+        """The request bodies: the same models that validate them, ``max_tokens`` bounded by the server's limit."""
+        components = document.setdefault("components", {}).setdefault("schemas", {})
+        for name, model in (("ChatRequest", ChatRequest), ("CompletionRequest", CompletionRequest)):
+            schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+            components.update(schema.pop("$defs", {}))
+            limit = self.state.config.max_tokens_limit
+            for key in ("max_tokens", "max_completion_tokens"):
+                if key in schema["properties"]:
+                    schema["properties"][key]["anyOf"][0]["maximum"] = limit
+            components[name] = schema
 
     async def handle(self, request: Request, kind: type[GenerationFields]) -> Response:
         """decode_request -> admission -> generate -> encode_response, for either endpoint."""
@@ -287,6 +299,19 @@ class LMHandler(KindHandler):
             yield b"data: [DONE]\n\n"
         finally:
             control.cancelled.set()  # the client left, or we are done: the worker stops at its next token
+
+
+def _documented(kind: str) -> dict[str, Any]:
+    """The route's request body (a component :meth:`LMHandler.openapi` adds) and its answers: JSON, or
+    server-sent events with ``stream: true``; the errors the handler and the Guard send."""
+    body = {"content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{kind}Request"}}}}
+    return {
+        "openapi_extra": {"requestBody": {"required": True, **body}},
+        "responses": {
+            200: {"content": {"application/json": {}, "text/event-stream": {}}},
+            **dict.fromkeys((400, 401, 413, 415, 422, 503, 504), {}),
+        },
+    }
 
 
 def _any_token(tokenizer: Any) -> int:

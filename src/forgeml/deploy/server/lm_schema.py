@@ -27,7 +27,7 @@ from __future__ import annotations
 import time
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, WithJsonSchema, field_validator
 
 from forgeml.config import ServeConfig
 from forgeml.data.lm import prompt_ids
@@ -41,11 +41,27 @@ SEED_MAX = 2**63 - 1  # a torch.Generator seed is 64 bits; OpenAI's seed is a si
 NoEffect = Annotated[float, Field(ge=0.0, le=0.0, description="accepted at 0 only (not implemented)")]
 
 
+# What ``content`` accepts (a string, or OpenAI's text parts, which the validator joins), for the OpenAPI document.
+TEXT_OR_PARTS = {
+    "anyOf": [
+        {"type": "string"},
+        {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {"type": {"const": "text"}, "text": {"type": "string"}},
+                "required": ["type", "text"],
+            },
+        },
+    ]
+}
+
+
 class ChatMessage(BaseModel):
     model_config = STRICT
 
     role: Literal["system", "user", "assistant"]
-    content: str
+    content: Annotated[str, WithJsonSchema(TEXT_OR_PARTS)]
 
     @field_validator("content", mode="before")
     @classmethod
@@ -99,7 +115,10 @@ class ChatRequest(GenerationFields):
 
 
 class CompletionRequest(GenerationFields):
-    prompt: str | Annotated[list[str], Field(min_length=1, max_length=1)]
+    prompt: (
+        Annotated[str, Field(min_length=1)]
+        | Annotated[list[Annotated[str, Field(min_length=1)]], Field(min_length=1, max_length=1)]
+    )
 
 
 def decode_body(
