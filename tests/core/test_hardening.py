@@ -296,9 +296,11 @@ def test_disk_full_while_writing_a_bundle_folder_keeps_the_previous_one(tmp_path
     target = tmp_path / "bundle"
     target.mkdir()
     (target / "model.safetensors").write_text("old", encoding="utf-8")
-    with pytest.raises(StorageError, match="bundle: could not be written .*the previous bundle is intact"):
-        with atomic.replace_folder(target) as staging:
-            (staging / "model.safetensors").write_text("new", encoding="utf-8")
-            _disk_full()
+    with (
+        pytest.raises(StorageError, match="bundle: could not be written .*the previous bundle is intact"),
+        atomic.replace_folder(target) as staging,
+    ):
+        (staging / "model.safetensors").write_text("new", encoding="utf-8")
+        _disk_full()
     assert (target / "model.safetensors").read_text(encoding="utf-8") == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["bundle"]
