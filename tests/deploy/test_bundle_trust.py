@@ -259,3 +259,18 @@ def test_a_language_model_bundle_has_a_digest_over_its_own_weights_file(tmp_path
     with pytest.raises(BundleError, match=f"{WEIGHTS}: checksum mismatch"):
         bundle_digest(tmp_path)
     assert len(pinned) == 64
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Signature mismatch: ['Hash mismatch for 'bundle.json': Expected ...']",
+        # repr escapes the quotes when the expected hash bytes themselves hold a quote
+        "Signature mismatch: [\"Hash mismatch for \\'bundle.json\\': Expected Digest(b'\\x9d')\"]",
+        "Signature mismatch: ['Hash mismatch for \\\\\\'bundle.json\\\\\\': Expected']",
+    ],
+)
+def test_the_refusal_names_the_changed_file_however_model_signing_quotes_it(text: str) -> None:
+    from forgeml.bundle.signing import _reason
+
+    assert _reason(ValueError(text)) == "bundle.json changed since it was signed"

@@ -100,7 +100,8 @@ def _readable(key: Path, flag: str) -> None:
 
 def _reason(exc: BaseException) -> str:
     """model-signing's verdict in one short line: the changed files' names rather than their hashes."""
-    changed = re.findall(r"mismatch for '([^']+)'", str(exc))
+    # the names sit inside a repr of a list, so a quote may come escaped (\\') depending on the hash bytes
+    changed = re.findall(r"mismatch for \\*'([^'\\]+)\\*'", str(exc))
     if changed:
         return f"{', '.join(changed)} changed since it was signed"
     return _first_line(exc)[:300]
