@@ -19,28 +19,20 @@ import ast
 import re
 from pathlib import Path
 
-# Lowest first; a module is ranked by its top folder or file. The old forgeml.llm package sat above deploy.
-LAYERS = [  # the order tests/core/test_architecture.py enforces, plus the old llm package's place
-    ("errors",),
-    ("atomic",),
-    ("extras",),
-    ("config",),
-    ("check_options",),
-    ("config_reference",),
-    ("templates",),
-    ("data",),
-    ("checks",),
-    ("features",),
-    ("models",),
-    ("bundle",),
-    ("training",),
-    ("evaluation",),
-    ("compression",),
-    ("deploy",),
-    ("llm",),
-    ("api", "__init__"),
-    ("cli", "__main__"),
-]
+
+def _enforced_layers() -> list[tuple[str, ...]]:
+    """The order tests/core/test_architecture.py enforces (read from it, not copied), plus the place
+    the old forgeml.llm package had, just above deploy, so an old checkout ranks too."""
+    test = Path(__file__).parents[1] / "tests" / "core" / "test_architecture.py"
+    tree = ast.parse(test.read_text(encoding="utf-8"))
+    node = next(n for n in tree.body if isinstance(n, ast.AnnAssign) and getattr(n.target, "id", "") == "LAYERS")
+    layers = ast.literal_eval(node.value)
+    at = next(index for index, names in enumerate(layers) if "deploy" in names)
+    return [*layers[: at + 1], ("llm",), *layers[at + 1 :]]
+
+
+# Lowest first; a module is ranked by its top folder or file.
+LAYERS = _enforced_layers()
 
 
 def layer_of(module: str) -> int:

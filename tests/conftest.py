@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -103,3 +104,32 @@ def digits_run(tmp_path_factory: pytest.TempPathFactory) -> CliRun:
     folder = tmp_path_factory.mktemp("digits")
     result = forgeml("run", EXAMPLES / "digits_cnn.yaml", "--set", f"output_dir={folder}")
     return CliRun(result, folder / "digits_cnn")
+
+
+def start_server(bundle: Path, *settings: str, log: Path) -> tuple[subprocess.Popen[str], str]:
+    """`forgeml serve` on a free loopback port with `--set` settings, as a user runs it; returns once ready."""
+    from forgeml.deploy.verify import free_port, wait_ready
+
+    port = free_port()
+    args = [sys.executable, "-m", "forgeml", "serve", str(bundle), "--port", str(port)]
+    for setting in settings:
+        args += ["--set", setting]
+    handle = log.open("w+")
+    process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=handle, text=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_ready(base, process, log=handle)
+    except BaseException:
+        process.terminate()  # a server that never became ready must not outlive the test (nor its workers)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        raise
+    return process, base
+
+
+def stop_server(process: subprocess.Popen[str]) -> int:
+    """SIGTERM, as a supervisor sends it; the server's exit code once it has drained."""
+    process.send_signal(signal.SIGTERM)
+    return process.wait(timeout=30)

@@ -10,11 +10,7 @@ and, for an error, carry the one error body's keys with the request id of its ``
 
 from __future__ import annotations
 
-import signal
-import subprocess
-import sys
 from collections import Counter
-from pathlib import Path
 
 import schemathesis
 from hypothesis import HealthCheck, given, settings
@@ -28,8 +24,6 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from forgeml.deploy.verify import free_port, wait_ready
-
 CHECKS = [
     not_a_server_error,
     status_code_conformance,
@@ -37,28 +31,6 @@ CHECKS = [
     response_schema_conformance,
     negative_data_rejection,
 ]
-
-
-def start_server(bundle: Path, log: Path, *settings_: str) -> tuple[subprocess.Popen[str], str]:
-    """``forgeml serve`` on a free loopback port, as a user runs it; returns once ready."""
-    port = free_port()
-    args = [sys.executable, "-m", "forgeml", "serve", str(bundle), "--port", str(port)]
-    for setting in settings_:
-        args += ["--set", setting]
-    handle = log.open("w+")
-    process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=handle, text=True)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_ready(base, process, log=handle)
-    except BaseException:
-        process.kill()
-        raise
-    return process, base
-
-
-def stop_server(process: subprocess.Popen[str]) -> int:
-    process.send_signal(signal.SIGTERM)
-    return process.wait(timeout=30)
 
 
 def fuzz(base: str, max_examples: int, error_keys: set[str]) -> dict[str, Counter[int]]:

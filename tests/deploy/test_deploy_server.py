@@ -6,8 +6,6 @@ import asyncio
 import json
 import signal
 import socket
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -17,7 +15,9 @@ import pandas as pd
 import pytest
 
 import forgeml
-from forgeml.deploy.verify import free_port, wait_ready
+from conftest import start_server as start
+from conftest import stop_server as stop
+from forgeml.deploy.verify import free_port
 
 pytestmark = pytest.mark.slow
 
@@ -30,31 +30,6 @@ def bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
     run = forgeml.train(mixed_table_config(folder, train={"epochs": 5}))
     forgeml.api.export(run)
     return run.bundle_path
-
-
-def start(bundle: Path, *settings: str, log: Path) -> tuple[subprocess.Popen[str], str]:
-    port = free_port()
-    args = [sys.executable, "-m", "forgeml", "serve", str(bundle), "--port", str(port)]
-    for setting in settings:
-        args += ["--set", setting]
-    handle = log.open("w+")
-    process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=handle, text=True)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_ready(base, process, log=handle)
-    except BaseException:
-        process.terminate()  # a server that never became ready must not outlive the test (nor its workers)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        raise
-    return process, base
-
-
-def stop(process: subprocess.Popen[str]) -> int:
-    process.send_signal(signal.SIGTERM)
-    return process.wait(timeout=30)
 
 
 @pytest.fixture(scope="module")

@@ -10,12 +10,12 @@ pytestmark = pytest.mark.slow
 
 def test_every_tabular_route_survives_schema_driven_fuzzing(tmp_path_factory: pytest.TempPathFactory) -> None:
     import forgeml
-    from conftest import mixed_table_config
-    from openapi_fuzz import fuzz, start_server, stop_server
+    from conftest import mixed_table_config, start_server, stop_server
+    from openapi_fuzz import fuzz
 
     folder = tmp_path_factory.mktemp("fuzz")
     bundle = forgeml.train(mixed_table_config(folder, train={"epochs": 1, "threads": 1})).bundle_path
-    process, base = start_server(bundle, folder / "server.log")
+    process, base = start_server(bundle, log=folder / "server.log")
     try:
         seen = fuzz(base, max_examples=100, error_keys={"code", "message", "request_id", "field", "row"})
     finally:

@@ -13,12 +13,11 @@ pytestmark = pytest.mark.slow
 
 
 def test_every_language_model_route_survives_schema_driven_fuzzing(tmp_path: Path) -> None:
-    from openapi_fuzz import fuzz, start_server, stop_server
+    from conftest import start_server, stop_server
+    from openapi_fuzz import fuzz
 
     bundle = trained_tiny_run()[0].bundle_path
-    process, base = start_server(
-        bundle, tmp_path / "server.log", "max_tokens_limit=8", "default_max_tokens=4"
-    )
+    process, base = start_server(bundle, "max_tokens_limit=8", "default_max_tokens=4", log=tmp_path / "server.log")
     keys = {"code", "message", "request_id", "field", "row", "type", "param"}
     try:
         seen = fuzz(base, max_examples=100, error_keys=keys)

@@ -19,8 +19,6 @@ imports one default-domain version. Members with weight 0 are left out of the gr
 
 from __future__ import annotations
 
-import logging
-import warnings
 from importlib.metadata import version
 from typing import Any
 
@@ -145,28 +143,12 @@ def _export_head(head: _Head, pipeline: FeaturePipeline, boosters: int, output_n
     """The head through ``torch.onnx.export(dynamo=True)``, as every network is exported."""
     import onnx
 
-    from forgeml.bundle.onnx_export import example_inputs
+    from forgeml.bundle.onnx_export import dynamo_export, example_inputs
 
     inputs = example_inputs(pipeline)
     if boosters:
         inputs[TREE_SCORES] = torch.zeros(2, boosters * pipeline.target_.output_dim, dtype=torch.float32)
-    batch = torch.export.Dim("batch", min=1, max=1 << 20)
-    loggers = [logging.getLogger(name) for name in ("torch.onnx", "onnxscript")]
-    levels = [log.level for log in loggers]
-    for log in loggers:
-        log.setLevel(logging.ERROR)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the exporter's deprecation/FutureWarnings say nothing to users
-        try:
-            program = torch.onnx.export(
-                head, args=(), kwargs=inputs, dynamo=True, opset_version=opset, input_names=list(inputs),
-                output_names=[output_name], dynamic_shapes={name: {0: batch} for name in inputs},
-                optimize=True, verbose=False,
-            )  # fmt: skip
-        finally:
-            for log, level in zip(loggers, levels, strict=True):
-                log.setLevel(level)
-    assert program is not None
+    program = dynamo_export(head, inputs, output_name, opset)
     return onnx.load_from_string(program.model_proto.SerializeToString())
 
 

@@ -172,7 +172,14 @@ def example_inputs(pipeline: FeaturePipeline, rows: int = 2) -> dict[str, torch.
 
 
 def _torch_export(module: InferenceModule, pipeline: FeaturePipeline, file: Path) -> None:
-    inputs = example_inputs(pipeline)
+    dynamo_export(module, example_inputs(pipeline), OUTPUT_NAME, OPSET).save(str(file), external_data=False)
+
+
+def dynamo_export(module: torch.nn.Module, inputs: dict[str, torch.Tensor], output_name: str, opset: int) -> Any:
+    """``torch.onnx.export(dynamo=True)`` of ``module(**inputs)`` with a dynamic batch, exporter noise muted.
+
+    The one way forgeml turns a network into ONNX (single models and the ensemble head alike).
+    """
     batch = torch.export.Dim("batch", min=1, max=1 << 20)
     # The exporter logs every torchvision op it skips and onnxscript's constant folding warns about
     # folds it could not make; nothing users can act on.
@@ -188,9 +195,9 @@ def _torch_export(module: InferenceModule, pipeline: FeaturePipeline, file: Path
                 args=(),
                 kwargs=inputs,
                 dynamo=True,
-                opset_version=OPSET,
+                opset_version=opset,
                 input_names=list(inputs),
-                output_names=[OUTPUT_NAME],
+                output_names=[output_name],
                 dynamic_shapes={name: {0: batch} for name in inputs},
                 optimize=True,
                 verbose=False,
@@ -199,7 +206,7 @@ def _torch_export(module: InferenceModule, pipeline: FeaturePipeline, file: Path
             for log, level in zip(loggers, levels, strict=True):
                 log.setLevel(level)
     assert program is not None
-    program.save(str(file), external_data=False)
+    return program
 
 
 def check_onnx(file: Path) -> None:
