@@ -25,6 +25,7 @@ from forgeml.check_options import CheckOptions, check_options
 from forgeml.checks import DataReport, gate
 from forgeml.checks import check as check_data
 from forgeml.checks.fixes import fix_table
+from forgeml.checks.images import fix_images
 from forgeml.checks.render import write_reports
 from forgeml.compression.options import CompressOptions
 from forgeml.config import CAUSAL_LM, Config, ServeConfig, config_json, dump_config, load_config
@@ -235,7 +236,10 @@ def check(source: str | Path, *, console: Console | None = None, **options: Any)
     target = chosen.target or (data.target if data is not None else None)
     test_source = chosen.test_source or (data.test_source if data is not None else None)
     task = data.task if data is not None else "auto"
-    if chosen.fix:
+    if chosen.fix and (listed := fix_images(source)) is not None:  # image files: a list, nothing moved
+        if console is not None:
+            console.print(f"listed {listed[1]} files to leave out in {listed[0]}", soft_wrap=True)
+    elif chosen.fix:
         if chosen.output is None:
             raise ConfigError(
                 "--fix needs -o OUT: the cleaned copy is written to a new file (.csv, .parquet or .jsonl)."

@@ -82,10 +82,12 @@ class SplitConfig(Section):
 class DataConfig(Section):
     """Where the data comes from: the target column of a table, or a language model's examples."""
 
-    source: str  # a file path (csv, parquet, jsonl, npz) or sklearn:<name>
+    source: str  # a file path (csv, parquet, jsonl, npz), a folder of class subfolders of images, or sklearn:<name>
     target: str | None = None  # column to predict; sklearn sets and npz files default to "target"
     task: Task = "auto"
     test_source: str | None = None  # an explicit test file; otherwise split from `source`
+    # image-path columns may point outside the table's folder (refused by default)
+    allow_outside_paths: bool = False
     # causal_lm only: a validation file (otherwise split.validation of the examples is held out)
     validation_source: str | None = None
     split: SplitConfig = SplitConfig()
@@ -111,9 +113,27 @@ class CategoricalConfig(Section):
     embedding_dim: Width = 8
 
 
+class AugmentConfig(Section):
+    """Random changes to training images only (kornia, inside the CNN's training forward; off at eval)."""
+
+    enabled: bool = False
+    flip: Fraction = 0.5  # chance of a left-right flip
+    crop_scale: Annotated[float, Field(gt=0, le=1)] = 0.8  # random resized crop keeps >= this share of the area
+    rotation: Annotated[float, Field(ge=0, le=45)] = 10.0  # degrees, either way
+    jitter: Annotated[float, Field(ge=0, le=1)] = 0.1  # brightness, contrast and saturation change
+
+
 class ImageConfig(Section):
     # Pixel values are divided by this; "auto" uses the training split's maximum (16 for digits, 255 for 8-bit).
     scale: Number | Literal["auto"] = "auto"
+    # Image files only (a folder or a table of paths; .npz arrays keep their shape): the model's input
+    # size, one number for square or [height, width], and how files of another shape reach it
+    # (crop: shorter side to the size, centre cut; pad: longer side, black borders; stretch).
+    size: Annotated[Int, Field(ge=4, le=4096)] | list[Annotated[Int, Field(ge=4, le=4096)]] = 64
+    resize: Literal["crop", "pad", "stretch"] = "crop"
+    channels: Literal["auto", 1, 3] = "auto"  # auto: 1 when every training file is grey, else 3 (RGB)
+    cache: bool = True  # decode once into a memory-mapped uint8 file ($FORGEML_CACHE, ~/.cache/forgeml)
+    augment: AugmentConfig = AugmentConfig()
 
 
 class TextConfig(Section):
@@ -769,7 +789,8 @@ def _is_table(raw: dict[str, Any]) -> bool:
     """
     source = str(_section(raw, "data.source") or "") if isinstance(_section(raw, "data"), dict | BaseModel) else ""
     text = _section(raw, "features.text_columns") if _section(raw, "features") is not None else None
-    return bool(source) and not source.endswith(".npz") and source not in _IMAGE_SOURCES and not text
+    folder = source.endswith("/") or Path(source).is_dir()  # a folder of images (forgeml.data.images)
+    return bool(source) and not source.endswith(".npz") and source not in _IMAGE_SOURCES and not text and not folder
 
 
 def default_model_type(source: str) -> str:

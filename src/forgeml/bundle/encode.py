@@ -71,6 +71,7 @@ def check_images(pipeline: FeaturePipeline, images: np.ndarray | None) -> np.nda
     """Raw images ``(N, C, H, W)`` float32 of the trained shape with finite pixels (the graph scales them)."""
     assert pipeline.image_ is not None
     shape = tuple(pipeline.image_.shape_)
+    images = None if images is None else pipeline.image_.pixels(images)  # image files: decoded as in training
     if images is None:
         raise DataError(f"this model needs images of shape {shape} (an .npz with an 'images' or 'x' array).")
     if tuple(images.shape[1:]) != shape:

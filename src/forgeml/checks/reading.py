@@ -18,6 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from forgeml.data.csv_reader import BadRow, read_csv, require_content
+from forgeml.data.images import ImageFiles, has_image_paths, is_image_source
 from forgeml.data.sources import DEFAULT_TARGET, load_source
 from forgeml.data.tables import TABLE_FORMATS, read_parquet, read_table
 from forgeml.errors import ConfigError, DataError
@@ -39,6 +40,7 @@ class RawTable:
     row_numbers: np.ndarray | None = None
     images: np.ndarray | None = None
     image_target: pd.Series | None = None
+    image_files: ImageFiles | None = None  # a folder or table of image files (forgeml.checks.images)
     text_file: bool = False  # CSV: every column was read as text
     dialect: str | None = None  # CSV: what the reader decided, when not comma-separated UTF-8
 
@@ -55,7 +57,7 @@ def read_source(source: str | Path | pd.DataFrame) -> RawTable:
     if isinstance(source, pd.DataFrame):
         return RawTable("<DataFrame>", frame_columns(source), len(source))
     text = str(source)
-    if text.startswith("sklearn:") or Path(text).suffix.lower() == ".npz":
+    if text.startswith("sklearn:") or Path(text).suffix.lower() == ".npz" or is_image_source(text):
         return _read_loaded(text)
     path = Path(text)
     kind = TABLE_FORMATS.get(path.suffix.lower())
@@ -74,6 +76,8 @@ def read_source(source: str | Path | pd.DataFrame) -> RawTable:
         table = RawTable(text, frame_columns(frame), len(frame))
     if table.rows == 0:
         raise DataError(f"{path}: the file has a header but no rows. Add data rows.", path=text)
+    if any(pa.types.is_string(column.type) and has_image_paths(column) for column in table.columns.values()):
+        return _read_loaded(text)  # a table of image paths: the files are checked, not the path column
     return table
 
 
@@ -106,6 +110,9 @@ def _read_loaded(source: str) -> RawTable:
     if raw.target is not None and raw.images is None:
         frame = frame.assign(**{DEFAULT_TARGET: raw.target.to_numpy()})
     rows = len(raw)
+    if isinstance(raw.images, ImageFiles):
+        table = RawTable(source, frame_columns(frame), rows, image_files=raw.images, image_target=raw.target)
+        return table
     table = RawTable(source, frame_columns(frame), rows, images=raw.images)
     if raw.images is not None:
         table.image_target = raw.target

@@ -19,6 +19,7 @@ import pandas as pd
 
 from forgeml.checks import catalogue as cat
 from forgeml.checks.columns import column_findings
+from forgeml.checks.images import image_findings
 from forgeml.checks.reading import RawTable, frame_columns, read_source
 from forgeml.checks.report import ColumnSchema, DataReport, Finding, sort_findings
 from forgeml.checks.rows import (
@@ -68,7 +69,7 @@ def check(
     findings = _dialect(table) + _unparseable(table) + _image_findings(table)
     schema, more, full_hash, described = _analyse(table, target, task)
     findings += more
-    test_rows = None
+    test_rows, test_table = None, None
     if test_source is not None:
         test_table = read_source(test_source)
         if test_table.images is not None:  # the labels of an .npz travel beside the images
@@ -81,6 +82,9 @@ def check(
             if f.id in ("unparseable_rows", "csv_dialect", "missing_target")
         ]
         findings += overlap_findings(full_hash, test_hash, str(test_source), test_table.source_rows)
+    if table.image_files is not None:
+        test_files = None if test_table is None else test_table.image_files
+        findings += image_findings(table.image_files, table.image_target, test_files)
     limits_used = limits(thresholds)
     findings = judge(findings, rows=table.rows, test_rows=test_rows, thresholds=limits_used)
     allowed = set(allow)
@@ -103,6 +107,7 @@ def check(
 
 def resolve_target(table: RawTable, target: str | None) -> str | None:
     loaded = table.source.startswith("sklearn:") or table.source.lower().endswith(".npz")
+    loaded = loaded or table.image_files is not None  # a folder's labels are its subfolders
     if target is None and loaded and (DEFAULT_TARGET in table.columns or table.image_target is not None):
         target = DEFAULT_TARGET
     if target is not None and table.image_target is not None:

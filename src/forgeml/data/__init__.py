@@ -38,13 +38,15 @@ def load_data(config: DataConfig, *, seed: int) -> Splits:
     With ``config.test_source`` the test rows come from that file and the source is split into
     train and validation only, so a team's own hold-out set is never mixed into training.
     """
-    raw = _drop_missing_targets(load_source(config.source, config.target))
+    raw = _drop_missing_targets(
+        load_source(config.source, config.target, allow_outside_paths=config.allow_outside_paths)
+    )
     assert raw.target is not None  # load_source(require_target=True) guarantees it
     task = infer_task(raw.target, config.task)
     if config.test_source is None:
         train, validation, test = split_rows(raw, config.split, task, seed)
     else:
-        test = load_source(config.test_source, config.target)
+        test = load_source(config.test_source, config.target, allow_outside_paths=config.allow_outside_paths)
         no_test = config.split.model_copy(update={"test": 0.0})
         train, validation, _ = split_rows(raw, no_test, task, seed)
     return Splits(train=train, validation=validation, test=test, task=task)

@@ -1,7 +1,8 @@
 """Load a data source named in the config into :class:`RawData`: a table and/or images, and a target.
 
 A source is a file path (CSV, Parquet, JSON Lines, NumPy ``.npz``) or ``sklearn:<name>`` for one of
-scikit-learn's bundled data sets, which ship inside the package and need no download.
+scikit-learn's bundled data sets, which ship inside the package and need no download. A folder of
+class subfolders, or a table with a column of image paths, gives image files (``forgeml.data.images``).
 """
 
 from __future__ import annotations
@@ -12,6 +13,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from forgeml.data.images import (
+    ImageFiles,
+    exclusion_path,
+    image_column,
+    is_image_source,
+    list_folder,
+    read_exclusions,
+    table_files,
+)
 from forgeml.data.tables import read_table
 from forgeml.errors import ConfigError, DataError
 
@@ -24,12 +34,12 @@ class RawData:
     """Rows as read from a source, before any feature is fitted.
 
     ``table`` holds the input columns (it has no columns for pure image data), ``images`` is
-    ``(N, C, H, W)`` when the source has images, ``target`` is None when the source has no labels
+    ``(N, C, H, W)`` when the source has images (:class:`ImageFiles` for image files), ``target`` is None when the source has no labels
     (prediction input).
     """
 
     table: pd.DataFrame
-    images: np.ndarray | None
+    images: np.ndarray | ImageFiles | None
     target: pd.Series | None
     source: str
 
@@ -46,19 +56,24 @@ class RawData:
         )
 
 
-def load_source(source: str, target: str | None, *, require_target: bool = True) -> RawData:
+def load_source(
+    source: str, target: str | None, *, require_target: bool = True, allow_outside_paths: bool = False
+) -> RawData:
     """Read ``source`` and separate the target column from the inputs.
 
     With ``require_target=False`` (prediction) a missing target column is fine and any present one is dropped.
     """
     if source.startswith("sklearn:"):
         raw = _load_sklearn(source.removeprefix("sklearn:"))
+    elif is_image_source(source):
+        files, labels = list_folder(Path(source))
+        raw = RawData(pd.DataFrame(index=range(len(files))), files, labels, source)
     else:
         path = Path(source)
         if path.suffix.lower() == ".npz":
             raw = _load_npz(path)
         else:
-            raw = RawData(table=read_table(path), images=None, target=None, source=source)
+            raw = _image_table(read_table(path), path, target, allow_outside_paths)
     raw = _split_off_target(raw, target, require_target)
     if raw.target is not None and len(raw.target) and bool(raw.target.isna().all()):
         name = target or DEFAULT_TARGET
@@ -69,6 +84,21 @@ def load_source(source: str, target: str | None, *, require_target: bool = True)
             column=name,
         )
     return raw
+
+
+def _image_table(table: pd.DataFrame, path: Path, target: str | None, allow_outside: bool) -> RawData:
+    """A table; one with a column of image paths gives those files (its other columns are not inputs)."""
+    column = image_column(table.drop(columns=[target], errors="ignore"))
+    if column is None:
+        return RawData(table=table, images=None, target=None, source=str(path))
+    files = table_files(table, column, path, allow_outside=allow_outside)
+    keep = ~np.isin(np.asarray(files.paths, dtype=object), list(read_exclusions(exclusion_path(str(path)), path.parent)))
+    if target is None:  # checking: every other column may be the label
+        kept = table.drop(columns=[column])
+    else:
+        kept = table[[target]] if target in table.columns else pd.DataFrame(index=table.index)
+    rows = np.flatnonzero(keep)
+    return RawData(kept.iloc[rows].reset_index(drop=True), files[rows], None, str(path))
 
 
 def _split_off_target(raw: RawData, target: str | None, require_target: bool) -> RawData:

@@ -173,7 +173,7 @@ def make_figures(
         figures["ROC and precision-recall curves"] = plots.roc_and_pr_curves(truth, probabilities, labels)
         figures["Calibration"] = plots.calibration(truth, probabilities)
         if test.images is not None:
-            wrong = plots.confidently_wrong(test.images, truth, probabilities, labels)
+            wrong = plots.confidently_wrong(pipeline.image_.pixels(test.images), truth, probabilities, labels)
             if wrong is not None:
                 figures["Most confidently wrong"] = wrong
         text_columns = list(getattr(getattr(pipeline, "text_", None), "columns", []) or [])
@@ -194,7 +194,8 @@ def make_figures(
     if attributions is not None and attributions.saliency is not None and test.images is not None:
         rows = list(attributions.saliency_rows)
         captions = [f"row {row}: {decoded.values[row]}" for row in rows]
-        figures["Saliency"] = plots.saliency_grid(test.images[rows], attributions.saliency, captions)
+        pixels = pipeline.image_.pixels(test.images[rows])  # image files: decoded as in training
+        figures["Saliency"] = plots.saliency_grid(pixels, attributions.saliency, captions)
     return figures
 
 

@@ -1,4 +1,9 @@
-"""Image arrays ``(N, C, H, W)``: divided by a scale fitted on the training split."""
+"""Images ``(N, C, H, W)``: arrays from an ``.npz``, or image files decoded at the fitted size.
+
+Pixel values are divided by a scale fitted on the training split (255 for image files). For files,
+the decoding options (size, resize policy, channels) are fitted here and saved with the pipeline, so
+evaluation, ``forgeml predict`` and the server decode with exactly the options training used.
+"""
 
 from __future__ import annotations
 
@@ -6,16 +11,46 @@ from typing import Any
 
 import numpy as np
 
+from forgeml.config import ImageConfig
+from forgeml.data.images import DecodeOptions, ImageFiles, cache_folder, decode_files, grey_only
 from forgeml.errors import DataError, NotFittedError
+
+Images = np.ndarray | ImageFiles
 
 
 class ImageFeatures:
     """Scales pixel values to about [0, 1]; checks that every image has the trained shape."""
 
-    def __init__(self, *, scale: float | str = "auto") -> None:
+    def __init__(
+        self,
+        *,
+        scale: float | str = "auto",
+        size: int | list[int] = 64,
+        resize: str = "crop",
+        channels: int | str = "auto",
+        cache: bool = True,
+    ) -> None:
         self.scale = scale
+        self.size = size
+        self.resize = resize
+        self.channels = channels
+        self.cache = cache
 
-    def fit(self, images: np.ndarray) -> ImageFeatures:
+    @classmethod
+    def from_config(cls, config: ImageConfig) -> ImageFeatures:
+        return cls(
+            scale=config.scale, size=config.size, resize=config.resize, channels=config.channels, cache=config.cache
+        )
+
+    def fit(self, images: Images) -> ImageFeatures:
+        self.decode_: DecodeOptions | None = None
+        if isinstance(images, ImageFiles):
+            height, width = (self.size, self.size) if isinstance(self.size, int) else self.size[:2]
+            channels = self.channels if self.channels != "auto" else (1 if grey_only(images) else 3)
+            self.decode_ = DecodeOptions(int(height), int(width), int(channels), self.resize)
+            self.scale_ = 255.0 if self.scale == "auto" else float(self.scale)
+            self.shape_ = (int(channels), int(height), int(width))
+            return self
         if self.scale == "auto":
             peak = float(np.max(images)) if images.size else 1.0
             self.scale_ = peak if peak > 1.0 else 1.0
@@ -24,29 +59,56 @@ class ImageFeatures:
         self.shape_ = tuple(int(size) for size in images.shape[1:])
         return self
 
-    def transform(self, images: np.ndarray | None) -> np.ndarray:
+    def pixels(self, images: Images) -> np.ndarray:
+        """Raw pixels ``(N, C, H, W)``: arrays as they are, files decoded with the fitted options."""
+        if not isinstance(images, ImageFiles):
+            return images
+        if getattr(self, "decode_", None) is None:
+            raise DataError(
+                f"{images.source}: this model was trained on image arrays of shape {self.shape_}, not image "
+                "files. Pass an .npz of arrays."
+            )
+        assert self.decode_ is not None
+        cache = cache_folder() if self.cache else None
+        return decode_files(images, self.decode_, cache=cache)
+
+    def transform(self, images: Images | None) -> np.ndarray:
         """``(N, C, H, W)`` float32."""
         if not hasattr(self, "scale_"):
             raise NotFittedError("ImageFeatures.transform called before fit.")
         if images is None:
             raise DataError(
-                f"this model needs images of shape {self.shape_} (an .npz with an 'images' or 'x' array)."
+                f"this model needs images of shape {self.shape_} (an .npz with an 'images' or 'x' array, "
+                "or a folder of image files)."
             )
+        images = self.pixels(images)
         if tuple(images.shape[1:]) != self.shape_:
             raise DataError(
                 f"images have shape {tuple(images.shape[1:])} but the model was trained on {self.shape_} (C, H, W)."
             )
+        if images.dtype == np.uint8:  # decoded files: finite by construction; scale in 64-row blocks
+            out = np.empty(images.shape, dtype=np.float32)
+            for start in range(0, len(images), 64):
+                np.divide(images[start : start + 64], np.float32(self.scale_), out=out[start : start + 64])
+            return out
         if not np.all(np.isfinite(images)):
             row = int(np.flatnonzero(~np.isfinite(images.reshape(len(images), -1)).all(axis=1))[0])
             raise DataError(f"image {row + 1} contains NaN or infinite pixel values.", row=row + 1)
         return (images / self.scale_).astype(np.float32)
 
     def to_json(self) -> dict[str, Any]:
-        return {"scale": self.scale_, "shape": list(self.shape_)}
+        decode = getattr(self, "decode_", None)
+        state: dict[str, Any] = {"scale": self.scale_, "shape": list(self.shape_)}
+        if decode is not None:
+            state["decode"] = decode.to_json() | {"cache": self.cache}
+        return state
 
     @classmethod
     def from_json(cls, state: dict[str, Any]) -> ImageFeatures:
         features = cls(scale=state["scale"])
         features.scale_ = float(state["scale"])
         features.shape_ = tuple(state["shape"])
+        decode = dict(state.get("decode") or {})  # absent for array-trained models and older bundles
+        features.cache = bool(decode.pop("cache", False))
+        features.decode_ = DecodeOptions(**decode) if decode else None
         return features

@@ -126,7 +126,7 @@ class FeaturePipeline:
             min_frequency=cat.min_frequency,
         ).fit(table)
         self.image_ = (
-            None if train.images is None else ImageFeatures(scale=self.config.image.scale).fit(train.images)
+            None if train.images is None else ImageFeatures.from_config(self.config.image).fit(train.images)
         )
         if train.target is None:
             raise DataError("the training rows have no target values.")
