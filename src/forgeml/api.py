@@ -169,8 +169,9 @@ def evaluate(
     else:
         rows, name = load_source(str(data), bundle.manifest["task"].get("target")), Path(data).stem
     evaluation = evaluate_run(
-        run_dir, bundle.model, bundle.pipeline, rows, splits.train.target, config, name=name
-    )
+        run_dir, bundle.model, bundle.pipeline, rows, splits.train.target, config, name=name,
+        members=splits.train if name is None else None,  # the membership audit: train rows vs test rows
+    )  # fmt: skip
     if name is None:  # report.html was rendered afresh: keep the section `forgeml compress` added
         from forgeml.compression.report import restore_run_report
 

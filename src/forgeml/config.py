@@ -424,6 +424,34 @@ class ScheduleConfig(Section):
 class TrainConfig(Section):
     """The training loop: optimizer, loss, batch size, when to stop; checkpoints, precision, logs."""
 
+class PrivacyConfig(Section):
+    """Differentially private training: DP-SGD through Opacus (per-sample clipping, Poisson sampling).
+
+    The noise multiplier is solved for ``epsilon`` at ``delta`` over ``train.epochs``; the ε actually
+    spent (fewer epochs after early stopping) is what the accountant reports (docs/privacy.md).
+    """
+
+    epsilon: Annotated[Number, Field(gt=0.0, le=1000.0)]  # the (ε, δ) budget for the whole run
+    delta: Literal["auto"] | float = "auto"  # auto: 1/(10 n), n training rows; set: < 1/n
+    max_grad_norm: Annotated[Number, Field(gt=0.0, le=1e6)] = 1.0  # each row's gradient is clipped to this L2 norm
+    accountant: Literal["rdp", "prv"] = "rdp"  # Opacus' Renyi-DP or privacy-random-variable accountant
+    compare: bool = True  # also train the same config without privacy (no files), for the card's accuracy cost
+
+    @field_validator("delta", mode="before")
+    @classmethod
+    def _delta(cls, value: Any) -> Any:
+        if value == "auto":
+            return value
+        number = _not_a_bool(value)
+        try:
+            number = float(number)  # YAML reads 1e-5 as a string
+        except (TypeError, ValueError):
+            number = math.nan
+        if not 0.0 < number < 1.0:
+            raise ValueError("must be auto or a number between 0 and 1 (below 1/training rows)")
+        return number
+
+
     epochs: Annotated[Int, Field(gt=0, le=100_000)] = 20
     batch_size: Annotated[Int, Field(gt=0, le=2**20)] = 32
     optimizer: Literal["sgd", "adam", "adamw"] = "adam"
@@ -461,6 +489,7 @@ class TrainConfig(Section):
 
     @field_validator("learning_rate", "weight_decay")
     @classmethod
+    privacy: PrivacyConfig | None = None  # differentially private training (DP-SGD, Opacus)
     def _finite(cls, value: float) -> float:
         if not math.isfinite(value):
             raise ValueError(f"must be a finite number, got {value}")
@@ -469,6 +498,27 @@ class TrainConfig(Section):
 
 # Checks whose blocking depends on how much they find (values and reasons: forgeml.checks.catalogue;
 # tests/checks/test_thresholds.py keeps this list and the catalogue's equal).
+    @model_validator(mode="after")
+    def _privacy_keeps_its_guarantee(self) -> TrainConfig:
+        """Options whose arithmetic breaks DP-SGD's per-row bound are refused, not silently changed."""
+        if self.privacy is None:
+            return self
+        breaking = {
+            "accumulate": (self.accumulate > 1, "summing batches makes one optimizer step sample several Poisson batches"),
+            "grad_clip": (self.grad_clip is not None, "train.privacy.max_grad_norm clips each row's gradient instead"),
+            "class_weights": (self.class_weights is not None, "a weighted mean divides by the batch's weights, so one row changes every other row's gradient"),
+            "precision": (self.precision == "fp16", "the fp16 grad scaler skips steps the accountant counts"),
+            "compile": (self.compile, "torch.compile bypasses Opacus' per-sample gradient hooks"),
+            "on_nan": (self.on_nan == "skip", "a skipped step has no per-sample gradients to clip and noise"),
+        }  # fmt: skip
+        for name, (set_, why) in breaking.items():
+            if set_:
+                raise ConfigError(
+                    f"train.{name} cannot be used with train.privacy: {why}. Remove train.{name} (or train.privacy).",
+                    key=f"train.{name}",
+                )
+        return self
+
 THRESHOLD_CHECKS = (
     "unparseable_rows",
     "missing_target",
@@ -518,6 +568,8 @@ class EvaluateConfig(Section):
 
 
 class ServeConfig(Section):
+    # loss-threshold and likelihood-ratio membership inference on train vs test rows; None: on with train.privacy
+    privacy_audit: bool | None = None
     """The HTTP server and ONNX export (the deploy stage). Every limit is enforced before the model runs."""
 
     host: Annotated[
@@ -645,7 +697,7 @@ NETWORK_TRAIN_KEYS = {
     "epochs", "batch_size", "optimizer", "weight_decay", "momentum", "loss", "schedule", "grad_clip",
     "accumulate", "label_smoothing", "precision", "compile", "allocator", "channels_last",
     "fused_optimizer", "profile_steps", "deterministic", "device", "on_nan", "checkpoint_every",
-    "keep_checkpoints", "resume", "tensorboard", "csv_log",
+    "keep_checkpoints", "resume", "tensorboard", "csv_log", "privacy",
 }  # fmt: skip
 
 
@@ -682,7 +734,8 @@ KIND_RULES: dict[Kind, dict[str, dict[str, Any]]] = {
             "": {"features", "card"},
             "data": {"target", "task", "test_source"},
             "data.split": {"test", "stratify"},
-            "evaluate": {"slices", "slice_gap", "bootstrap", "permutation_repeats"},
+            "evaluate": {"slices", "slice_gap", "bootstrap", "permutation_repeats", "privacy_audit"},
+            "train": {"privacy"},
         },
     },
 }
@@ -710,7 +763,7 @@ TYPE_RULES: dict[str, dict[str, dict[str, Any]]] = {
 TYPE_RULES[AUTO] = {
     "defaults": TYPE_RULES[GBM]["defaults"] | {"train": {}, "train.early_stopping": {}},
     "foreign": {
-        "train": {"resume", "checkpoint_every", "keep_checkpoints", "profile_steps", "tensorboard", "csv_log"},
+        "train": {"resume", "checkpoint_every", "keep_checkpoints", "profile_steps", "tensorboard", "csv_log", "privacy"},
         "features": TYPE_RULES[GBM]["foreign"]["features"],
         "features.numeric": {"impute", "scale"},
         "features.categorical": {"encoding", "embedding_dim"},
@@ -744,6 +797,7 @@ def rules_for(model_type: str | None) -> dict[str, dict[str, Any]]:
     for dotted, names in extra["foreign"].items():
         foreign[dotted] = foreign.get(dotted, set()) | names
     return {"defaults": defaults, "foreign": foreign}
+    "train.privacy": "DP-SGD trains one mlp, cnn or text network; trees and LoRA fine-tuning are not made private",
 
 
 def _apply_kind(raw: dict[str, Any]) -> dict[str, Any]:
@@ -801,7 +855,7 @@ def default_model_type(source: str) -> str:
 def _why_foreign(key: str, model_type: str | None) -> str:
     """Why a kind rule refuses ``key``, with what to use instead where there is something."""
     if kind_of(str(model_type)) == CAUSAL_LM:
-        return "a language model"
+        return "a language model" + (f"; {_INSTEAD[key]}" if key == "train.privacy" else "")
     dotted, _, name = key.rpartition(".")
     if name in AUTO_ONLY_TRAIN_KEYS and dotted == "train":
         return f"{model_type or 'mlp'} never reads it; {_INSTEAD[key]}"

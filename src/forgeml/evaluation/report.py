@@ -57,6 +57,7 @@ def render_report(
         importance=_importance(evaluation, figures),
         attributions=_attributions(evaluation, figures),
         card=[
+        privacy=evaluation.privacy,
             (title, text, f"card.{setting}")
             for title, text, setting in (
                 ("Intended use", config.card.intended_use, "intended_use"),

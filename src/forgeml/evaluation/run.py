@@ -24,6 +24,7 @@ from forgeml.evaluation import plots
 from forgeml.evaluation.baseline import Interval, baseline_metrics, bootstrap_interval
 from forgeml.evaluation.explain import Attributions, Importance, attributions, permutation_importance
 from forgeml.evaluation.leaderboard import leaderboard, leaderboard_csv
+from forgeml.evaluation.membership import privacy_section
 from forgeml.evaluation.metrics import METRICS_SCHEMA_VERSION, Metrics, class_indices, compute_metrics
 from forgeml.evaluation.report import Figures, render_report
 from forgeml.evaluation.schema import check_columns
@@ -47,6 +48,7 @@ class Evaluation:
     metrics_path: Path
     report_path: Path
     leaderboard: tuple[dict[str, Any], ...] = ()  # model.type auto: every candidate beside the ensemble
+    privacy: dict[str, Any] | None = None  # train.privacy / evaluate.privacy_audit (evaluation.membership)
 
     @property
     def flagged_slices(self) -> tuple[Slice, ...]:
@@ -71,6 +73,7 @@ class Evaluation:
                 "integrated_gradients": None if self.attributions is None else self.attributions.to_json(),
             }
             | ({"leaderboard": list(self.leaderboard)} if self.leaderboard else {})
+            | ({"privacy": self.privacy} if self.privacy is not None else {})
         )
 
 
@@ -96,12 +99,14 @@ def evaluate_run(
     config: Config,
     *,
     name: str | None = None,
+    members: RawData | None = None,
 ) -> Evaluation:
     """Score ``model`` on ``test``, write ``metrics.json`` and ``report.html`` in ``run_dir``, return all.
 
     ``train_target`` gives the baseline (majority class or mean). ``name`` (e.g. the stem of a
     ``--data`` file) writes ``metrics-<name>.json`` and ``report-<name>.html`` instead, so the test
     split's card is kept. Slices, bootstrap and permutation repeats come from ``config.evaluate``.
+    ``members`` (the training rows) are what the membership-inference audit tells apart from ``test``.
     """
     # columns the pipeline itself left out (ids it detected) are present in a test file by design
     left_out = list(getattr(pipeline, "left_out_", {}))
@@ -131,6 +136,7 @@ def evaluate_run(
         metrics_path=run_dir / ("metrics.json" if name is None else f"metrics-{name}.json"),
         report_path=run_dir / ("report.html" if name is None else f"report-{name}.html"),
         leaderboard=leaderboard(model, pipeline, test),
+        privacy=privacy_section(run_dir, model, pipeline, members, test, config, predict=predict_rows),
     )
     figures = make_figures(run_dir, pipeline, test, truth, decoded, evaluation)
     atomic.write_text(evaluation.metrics_path, json.dumps(evaluation.to_json(), indent=2))

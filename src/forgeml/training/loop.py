@@ -14,6 +14,7 @@ import random
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -37,6 +38,9 @@ from forgeml.training.runtime import (
     resolve_device,
 )
 from forgeml.training.steps import Stepper, fault_hooks
+
+if TYPE_CHECKING:
+    from forgeml.training.privacy import PrivacyReport, PrivateTraining
 
 __all__ = [
     "NonFiniteLoss",
@@ -81,6 +85,7 @@ class TrainResult:
     is_main: bool = True
     resumed_step: int | None = None
     stop_reason: str | None = None  # e.g. early stopping: at which epoch and why
+    privacy: PrivacyReport | None = None  # train.privacy: the epsilon spent and how
 
 
 @dataclass(frozen=True)
@@ -150,6 +155,14 @@ def fit(
     validation = validation.to(device) if validation is not None and len(validation) else None
     batches = max(1, -(-len(train) // config.batch_size))
     optimizer = make_optimizer(model, config)
+    private: PrivateTraining | None = None
+    if config.privacy is not None:  # DP-SGD: Opacus' optimizer, Poisson batches, accountant in checkpoints
+        from forgeml.training.privacy import PrivateTraining, refuse_processes
+
+        refuse_processes(ranks.world_size)
+        private = PrivateTraining(model, optimizer, len(train), config, seed=seed)
+        optimizer, loss_function = private.optimizer, private.loss(loss_function)
+        callbacks = [*callbacks, private.callback]
     scheduler = make_scheduler(optimizer, config, steps_per_epoch=-(-batches // config.accumulate))
     scaler = grad_scaler(config, device)
     store = (
@@ -189,10 +202,21 @@ def fit(
     with GracefulStop().installed() as stop:
         while progress.epoch <= config.epochs and not progress.finished:
             _run_epoch(
-                train, validation, loss_function, config, state, progress, stepper, callbacks, stop, save
+                train,
+                validation,
+                loss_function,
+                config,
+                state,
+                progress,
+                stepper,
+                callbacks,
+                stop,
+                save,
+                private,
             )
     for callback in callbacks:
         callback.on_train_end(state)
+    privacy = private.close() if private is not None else None
     model.eval()
     model.to("cpu")
     if channels_last:
@@ -205,6 +229,7 @@ def fit(
         ranks.is_main,
         state.resumed_step,
         state.stop_reason,
+        privacy,
     )
 
 
@@ -219,6 +244,7 @@ def _run_epoch(
     callbacks: list[Callback],
     stop: GracefulStop,
     save,
+    private: PrivateTraining | None = None,
 ) -> None:
     """One epoch from ``progress.index`` on; checkpoints on schedule and when a signal arrived."""
     epoch_started = time.perf_counter()
@@ -231,7 +257,11 @@ def _run_epoch(
         first = progress.index
         last = min(first + config.accumulate, state.steps_per_epoch)
         for batch in range(first, last):
-            rows = progress.order[batch * config.batch_size : (batch + 1) * config.batch_size]
+            rows = (
+                progress.order[batch * config.batch_size : (batch + 1) * config.batch_size]
+                if private is None
+                else private.batch(state.global_step, progress.device)  # Poisson: each row in with rate q
+            )
             progress.loss_sum += stepper.forward_backward(train, rows, last - first)
             state.global_step += 1
             state.last_loss = stepper.last_loss

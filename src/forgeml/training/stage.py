@@ -95,6 +95,24 @@ def train_model(
         callbacks=[*shipped, *(callbacks or [])],
         session=session,
     )
+    if result.privacy is not None and session.run_dir is not None and main:
+        from forgeml.training.privacy import write_privacy
+
+        # the accuracy cost of privacy: the same config and seed trained without it, weights kept for the card
+        twin = None
+        if config.privacy is not None and config.privacy.compare:
+            quiet = Console(file=io.StringIO())
+            twin = train_model(
+                pipeline,
+                train,
+                validation,
+                model_config,
+                config.model_copy(update={"privacy": None}),
+                seed=seed,
+                console=quiet,
+            )
+        write_privacy(session.run_dir, result.privacy, twin)
+    return result
 
 
 def _refuse_for_auto(callbacks: list[Callback] | None, session: Session) -> None:
