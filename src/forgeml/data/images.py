@@ -18,6 +18,7 @@ import hashlib
 import json
 import logging
 import os
+import warnings
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -196,7 +197,9 @@ def open_image(data: Any, name: str) -> Any:
     from PIL import UnidentifiedImageError
 
     try:
-        image = image_module.open(data, formats=FORMATS)
+        with warnings.catch_warnings():  # the cap below refuses it; Pillow's warning would only be noise
+            warnings.simplefilter("ignore", image_module.DecompressionBombWarning)
+            image = image_module.open(data, formats=FORMATS)
     except UnidentifiedImageError:
         raise ImageError(
             f"{name}: not an image in a supported format ({', '.join(FORMATS)}).", kind="not_an_image", path=name

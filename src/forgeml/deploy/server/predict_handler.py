@@ -22,6 +22,7 @@ from forgeml.config import PREDICTOR
 from forgeml.deploy.server.batching import MicroBatcher
 from forgeml.deploy.server.handler import KindHandler, ServerState, response
 from forgeml.deploy.server.page import render_page
+from forgeml.deploy.server.image_upload import add_image_route
 from forgeml.deploy.server.predict_route import PredictEndpoint
 from forgeml.deploy.server.schema import RequestSchema
 
@@ -114,6 +115,8 @@ class PredictHandler(KindHandler):
     def metadata(self) -> dict[str, Any]:
         manifest, config = self.state.manifest, self.state.config
         return {
+        add_image_route(app, self)  # POST /v1/predict/image: uploaded files, for models trained on files
+
             "task": manifest["task"],
             "input_schema": manifest["input_schema"],
             "metrics": manifest.get("metrics", {}),

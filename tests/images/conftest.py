@@ -1,0 +1,55 @@
+"""Image folders drawn with Pillow in tmp folders: coloured circles, squares and triangles."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+
+SHAPES = ("circle", "square", "triangle")
+
+
+def shape_image(kind: str, seed: int, size: tuple[int, int] = (40, 32)) -> Image.Image:
+    """One RGB picture of ``kind`` at a random place, in a colour leaning to its class, on a light background."""
+    rng = np.random.default_rng(seed)
+    width, height = size
+    background = tuple(int(v) for v in rng.integers(180, 256, 3))
+    image = Image.new("RGB", size, background)
+    draw = ImageDraw.Draw(image)
+    colour = [int(v) for v in rng.integers(0, 90, 3)]
+    colour[SHAPES.index(kind)] = 200  # each class leans to one colour: a few epochs learn it
+    colour = tuple(colour)
+    radius = int(rng.integers(min(size) // 4, min(size) // 2 - 2))
+    cx, cy = int(rng.integers(radius, width - radius)), int(rng.integers(radius, height - radius))
+    box = (cx - radius, cy - radius, cx + radius, cy + radius)
+    if kind == "circle":
+        draw.ellipse(box, fill=colour)
+    elif kind == "square":
+        draw.rectangle(box, fill=colour)
+    else:
+        draw.polygon([(cx, cy - radius), (cx - radius, cy + radius), (cx + radius, cy + radius)], fill=colour)
+    return image
+
+
+def make_shapes(root: Path, per_class: int = 20, *, formats: tuple[str, ...] = ("png",)) -> Path:
+    """``root/<shape>/<i>.<ext>`` for each shape; formats rotate through ``formats``."""
+    for label, kind in enumerate(SHAPES):
+        (root / kind).mkdir(parents=True, exist_ok=True)
+        for index in range(per_class):
+            ext = formats[index % len(formats)]
+            shape_image(kind, 1000 * label + index).save(root / kind / f"{index}.{ext}")
+    return root
+
+
+@pytest.fixture
+def shapes(tmp_path: Path) -> Path:
+    return make_shapes(tmp_path / "photos")
+
+
+@pytest.fixture(autouse=True)
+def image_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Decoded-pixel caches go to the test's own folder."""
+    monkeypatch.setenv("FORGEML_CACHE", str(tmp_path / "cache"))
+    return tmp_path / "cache"
