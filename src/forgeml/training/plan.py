@@ -45,6 +45,7 @@ class ResourcePlan:
     rows: int
     steps_per_epoch: int
     seconds_per_step: float
+    privacy: tuple[tuple[str, str], ...] = ()  # train.privacy: the noise and the epsilon it buys
 
     @property
     def epoch_seconds(self) -> float:
@@ -93,7 +94,18 @@ def plan_config(config: Config, *, timed_batches: int = 5) -> ResourcePlan | Tre
         rows=len(data),
         steps_per_epoch=max(1, -(-len(data) // batch)),
         seconds_per_step=_time_steps(copy.deepcopy(model), data, config, pipeline.task, timed_batches),
+        privacy=_privacy_rows(config, model, len(data)),
     )
+
+
+def _privacy_rows(config: Config, model: torch.nn.Module, rows: int) -> tuple[tuple[str, str], ...]:
+    """The epsilon estimate of a private config (its layers checked first); nothing without train.privacy."""
+    if config.train.privacy is None:
+        return ()
+    from forgeml.training.privacy import check_layers, plan_rows
+
+    check_layers(model)
+    return tuple(plan_rows(config.train, rows))
 
 
 def _refuse_auto(config: Config) -> None:
@@ -178,6 +190,7 @@ def render_plan(plan: ResourcePlan | TreePlan) -> str:
         ("training rows / steps per epoch", f"{plan.rows:,} / {plan.steps_per_epoch:,}"),
         ("time per step (measured)", f"{plan.seconds_per_step * 1000:.2f} ms"),
         ("time per epoch (estimate)", f"{plan.epoch_seconds:.2f} s"),
+        *plan.privacy,
     ]
     return _table(rows)
 
