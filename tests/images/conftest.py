@@ -53,3 +53,17 @@ def image_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Decoded-pixel caches go to the test's own folder."""
     monkeypatch.setenv("FORGEML_CACHE", str(tmp_path / "cache"))
     return tmp_path / "cache"
+
+
+def bomb_png(width: int = 9000, height: int = 5000) -> bytes:
+    """A PNG whose header claims ``width`` x ``height`` pixels, with almost no data: what a bomb's header says."""
+    import struct
+    import zlib
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)  # 8-bit grey
+    chunk = b"IHDR" + ihdr
+    header = struct.pack(">I", len(ihdr)) + chunk + struct.pack(">I", zlib.crc32(chunk))
+    data = zlib.compress(b"\x00" * 64)
+    idat = struct.pack(">I", len(data)) + b"IDAT" + data + struct.pack(">I", zlib.crc32(b"IDAT" + data))
+    end = struct.pack(">I", 0) + b"IEND" + struct.pack(">I", zlib.crc32(b"IEND"))
+    return b"\x89PNG\r\n\x1a\n" + header + idat + end

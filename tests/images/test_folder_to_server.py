@@ -9,14 +9,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
-from PIL import Image
 from rich.console import Console
 
 import forgeml
 from forgeml.config import ServeConfig, load_config
 from forgeml.data import load_source
 from forgeml.deploy.server.app import create_app
-from images.conftest import make_shapes, shape_image
+from images.conftest import bomb_png, make_shapes, shape_image
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -54,6 +53,11 @@ def test_predict_reads_a_folder_and_a_table_of_paths(trained: Path, tmp_path: Pa
     labels = (tmp_path / "out.csv").read_text().splitlines()[1:]
     truth = ["circle"] * 3 + ["square"] * 3 + ["triangle"] * 3
     assert sum(line.split(",")[0] == want for line, want in zip(labels, truth, strict=True)) >= 7
+    table = tmp_path / "new" / "files.csv"
+    table.write_text("path\n" + "".join(f"{kind}/0.png\n" for kind in ("circle", "square", "triangle")))
+    forgeml.predict(trained / "bundle", table, output=tmp_path / "table.csv")
+    rows = [line.split(",")[0] for line in (tmp_path / "table.csv").read_text().splitlines()[1:]]
+    assert rows == [labels[0].split(",")[0], labels[3].split(",")[0], labels[6].split(",")[0]]
 
 
 def _png(kind: str, seed: int, *, mode: str = "RGB") -> bytes:
@@ -75,13 +79,11 @@ def test_server_takes_a_png_body_and_a_multipart_upload(trained: Path) -> None:
 
 def test_server_refuses_each_bad_upload_and_keeps_serving(trained: Path) -> None:
     truncated = _png("circle", 3)[:200]
-    bomb = io.BytesIO()
-    Image.new("L", (8000, 6000)).save(bomb, format="PNG")  # 48 MP of zeros: a few kB, over the cap
     with TestClient(create_app(trained / "bundle", ServeConfig())) as client:
         answers = {
             "pdf": client.post("/v1/predict/image", content=b"%PDF-1.7 ...", headers={"content-type": "image/png"}),
             "truncated": client.post("/v1/predict/image", content=truncated, headers={"content-type": "image/png"}),
-            "bomb": client.post("/v1/predict/image", content=bomb.getvalue(), headers={"content-type": "image/png"}),
+            "bomb": client.post("/v1/predict/image", content=bomb_png(), headers={"content-type": "image/png"}),
             "text": client.post("/v1/predict/image", content=b"hello", headers={"content-type": "text/plain"}),
             "empty form": client.post("/v1/predict/image", data={"note": "x"}, files={"x": ("", b"", "")}),
         }

@@ -58,7 +58,8 @@ def predict_file(
         )
     predictor = bundle if isinstance(bundle, Predictor) else Predictor.from_bundle(bundle)
     suffix = Path(str(source)).suffix.lower()
-    if suffix in (".csv", ".tsv", ".parquet", ".pq") and Path(source).is_file():
+    streamed = predictor.pipeline.image_ is None  # a table of image paths is read whole (load_source)
+    if suffix in (".csv", ".tsv", ".parquet", ".pq") and Path(source).is_file() and streamed:
         rows = _stream(predictor, Path(source), output, progress)
         return PredictSummary(output, rows, predictor.engine.name)
     raw = load_source(str(source), predictor.bundle.manifest["task"].get("target"), require_target=False)
