@@ -24,7 +24,7 @@ from typing import Any
 __version__ = "0.1.0"
 _API = {
     *("run", "check", "train", "evaluate", "compare", "compress", "export", "predict", "load", "serve"),
-    *("verify", "plan", "init", "sign", "Run"),
+    *("verify", "plan", "init", "sign", "tune", "Run"),
 }
 __all__ = [*sorted(_API), "load_config"]
 

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from pydantic import BaseModel
 from rich.console import Console
 
-from forgeml import atomic
+from forgeml import atomic, tracking
 from forgeml.bundle.integrity import check_bundle
 from forgeml.bundle.predictive import read_predictor_bundle, write_bundle
 from forgeml.bundle.predictor import Predictor
@@ -38,12 +38,14 @@ from forgeml.features import fit_features
 from forgeml.training import Callback, TrainResult, train_model
 from forgeml.training.run import BUNDLE_DIR, PredictorRun, Run
 from forgeml.training.stage import make_session
+from forgeml.tuning.options import TuneOptions, tune_options
 
 if TYPE_CHECKING:
     from forgeml.checks.lm import LMDataReport
     from forgeml.compression import Compression
     from forgeml.evaluation.lm import LMEvaluation
     from forgeml.training.plan import Plan
+    from forgeml.tuning.report import Outcome
 
 logger = logging.getLogger(__name__)
 __all__ = ["BUNDLE_DIR", "PredictorRun", "Run"]  # re-exported: forgeml.Run is any kind's run
@@ -90,6 +92,7 @@ def train(
     A language model (``model.type: causal_lm``) is fine-tuned instead and returns an ``LMRun``.
     """
     config = _as_config(config)
+    tracking.check(config)
     if config.kind == CAUSAL_LM:
         from forgeml.training.lm import train_lm
 
@@ -135,6 +138,7 @@ def train(
         target=config.data.target,
         metrics={"validation": validation, "stopped": result.stop_reason},
     )
+    tracking.log_run(run_dir, config)  # track.mlflow: a warning at worst, never a failed run
     return PredictorRun(run_dir, config, result.model, result, pipeline, splits)
 
 
@@ -213,7 +217,25 @@ def run(
     ``resume`` and ``force_resume`` are those of :func:`train`.
     """
     trained = train(config, callbacks=callbacks, console=console, resume=resume, force_resume=force_resume)
-    return trained, evaluate(trained)
+    evaluation = evaluate(trained)
+    tracking.log_run(trained.path, trained.config)  # adds the test metrics and report.html
+    return trained, evaluation
+
+
+@_takes(TuneOptions)
+def tune(config: Config | str | Path, *, console: Console | None = None, **options: Any) -> Outcome:
+    """Search hyperparameters with Optuna (``config.tune``); each trial is a run under ``runs/<name>/trials/``.
+
+    ``options`` are the fields of :class:`~forgeml.tuning.options.TuneOptions` (the flags of ``forgeml tune``):
+    ``storage`` (a journal file or an SQLAlchemy URL shared by several machines) and ``jobs`` (worker
+    processes here). Writes ``runs/<name>/tune/best.yaml``, ``leaderboard.csv`` and ``report.html``;
+    the test split is scored once, for the best trial. Running it again continues the study.
+    """
+    from forgeml.tuning.search import tune_study
+    from forgeml.tuning.study import Verbs
+
+    chosen = tune_options(**options)
+    return tune_study(_as_config(config), chosen, Verbs(train=train, evaluate=evaluate), console=console)
 
 
 @_takes(CheckOptions)

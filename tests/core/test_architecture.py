@@ -38,6 +38,8 @@ LAYERS: list[tuple[str, ...]] = [
     ("evaluation",),
     ("compression",),
     ("deploy",),
+    ("tracking",),
+    ("tuning",),
     ("api", "__init__"),
     ("cli", "__main__"),
 ]

@@ -54,6 +54,11 @@ VERBS: dict[str, tuple[Any, dict[str, str], dict[str, str]]] = {
     "init": (forgeml.init, {}, {}),
     "sign": (forgeml.sign, {}, {}),
     "plan": (forgeml.plan, {"overrides": "--set edits the config file's keys; in Python, pass a Config"}, {}),
+    "tune": (
+        forgeml.tune,
+        {"overrides": "--set edits the config file's keys; in Python, pass a Config"},
+        {"console": "where trial lines go; the CLI's is stdout"},
+    ),
 }
 # the teaching walkthrough's Python side is forgeml.scratch (explain, trace_optimizer), not forgeml.api
 NOT_IN_API = {"explain"}

@@ -68,11 +68,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _registrations() -> list[Callable[[argparse._SubParsersAction], object]]:
     """Each verb's parser, in the order ``forgeml --help`` lists them; none imports torch."""
-    from forgeml.cli import check, compress, deploy, evaluate, explain, init, plan, train
+    from forgeml.cli import check, compress, deploy, evaluate, explain, init, plan, train, tune
 
     return [
         init.register_init,
         train.register_train,
+        tune.register_tune,
         evaluate.register_evaluate,
         deploy.register_predict,
         check.register_check,

@@ -41,6 +41,8 @@ IGNORED_CONFIG_KEYS = (
     "evaluate.",
     "card.",
     "serve.",
+    "tune.",  # how to search, not what one run trains
+    "track.",
     "train.threads",
     "train.resume",
     "train.tensorboard",
