@@ -25,11 +25,26 @@ RowsOf = Callable[[np.ndarray], list[int]]  # 0-based positions -> 1-based sourc
 # ``[...]+@`` retried from every start position of a long run of letters without an "@": a single
 # 200,000-character value took 47 s (quadratic); bounded, the cost is linear in the text's length.
 EMAIL = r"[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9.-]{1,255}\.[A-Za-z]{2,}"
-PHONE = r"(?:\+\d{1,3}[ .-]?)?(?:\(\d{2,4}\)[ .-]?)?\d{2,4}[ .-]\d{2,4}[ .-]\d{2,4}"
+# Digit groups with separators (+44 20 7946 0958, (555) 123-4567); a group that runs on into more
+# digits ("2000-100 1000-50", coupon amounts) is not a phone number.
+PHONE = r"(?<!\d)(?<!\d[.,-])(?:\+\d{1,3}[ .-]?)?(?:\(\d{2,4}\)[ .-]?)?\d{2,4}[ .-]\d{2,4}[ .-]\d{2,4}(?!\d|[.,-]\d)"
+# Chinese numbers are written without spaces between groups: mobiles are 11 digits 1[3-9]xxxxxxxxx
+# (optionally +86, or 3-4-4 with hyphens or spaces), landlines 0 + area code - 7 or 8 digits, and
+# service lines 400/800-xxx-xxxx. Spaced digit groups in a Chinese text are prices, room or order
+# numbers ("199 299 399元", "8012 8013"), so the grouped pattern above skips texts with Han characters.
+CHINESE_PHONE = (
+    r"(?<!\d)(?:(?:\+|00)?86[ -]?)?1[3-9]\d(?:[ -]?\d{4}){2}(?!\d)"
+    r"|(?<![\d-])0\d{2,3}-\d{7,8}(?![\d-])"
+    r"|(?<![\d-])[48]00-?\d{3}-?\d{4}(?![\d-])"
+)
+HAN = r"[\u3400-\u4dbf\u4e00-\u9fff]"
 CARD = r"\b(?:\d[ -]?){12,18}\d\b"
 # Dates and times inside a value, blanked before the phone pattern runs: "2021-03-04 10:00" has the
 # digit groups of a phone number.
-DATE_IN_TEXT = r"\d{4}-\d{1,2}-\d{1,2}(?:[ T]\d{1,2}:\d{2}(?::\d{2})?)?|\d{1,2}[/.]\d{1,2}[/.]\d{2,4}"
+DATE_IN_TEXT = (
+    r"\d{4}-\d{1,2}-\d{1,2}(?:[ T]\d{1,2}:\d{2}(?::\d{2})?)?|\d{1,2}[/.]\d{1,2}[/.]\d{2,4}"
+    r"|\d{4}[/.]\d{1,2}[/.]\d{1,2}"  # 2008.10.12, 2008/10/12 (the order Chinese dates are written in)
+)
 ISO_OFFSET = r"^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?P<offset>Z|[+-]\d{2}:?\d{2})?$"
 CATEGORY_KINDS = ("categorical", "boolean", "text", "identifier", "datetime", "constant")
 
@@ -270,8 +285,10 @@ def _personal_data(profile: Profile, rows_of: RowsOf) -> list[Finding]:
     kinds: list[str] = []
     hits = np.zeros(len(sample), dtype=bool)
     undated = sample.str.replace(DATE_IN_TEXT, " ", regex=True)
-    for label, pattern, texts in (("e-mail addresses", EMAIL, sample), ("phone numbers", PHONE, undated)):
-        found = texts.str.contains(pattern, regex=True).to_numpy(dtype=bool)
+    emails = sample.str.contains(EMAIL, regex=True).to_numpy(dtype=bool)
+    grouped = ~undated.str.contains(HAN, regex=True) & undated.str.contains(PHONE, regex=True)
+    phones = (undated.str.contains(CHINESE_PHONE, regex=True) | grouped).to_numpy(dtype=bool)
+    for label, found in (("e-mail addresses", emails), ("phone numbers", phones)):
         if found.any():
             kinds.append(label)
             hits |= found
