@@ -421,9 +421,6 @@ class ScheduleConfig(Section):
         return self
 
 
-class TrainConfig(Section):
-    """The training loop: optimizer, loss, batch size, when to stop; checkpoints, precision, logs."""
-
 class PrivacyConfig(Section):
     """Differentially private training: DP-SGD through Opacus (per-sample clipping, Poisson sampling).
 
@@ -451,6 +448,9 @@ class PrivacyConfig(Section):
             raise ValueError("must be auto or a number between 0 and 1 (below 1/training rows)")
         return number
 
+
+class TrainConfig(Section):
+    """The training loop: optimizer, loss, batch size, when to stop; checkpoints, precision, logs."""
 
     epochs: Annotated[Int, Field(gt=0, le=100_000)] = 20
     batch_size: Annotated[Int, Field(gt=0, le=2**20)] = 32
@@ -486,18 +486,15 @@ class PrivacyConfig(Section):
     # model.type auto only: seconds for the candidates together (all four took 181 s on a 50,000-row table
     # on 2 busy cores, benchmarks/auto_budget.py; 120 s trains gbm and mlp there and more on a quiet machine)
     time_budget: Annotated[Number, Field(gt=0.0, le=7 * 24 * 3600)] = 120.0
+    privacy: PrivacyConfig | None = None  # differentially private training (DP-SGD, Opacus)
 
     @field_validator("learning_rate", "weight_decay")
     @classmethod
-    privacy: PrivacyConfig | None = None  # differentially private training (DP-SGD, Opacus)
     def _finite(cls, value: float) -> float:
         if not math.isfinite(value):
             raise ValueError(f"must be a finite number, got {value}")
         return value
 
-
-# Checks whose blocking depends on how much they find (values and reasons: forgeml.checks.catalogue;
-# tests/checks/test_thresholds.py keeps this list and the catalogue's equal).
     @model_validator(mode="after")
     def _privacy_keeps_its_guarantee(self) -> TrainConfig:
         """Options whose arithmetic breaks DP-SGD's per-row bound are refused, not silently changed."""
@@ -519,6 +516,9 @@ class PrivacyConfig(Section):
                 )
         return self
 
+
+# Checks whose blocking depends on how much they find (values and reasons: forgeml.checks.catalogue;
+# tests/checks/test_thresholds.py keeps this list and the catalogue's equal).
 THRESHOLD_CHECKS = (
     "unparseable_rows",
     "missing_target",
@@ -565,11 +565,11 @@ class EvaluateConfig(Section):
     samples: Annotated[Int, Field(ge=0, le=100)] = 4
     max_new_tokens: Annotated[Int, Field(ge=1, le=4096)] = 64
     batch_size: Annotated[Int, Field(ge=1, le=1024)] = 8  # rows per forward pass for validation loss
+    # loss-threshold and likelihood-ratio membership inference on train vs test rows; None: on with train.privacy
+    privacy_audit: bool | None = None
 
 
 class ServeConfig(Section):
-    # loss-threshold and likelihood-ratio membership inference on train vs test rows; None: on with train.privacy
-    privacy_audit: bool | None = None
     """The HTTP server and ONNX export (the deploy stage). Every limit is enforced before the model runs."""
 
     host: Annotated[
@@ -781,6 +781,7 @@ _INSTEAD = {
     "features.categorical.encoding": "the trees split on categories natively",
     "train.resume": "auto trains several candidates and keeps no checkpoints",
     "train.time_budget": "it bounds model.type auto's candidates",
+    "train.privacy": "DP-SGD trains one mlp, cnn or text network; trees and LoRA fine-tuning are not made private",
 }
 
 
@@ -797,7 +798,6 @@ def rules_for(model_type: str | None) -> dict[str, dict[str, Any]]:
     for dotted, names in extra["foreign"].items():
         foreign[dotted] = foreign.get(dotted, set()) | names
     return {"defaults": defaults, "foreign": foreign}
-    "train.privacy": "DP-SGD trains one mlp, cnn or text network; trees and LoRA fine-tuning are not made private",
 
 
 def _apply_kind(raw: dict[str, Any]) -> dict[str, Any]:

@@ -52,12 +52,12 @@ def render_report(
         training=_training(curves, history),
         metrics=_metrics(evaluation.metrics, evaluation.baseline),
         leaderboard=_leaderboard(evaluation),
+        privacy=evaluation.privacy,
         plots={title: png_data_uri(png) for title, png in plotted.items()},
         slices=_slices(evaluation),
         importance=_importance(evaluation, figures),
         attributions=_attributions(evaluation, figures),
         card=[
-        privacy=evaluation.privacy,
             (title, text, f"card.{setting}")
             for title, text, setting in (
                 ("Intended use", config.card.intended_use, "intended_use"),
