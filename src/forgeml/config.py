@@ -114,7 +114,7 @@ class CategoricalConfig(Section):
 
 
 class AugmentConfig(Section):
-    """Random changes to training images only (kornia, inside the CNN's training forward; off at eval)."""
+    """Random changes to training images only (in the CNN's training forward, per image; off at eval)."""
 
     enabled: bool = False
     flip: Fraction = 0.5  # chance of a left-right flip

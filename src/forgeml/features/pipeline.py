@@ -46,6 +46,7 @@ class InputSpec:
     categorical_cardinalities: tuple[int, ...] = ()
     embedding_dim: int = 8
     image_shape: tuple[int, ...] | None = None
+    image_augment: str = ""  # features.image.augment as JSON when enabled (training-time only; models/cnn.py)
     text_columns: int = 0
     text_length: int = 0
     vocab_size: int = 0
@@ -147,8 +148,13 @@ class FeaturePipeline:
             categorical_cardinalities=() if one_hot else tuple(self.categorical_.cardinalities),
             embedding_dim=self.embedding_dim_,
             image_shape=None if self.image_ is None else self.image_.shape_,
+            image_augment=self.config.image.augment.model_dump_json() if self._augments else "",
             **self._text_spec(),
         )
+
+    @property
+    def _augments(self) -> bool:
+        return self.image_ is not None and self.config.image.augment.enabled
 
     def _text_spec(self) -> dict[str, Any]:
         if not self.text_.columns:
