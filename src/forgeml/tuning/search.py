@@ -5,6 +5,7 @@ from __future__ import annotations
 import multiprocessing
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from rich.console import Console
 
@@ -22,6 +23,7 @@ class _Worker:
     verbs: Verbs
     index: int
     parent_run: str | None
+    start: Any
 
 
 def tune_study(
@@ -35,9 +37,11 @@ def tune_study(
     plan = Plan(config, space, options.storage, options.jobs, deadline)
     load_study(plan)  # opens (or creates) the study: an unreachable storage fails here, exit 2
     parent = tracking.start_parent(tune_dir(config), config)
+    context = multiprocessing.get_context("spawn")  # fork would copy torch's threads and locks
+    start = context.Barrier(options.jobs) if options.jobs > 1 else None
     helpers = [
-        multiprocessing.get_context("spawn").Process(
-            target=_work, args=(_Worker(plan, verbs, index, parent),), name=f"forgeml-tune-{index}"
+        context.Process(
+            target=_work, args=(_Worker(plan, verbs, index, parent, start),), name=f"forgeml-tune-{index}"
         )
         for index in range(1, options.jobs)
     ]
@@ -45,7 +49,7 @@ def tune_study(
         helper.start()
     try:
         with tracking.nested_under(parent):
-            run_worker(plan, verbs, worker=0, console=console)
+            run_worker(plan, verbs, worker=0, console=console, start=start)
     finally:
         for helper in helpers:
             helper.join()
@@ -61,4 +65,4 @@ def tune_study(
 def _work(worker: _Worker) -> None:
     """A ``--jobs`` helper process: the same loop, its own sampler seed, no console output."""
     with tracking.nested_under(worker.parent_run):
-        run_worker(worker.plan, worker.verbs, worker=worker.index)
+        run_worker(worker.plan, worker.verbs, worker=worker.index, start=worker.start)

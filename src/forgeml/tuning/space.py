@@ -81,7 +81,11 @@ def extremes(distribution: SearchRange) -> list[Any]:
     if distribution.choice is not None:
         return list(distribution.choice)
     name = kind_of(distribution)
-    return list(getattr(distribution, name))
+    low, high = getattr(distribution, name)
+    if name in ("int", "log_int") or low == high:
+        return [low, high]
+    # an inner value with a fraction: bounds like [1, 3] are whole numbers an integer key would accept
+    return [low, high, low + (high - low) * 0.37]
 
 
 def kind_of(distribution: SearchRange) -> str:

@@ -15,13 +15,16 @@ which covers workers on other machines. A failed trial never counts towards ``tu
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import io
 import json
 import logging
 import os
 import socket
+import threading
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,6 +56,7 @@ METRIC_MAXIMIZE = {
     ),
 }  # fmt: skip
 NETWORK_TYPES = ("mlp", "cnn", "bag_of_embeddings", "text_cnn", "transformer", "pretrained")
+START_TIMEOUT = 300.0  # seconds a --jobs worker waits for the others to start (then it goes alone)
 CONSECUTIVE_FAILURES = 3  # a worker whose last trials all failed stops: the cause is not the sample
 
 
@@ -101,19 +105,23 @@ def open_storage(config: Config, storage: str | None) -> Any:
     It is opened here, before any trial, so an unreachable database is one ConfigError (exit 2).
     """
     optuna = require("optuna", "tune", "forgeml tune")
-    from optuna.storages import JournalStorage, RDBStorage, RetryFailedTrialCallback
+    from optuna.storages import JournalStorage, RDBStorage, RetryHeartbeatStaleTrialCallback
     from optuna.storages.journal import JournalFileBackend
 
     if storage is not None and "://" in storage:
         kwargs = {"connect_args": {"connect_timeout": 10}} if storage.startswith("postgresql") else {}
         try:
-            return RDBStorage(
-                storage,
-                engine_kwargs=kwargs,
-                heartbeat_interval=30,
-                grace_period=90,
-                failed_trial_callback=RetryFailedTrialCallback(max_retry=1),
-            )
+            with warnings.catch_warnings():
+                warnings.simplefilter(
+                    "ignore", optuna.exceptions.ExperimentalWarning
+                )  # heartbeats: stable since 2.9
+                return RDBStorage(
+                    storage,
+                    engine_kwargs=kwargs,
+                    heartbeat_interval=30,
+                    grace_period=90,
+                    heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=1),
+                )
         except Exception as exc:  # sqlalchemy's OperationalError, a missing driver, a malformed URL
             reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise ConfigError(
@@ -177,9 +185,18 @@ def load_study(plan: Plan, *, worker: int = 0) -> Any:
     return study
 
 
-def run_worker(plan: Plan, verbs: Verbs, *, worker: int = 0, console: Console | None = None) -> int:
-    """Ask the study for trials and train them until it holds ``tune.trials`` or time is up; trials run."""
+def run_worker(
+    plan: Plan, verbs: Verbs, *, worker: int = 0, console: Console | None = None, start: Any = None
+) -> int:
+    """Ask the study for trials and train them until it holds ``tune.trials`` or time is up; trials run.
+
+    ``start`` (a barrier of the ``--jobs`` workers) lets them begin together once each has opened the
+    study, so a worker that imports faster does not take every trial of a short search alone.
+    """
     study = load_study(plan, worker=worker)
+    if start is not None:
+        with contextlib.suppress(threading.BrokenBarrierError):
+            start.wait(timeout=START_TIMEOUT)
     quiet = Console(file=io.StringIO())
     done = failures = 0
     while plan.deadline is None or time.time() < plan.deadline:
@@ -288,10 +305,10 @@ def _fail_dead_trials(study: Any) -> None:
         if where != host or not pid.isdigit() or _alive(int(pid)):
             continue
         try:
+            study._storage.set_trial_user_attr(trial._trial_id, "error", f"its worker (pid {pid}) died")
             study._storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
         except optuna.exceptions.UpdateFinishedTrialError:
             continue  # another worker got there first and retries it
-        study._storage.set_trial_user_attr(trial._trial_id, "error", f"its worker (pid {pid}) died")
         if "retry_of" not in trial.user_attrs:  # once: a trial that kills its worker twice is skipped
             study.enqueue_trial(trial.params, user_attrs={"retry_of": trial.number})
         logger.warning("trial %d: its worker (pid %s) is gone; marked failed", trial.number, pid)
