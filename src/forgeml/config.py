@@ -645,6 +645,56 @@ class CardConfig(Section):
     limitations: str = ""
 
 
+class SearchRange(Section):
+    """How ``forgeml tune`` draws one setting: exactly one of these keys, e.g. ``{log_uniform: [1e-4, 1e-2]}``."""
+
+    uniform: tuple[Number, Number] | None = None  # a float drawn evenly from [low, high]
+    log_uniform: tuple[Number, Number] | None = None  # a float drawn evenly on a log scale (low > 0)
+    int: tuple[Int, Int] | None = None  # a whole number from [low, high]
+    log_int: tuple[Int, Int] | None = None  # a whole number on a log scale (low >= 1)
+    choice: list[Any] | None = None  # one of these values (numbers, text, lists such as [[64], [128, 64]])
+
+    @model_validator(mode="after")
+    def _one_valid_range(self) -> SearchRange:
+        given = [name for name in type(self).model_fields if getattr(self, name) is not None]
+        if len(given) != 1:
+            raise ValueError(f"give exactly one of uniform, log_uniform, int, log_int, choice (got {given or 'none'})")
+        values = getattr(self, given[0])
+        if given[0] == "choice":
+            if not values:
+                raise ValueError("choice needs at least one value")
+            return self
+        low, high = values
+        if not (math.isfinite(low) and math.isfinite(high)) or low > high:
+            raise ValueError(f"{given[0]} bounds must be finite with low <= high, got [{low}, {high}]; swap them")
+        if given[0].startswith("log_") and low <= 0:
+            raise ValueError(f"{given[0]} needs low > 0 (a log scale), got {low}; use uniform or int for 0")
+        return self
+
+
+class TuneConfig(Section):
+    """``forgeml tune``: the metric, the search space and the budget (Optuna's TPE sampler, seeded with ``seed``)."""
+
+    metric: str | None = None  # validation metric to optimise (accuracy, f1_macro, log_loss, r2, rmse, ...); None: accuracy or r2
+    # dotted config key -> how to draw it; {}: the model type's default space (forgeml.tuning.space)
+    space: dict[str, SearchRange] = {}
+    trials: Annotated[Int, Field(gt=0, le=100_000)] = 20  # trials in the study, all workers together
+    timeout: Annotated[Number, Field(gt=0.0)] | None = None  # seconds one tune command searches; None: until trials
+    pruner: Literal["median", "hyperband", "none"] = "median"  # stops bad network trials from their epoch losses
+
+
+class MLflowConfig(Section):
+    """Where runs are logged in MLflow (the ``forgeml[track]`` extra); logging failures only warn."""
+
+    tracking_uri: str = "file:./mlruns"  # a folder (file:...), sqlite:///mlflow.db or http://host:5000
+    experiment: str = "forgeml"
+
+
+class TrackConfig(Section):
+    """Run tracking beyond the run folder (which stays the source of truth); TensorBoard is train.tensorboard."""
+
+    mlflow: MLflowConfig | None = None  # None: off
+
 class Config(Section):
     """A whole forgeml job: one file, every stage's settings, for every kind of model."""
 
@@ -659,6 +709,8 @@ class Config(Section):
     evaluate: EvaluateConfig = EvaluateConfig()
     card: CardConfig = CardConfig()
     serve: ServeConfig = ServeConfig()
+    tune: TuneConfig = TuneConfig()
+    track: TrackConfig = TrackConfig()
 
     @model_validator(mode="before")
     @classmethod
@@ -731,7 +783,7 @@ KIND_RULES: dict[Kind, dict[str, dict[str, Any]]] = {
             "model.lora": {"dropout": 0.05},
         },
         "foreign": {
-            "": {"features", "card"},
+            "": {"features", "card", "tune", "track"},  # tune and MLflow tracking: prediction models
             "data": {"target", "task", "test_source"},
             "data.split": {"test", "stratify"},
             "evaluate": {"slices", "slice_gap", "bootstrap", "permutation_repeats", "privacy_audit"},
