@@ -61,7 +61,9 @@ def make_photos(root: Path, count: int, width: int, height: int) -> None:
         elif kind == "square":
             draw.rectangle(box, fill=colour)
         else:
-            draw.polygon([(cx, cy - radius), (cx - radius, cy + radius), (cx + radius, cy + radius)], fill=colour)
+            draw.polygon(
+                [(cx, cy - radius), (cx - radius, cy + radius), (cx + radius, cy + radius)], fill=colour
+            )
         image.save(folder / f"{index}.jpg", quality=90)
 
 
@@ -91,7 +93,7 @@ def run_hand(root: Path, epochs: int, workers: int) -> list[float]:
         def __len__(self) -> int:
             return len(paths)
 
-        def __getitem__(self, index: int):  # noqa: ANN204 - (tensor, label)
+        def __getitem__(self, index: int):
             with Image.open(paths[index]) as image:
                 image = image.convert("RGB")
                 scale = SIZE / min(image.size)
@@ -134,12 +136,19 @@ def run_forgeml(root: Path, epochs: int, threads: int) -> list[float]:
     raw = load_source(str(root), None)
     features = ImageFeatures(size=SIZE, channels=3).fit(raw.images)
     images = torch.from_numpy(features.transform(raw.images))
-    labels = torch.as_tensor(raw.target.map({kind: index for index, kind in enumerate(CLASSES)}).to_numpy())
+    codes = raw.target.map({kind: index for index, kind in enumerate(CLASSES)}).to_numpy(
+        dtype="int64", copy=True
+    )
+    labels = torch.from_numpy(codes)
     decoding = time.perf_counter() - start
     seed_everything(0)
     model = build_model(CNNConfig(), InputSpec(image_shape=(3, SIZE, SIZE)), len(CLASSES))
-    config = TrainConfig(epochs=epochs, batch_size=BATCH, learning_rate=1e-3, early_stopping=None, threads=threads)
-    result = fit(model, TensorData((images,), labels), None, nn.CrossEntropyLoss(), config, seed=0, callbacks=[])
+    config = TrainConfig(
+        epochs=epochs, batch_size=BATCH, learning_rate=1e-3, early_stopping=None, threads=threads
+    )
+    result = fit(
+        model, TensorData((images,), labels), None, nn.CrossEntropyLoss(), config, seed=0, callbacks=[]
+    )
     seconds = [epoch.seconds for epoch in result.history]
     seconds[0] += decoding
     return seconds
@@ -186,11 +195,16 @@ def main() -> None:
             runs["hand"].append(spawn("hand", root, cache, args))
             runs["forgeml"].append(spawn("forgeml", root, cache, args))
             runs["forgeml later run"].append(spawn("forgeml later run", root, cache, args))
-            print(f"repeat {repeat + 1}: " + ", ".join(f"{k} {[round(s, 2) for s in v[-1]]}" for k, v in runs.items()))
+            print(
+                f"repeat {repeat + 1}: "
+                + ", ".join(f"{k} {[round(s, 2) for s in v[-1]]}" for k, v in runs.items())
+            )
     summary = summarise(runs, args.images)
     print(json.dumps(summary, indent=2))
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "image_input.json").write_text(json.dumps({"settings": vars(args), "runs": runs} | summary, indent=2))
+    (RESULTS / "image_input.json").write_text(
+        json.dumps({"settings": vars(args), "runs": runs} | summary, indent=2)
+    )
 
 
 def summarise(runs: dict[str, list[list[float]]], images: int) -> dict[str, object]:

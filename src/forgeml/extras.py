@@ -8,6 +8,7 @@ packages that most runs never import come with extras::
     forgeml[explain]  captum (integrated gradients in the model card)
     forgeml[track]    tensorboard (train.tensorboard event files)
     forgeml[sign]     model-signing (forgeml sign, --verify-key: OpenSSF bundle signatures)
+    forgeml[images]   pillow (image files: a folder of photos or a table of image paths)
     forgeml[privacy]  opacus (train.privacy: differentially private training, DP-SGD)
 
 A feature calls :func:`require` where it first needs the package, so a missing extra is one line

@@ -66,7 +66,11 @@ def test_bad_files_raise_one_line_naming_the_file(tmp_path: Path) -> None:
     (tmp_path / "page.png").write_bytes(b"%PDF-1.7\n")
     good = _save(Image.new("RGB", (64, 64), (9, 9, 9)), tmp_path / "ok.png")
     (tmp_path / "cut.png").write_bytes(Path(good).read_bytes()[:60])
-    for name, kind in (("page.png", "not_an_image"), ("cut.png", "corrupt_image"), ("gone.png", "missing_image")):
+    for name, kind in (
+        ("page.png", "not_an_image"),
+        ("cut.png", "corrupt_image"),
+        ("gone.png", "missing_image"),
+    ):
         with pytest.raises(ImageError, match=name) as caught:
             decode_file(str(tmp_path / name), RGB)
         assert caught.value.kind == kind
@@ -82,7 +86,9 @@ def test_a_table_of_paths_and_paths_outside_its_folder(tmp_path: Path) -> None:
     raw = load_source(str(tmp_path / "t.csv"), "label")
     assert isinstance(raw.images, ImageFiles) and list(raw.target) == ["a", "b", "a"]
     assert list(raw.table.columns) == []  # the path column is the image, not a feature
-    pd.DataFrame({"file": ["../outside.png"], "label": ["a"]}).to_csv(tmp_path / "img" / "t2.csv", index=False)
+    pd.DataFrame({"file": ["../outside.png"], "label": ["a"]}).to_csv(
+        tmp_path / "img" / "t2.csv", index=False
+    )
     with pytest.raises(DataError, match=r"outside the table's folder.*allow_outside_paths"):
         load_source(str(tmp_path / "img" / "t2.csv"), "label")
 

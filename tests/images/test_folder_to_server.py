@@ -68,10 +68,15 @@ def _png(kind: str, seed: int, *, mode: str = "RGB") -> bytes:
 
 def test_server_takes_a_png_body_and_a_multipart_upload(trained: Path) -> None:
     with TestClient(create_app(trained / "bundle", ServeConfig())) as client:
-        raw = client.post("/v1/predict/image", content=_png("circle", 7), headers={"content-type": "image/png"})
+        raw = client.post(
+            "/v1/predict/image", content=_png("circle", 7), headers={"content-type": "image/png"}
+        )
         assert raw.status_code == 200, raw.text
         assert raw.json()["predictions"][0]["prediction"] == "circle"
-        files = [("file", ("a.png", _png("square", 8), "image/png")), ("file", ("b.png", _png("triangle", 9, mode="RGBA"), "image/png"))]
+        files = [
+            ("file", ("a.png", _png("square", 8), "image/png")),
+            ("file", ("b.png", _png("triangle", 9, mode="RGBA"), "image/png")),
+        ]
         form = client.post("/v1/predict/image", files=files)
         assert form.status_code == 200, form.text
         assert [p["prediction"] for p in form.json()["predictions"]] == ["square", "triangle"]
@@ -81,18 +86,31 @@ def test_server_refuses_each_bad_upload_and_keeps_serving(trained: Path) -> None
     truncated = _png("circle", 3)[:200]
     with TestClient(create_app(trained / "bundle", ServeConfig())) as client:
         answers = {
-            "pdf": client.post("/v1/predict/image", content=b"%PDF-1.7 ...", headers={"content-type": "image/png"}),
-            "truncated": client.post("/v1/predict/image", content=truncated, headers={"content-type": "image/png"}),
-            "bomb": client.post("/v1/predict/image", content=bomb_png(), headers={"content-type": "image/png"}),
-            "text": client.post("/v1/predict/image", content=b"hello", headers={"content-type": "text/plain"}),
+            "pdf": client.post(
+                "/v1/predict/image", content=b"%PDF-1.7 ...", headers={"content-type": "image/png"}
+            ),
+            "truncated": client.post(
+                "/v1/predict/image", content=truncated, headers={"content-type": "image/png"}
+            ),
+            "bomb": client.post(
+                "/v1/predict/image", content=bomb_png(), headers={"content-type": "image/png"}
+            ),
+            "text": client.post(
+                "/v1/predict/image", content=b"hello", headers={"content-type": "text/plain"}
+            ),
             "empty form": client.post("/v1/predict/image", data={"note": "x"}, files={"x": ("", b"", "")}),
         }
         assert answers["pdf"].status_code == 422 and answers["pdf"].json()["error"]["code"] == "not_an_image"
-        assert answers["truncated"].status_code == 422 and answers["truncated"].json()["error"]["code"] == "corrupt_image"
+        assert (
+            answers["truncated"].status_code == 422
+            and answers["truncated"].json()["error"]["code"] == "corrupt_image"
+        )
         assert answers["bomb"].status_code == 413 and "pixels" in answers["bomb"].json()["error"]["message"]
         assert answers["text"].status_code == 415
         assert answers["empty form"].status_code in (400, 422)
-        after = client.post("/v1/predict/image", content=_png("circle", 7), headers={"content-type": "image/png"})
+        after = client.post(
+            "/v1/predict/image", content=_png("circle", 7), headers={"content-type": "image/png"}
+        )
         assert after.status_code == 200
 
 

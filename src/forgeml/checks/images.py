@@ -60,7 +60,9 @@ def scan_file(path: str) -> FileScan:
             try:
                 image = ImageOps.exif_transpose(image).convert("RGB")
             except (OSError, ValueError, SyntaxError, pillow().DecompressionBombError) as exc:
-                raise ImageError(f"{path}: truncated or corrupt ({exc})", kind="corrupt_image", path=path) from None
+                raise ImageError(
+                    f"{path}: truncated or corrupt ({exc})", kind="corrupt_image", path=path
+                ) from None
     except ImageError as exc:
         return FileScan(path, exc.kind, str(exc))
     pixels = np.asarray(image)
@@ -129,7 +131,11 @@ def _duplicates(scans: list[FileScan], base: Path) -> list[Finding]:
             copies.append(item.path)
         else:
             seen[item.digest] = item.path
-    return [_finding("duplicate_images", copies, base, "images are pixel-for-pixel copies of an earlier file")] if copies else []
+    return (
+        [_finding("duplicate_images", copies, base, "images are pixel-for-pixel copies of an earlier file")]
+        if copies
+        else []
+    )
 
 
 def _overlap(scans: list[FileScan], test_scans: list[FileScan], base: Path) -> list[Finding]:
@@ -137,7 +143,11 @@ def _overlap(scans: list[FileScan], test_scans: list[FileScan], base: Path) -> l
     shared = [item.path for item in scans if item.problem is None and item.digest in test_digests]
     if not shared:
         return []
-    return [_finding("train_test_overlap", shared, base, "training images are pixel-for-pixel copies of test images")]
+    return [
+        _finding(
+            "train_test_overlap", shared, base, "training images are pixel-for-pixel copies of test images"
+        )
+    ]
 
 
 def _ignored(files: ImageFiles) -> list[Finding]:
@@ -151,7 +161,14 @@ def _ignored(files: ImageFiles) -> list[Finding]:
     )
     if not others:
         return []
-    return [_finding("ignored_files", others, root, f"files in class folders do not end in {', '.join(EXTENSIONS)} and are not read")]
+    return [
+        _finding(
+            "ignored_files",
+            others,
+            root,
+            f"files in class folders do not end in {', '.join(EXTENSIONS)} and are not read",
+        )
+    ]
 
 
 def _few_per_class(labels: pd.Series) -> list[Finding]:
@@ -160,7 +177,15 @@ def _few_per_class(labels: pd.Series) -> list[Finding]:
     if not few:
         return []
     shown = ", ".join(f"{name} ({counts[name]})" for name in few[:EXAMPLES])
-    return [Finding("few_images_per_class", None, f"{len(few)} classes have under {FEW_PER_CLASS} images: {shown}", (), len(few))]
+    return [
+        Finding(
+            "few_images_per_class",
+            None,
+            f"{len(few)} classes have under {FEW_PER_CLASS} images: {shown}",
+            (),
+            len(few),
+        )
+    ]
 
 
 def fix_images(source: str) -> tuple[Path, int] | None:
@@ -192,5 +217,7 @@ def write_exclusions(source: str, files: ImageFiles) -> tuple[Path, int]:
     previous = target.read_text(encoding="utf-8").splitlines() if target.is_file() else []
     previous = [line for line in previous if not line.startswith("#")]
     lines = sorted({*previous, *(str(Path(path).resolve().relative_to(base)) for path in bad)} - {""})
-    target.write_text("# files forgeml leaves out (forgeml check --fix)\n" + "\n".join(lines) + "\n", encoding="utf-8")
+    target.write_text(
+        "# files forgeml leaves out (forgeml check --fix)\n" + "\n".join(lines) + "\n", encoding="utf-8"
+    )
     return target, len(bad)

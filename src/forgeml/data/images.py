@@ -97,7 +97,9 @@ def list_folder(root: Path) -> tuple[ImageFiles, pd.Series]:
     """Every image file under ``root/<class>/`` (sorted), and its class (the folder name)."""
     if not root.is_dir():
         raise DataError(f"{root}: folder not found. Check data.source.", path=str(root))
-    classes = sorted(entry for entry in os.listdir(root) if (root / entry).is_dir() and not entry.startswith("."))
+    classes = sorted(
+        entry for entry in os.listdir(root) if (root / entry).is_dir() and not entry.startswith(".")
+    )
     for name in classes:
         try:
             name.encode("utf-8")
@@ -154,7 +156,9 @@ def table_files(table: pd.DataFrame, column: str, path: Path, *, allow_outside: 
     files = []
     for row, value in enumerate(table[column].tolist(), start=1):
         if not isinstance(value, str) or not value:
-            raise DataError(f"{path}: row {row} has no image path in column {column!r}.", path=str(path), row=row)
+            raise DataError(
+                f"{path}: row {row} has no image path in column {column!r}.", path=str(path), row=row
+            )
         resolved = (base / value).resolve()
         if not allow_outside and not resolved.is_relative_to(base):
             raise DataError(
@@ -179,7 +183,9 @@ def read_exclusions(list_file: Path, base: Path) -> set[str]:
     if not list_file.is_file():
         return set()
     lines = list_file.read_text(encoding="utf-8").splitlines()
-    return {str((base / line.strip()).resolve()) for line in lines if line.strip() and not line.startswith("#")}
+    return {
+        str((base / line.strip()).resolve()) for line in lines if line.strip() and not line.startswith("#")
+    }
 
 
 def _log_excluded(excluded: set[str], base: Path) -> None:
@@ -202,12 +208,16 @@ def open_image(data: Any, name: str) -> Any:
             image = image_module.open(data, formats=FORMATS)
     except UnidentifiedImageError:
         raise ImageError(
-            f"{name}: not an image in a supported format ({', '.join(FORMATS)}).", kind="not_an_image", path=name
+            f"{name}: not an image in a supported format ({', '.join(FORMATS)}).",
+            kind="not_an_image",
+            path=name,
         ) from None
     except image_module.DecompressionBombError as exc:
         raise ImageError(f"{name}: {exc}", kind="image_too_large", path=name) from None
     except (OSError, ValueError, SyntaxError) as exc:
-        raise ImageError(f"{name}: cannot be read as an image ({exc}).", kind="corrupt_image", path=name) from None
+        raise ImageError(
+            f"{name}: cannot be read as an image ({exc}).", kind="corrupt_image", path=name
+        ) from None
     width, height = image.size
     if width * height > MAX_PIXELS:
         raise ImageError(
@@ -250,7 +260,9 @@ def read_file(path: str) -> Any:
     try:
         return open(path, "rb")  # the caller's with statement closes it
     except OSError as exc:
-        raise ImageError(f"{path}: cannot open it ({exc.strerror}).", kind="missing_image", path=path) from None
+        raise ImageError(
+            f"{path}: cannot open it ({exc.strerror}).", kind="missing_image", path=path
+        ) from None
 
 
 def _covering(size: tuple[int, int], options: DecodeOptions) -> tuple[int, int]:

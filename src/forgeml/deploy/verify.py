@@ -17,7 +17,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO, Any
 
@@ -66,6 +66,8 @@ def verify(
     raw = load_source(str(data), loaded.manifest["task"].get("target"), require_target=False)
     if rows is not None:
         raw = raw.take(np.arange(min(rows, len(raw))))
+    if loaded.pipeline.image_ is not None and raw.images is not None:  # image files: decoded as in training
+        raw = replace(raw, images=loaded.pipeline.image_.pixels(raw.images))
     predictor = Predictor(loaded)
     from_predictor = _decoded(predictor, predictor.raw_outputs(raw))
     inputs = loaded.pipeline.transform(raw).ordered(loaded.pipeline.input_spec.names)

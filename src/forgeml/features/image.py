@@ -39,7 +39,11 @@ class ImageFeatures:
     @classmethod
     def from_config(cls, config: ImageConfig) -> ImageFeatures:
         return cls(
-            scale=config.scale, size=config.size, resize=config.resize, channels=config.channels, cache=config.cache
+            scale=config.scale,
+            size=config.size,
+            resize=config.resize,
+            channels=config.channels,
+            cache=config.cache,
         )
 
     def fit(self, images: Images) -> ImageFeatures:

@@ -97,7 +97,9 @@ async def _uploads(request: Request) -> list[tuple[str, bytes]]:
     try:
         form = await request.form(max_files=MAX_FILES, max_fields=MAX_FILES)
     except Exception as exc:  # Starlette raises its own MultiPartException (and others) for bad bodies
-        raise RequestError(400, "invalid_multipart", f"the multipart body cannot be parsed ({exc}).") from None
+        raise RequestError(
+            400, "invalid_multipart", f"the multipart body cannot be parsed ({exc})."
+        ) from None
     files = [(key, value) for key, value in form.multi_items() if isinstance(value, UploadFile)]
     if not files:
         raise RequestError(422, "missing_field", "the form holds no file part; send one as file=@photo.jpg.")

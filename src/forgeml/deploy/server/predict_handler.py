@@ -21,8 +21,8 @@ from forgeml.bundle.predictor import Predictor
 from forgeml.config import PREDICTOR
 from forgeml.deploy.server.batching import MicroBatcher
 from forgeml.deploy.server.handler import KindHandler, ServerState, response
-from forgeml.deploy.server.page import render_page
 from forgeml.deploy.server.image_upload import add_image_route
+from forgeml.deploy.server.page import render_page
 from forgeml.deploy.server.predict_route import PredictEndpoint
 from forgeml.deploy.server.schema import RequestSchema
 

@@ -1,0 +1,47 @@
+"""Render the shapes image folder for examples/shapes_cnn.yaml: circles, squares and triangles as PNG.
+
+    python examples/make_shapes.py            # writes examples/data/shapes/<shape>/<i>.png
+
+Offline and repeatable (seeded): 150 images per class, 48x48, each shape at a random place, size
+and colour on a random background, so the class is the shape alone.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+SHAPES = ("circle", "square", "triangle")
+
+
+def render(kind: str, rng: np.random.Generator, size: int = 48) -> Image.Image:
+    background = tuple(int(v) for v in rng.integers(0, 256, 3))
+    image = Image.new("RGB", (size, size), background)
+    colour = tuple((int(v) + 128) % 256 for v in background)  # far from the background
+    radius = int(rng.integers(size // 6, size // 2 - 2))
+    cx, cy = (int(rng.integers(radius, size - radius)) for _ in range(2))
+    box = (cx - radius, cy - radius, cx + radius, cy + radius)
+    draw = ImageDraw.Draw(image)
+    if kind == "circle":
+        draw.ellipse(box, fill=colour)
+    elif kind == "square":
+        draw.rectangle(box, fill=colour)
+    else:
+        draw.polygon([(cx, cy - radius), (cx - radius, cy + radius), (cx + radius, cy + radius)], fill=colour)
+    return image
+
+
+def main(root: Path, per_class: int = 150) -> None:
+    rng = np.random.default_rng(0)
+    for kind in SHAPES:
+        (root / kind).mkdir(parents=True, exist_ok=True)
+        for index in range(per_class):
+            render(kind, rng).save(root / kind / f"{index:03d}.png")
+    print(f"wrote {per_class * len(SHAPES)} images to {root}")
+
+
+if __name__ == "__main__":
+    main(Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).parent / "data" / "shapes")
