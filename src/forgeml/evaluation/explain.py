@@ -8,6 +8,8 @@
   a black image) to the input. One-hot blocks are summed back to their raw column. Categorical
   embedding inputs are integers, which have no gradient, so they get no attribution. Captum comes
   with forgeml[explain]; without it the evaluation still runs and the card says what to install.
+* Token attributions for text models (``tokens.py``): Captum's ``LayerIntegratedGradients`` through
+  the token embedding layer, for every text model including ``pretrained``.
 * TreeSHAP for boosted trees (``model.type: gbm``), in the same place on the card: LightGBM's own
   ``pred_contrib``, exact Shapley values of each raw column (a categorical column is one column to
   the trees), in the units of the model's raw output (log-odds, or the target's own units).
@@ -16,15 +18,22 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib.metadata import version
 
 import numpy as np
 import torch
 from torch import nn
 
-from forgeml.data import RawData, TaskInfo
+from forgeml.data import RawData
 from forgeml.evaluation.metrics import class_indices, headline_score, predicted_indices
+from forgeml.evaluation.tokens import (
+    TextAttribution,
+    explained_outputs,
+    text_attributions,
+    text_method,
+    token_layer,
+)
 from forgeml.extras import MissingExtraError, require
 from forgeml.features import FeaturePipeline
 from forgeml.models import GradientBoostedTrees, predict_outputs
@@ -67,6 +76,8 @@ class Attributions:
     saliency_rows: tuple[int, ...] = ()
     saliency: np.ndarray | None = None
     not_computed: str = ""
+    texts: tuple[TextAttribution, ...] = ()  # token attributions of the first test texts
+    text_method: str = ""
 
     @classmethod
     def missing(cls, reason: str) -> Attributions:
@@ -83,6 +94,8 @@ class Attributions:
             "rows": list(self.rows),
             "per_example": self.per_example.round(6).tolist(),
             "saliency_rows": list(self.saliency_rows),
+            "text_method": self.text_method,
+            "texts": [text.to_json() for text in self.texts],
         }
 
 
@@ -143,7 +156,19 @@ def attributions(
         return tree_shap(model, pipeline, rows)
     if isinstance(model, WeightedEnsemble):  # no gradient through its trees; permutation importance covers it
         return None
-    return integrated_gradients(model, pipeline, rows, seed=seed)
+    found = integrated_gradients(model, pipeline, rows, seed=seed)
+    layer = token_layer(model)
+    if layer is None or not pipeline.text_.columns or len(rows) == 0 or (found and found.not_computed):
+        return found
+    try:
+        attr = require("captum.attr", "explain", "Explaining text predictions with token attributions")
+    except MissingExtraError as exc:
+        logger.info("%s", exc)
+        return Attributions.missing(str(exc))
+    texts = text_attributions(attr, model, layer, pipeline, rows)
+    if found is None:  # text only: no table column to attribute
+        found = Attributions("", (), (), np.zeros((0, 0)), np.zeros(0))
+    return replace(found, texts=texts, text_method=text_method())
 
 
 def tree_shap(model: GradientBoostedTrees, pipeline: FeaturePipeline, rows: RawData) -> Attributions | None:
@@ -153,7 +178,9 @@ def tree_shap(model: GradientBoostedTrees, pipeline: FeaturePipeline, rows: RawD
     count = min(len(rows), max(IG_SUMMARY_ROWS, IG_TABLE_ROWS))
     inputs = pipeline.transform(rows.take(np.arange(count))).ordered(pipeline.input_spec.names)
     contributions = model.contributions(tree_matrix(*(tensor.numpy() for tensor in inputs)))
-    target, sign = _targets(pipeline.task, torch.from_numpy(contributions.sum(axis=2)))  # sums: raw outputs
+    target, sign = explained_outputs(
+        pipeline.task, torch.from_numpy(contributions.sum(axis=2))
+    )  # sums: raw outputs
     contributions = contributions[:, :, :-1]  # the last one is the expected value, not a column
     per_column = contributions[np.arange(count), target.numpy()] * sign.numpy()[:, None]  # (N, columns)
     if pipeline.task.kind == "regression":
@@ -199,7 +226,7 @@ def integrated_gradients(
         return model(*(given[name] for name in names))
 
     outputs = predict_outputs(model, tuple(tensors[name] for name in names))
-    target, sign = _targets(pipeline.task, outputs)
+    target, sign = explained_outputs(pipeline.task, outputs)
     was_training = model.training
     model.eval()
     try:
@@ -233,16 +260,6 @@ def integrated_gradients(
         saliency_rows=saliency_rows,
         saliency=saliency,
     )
-
-
-def _targets(task: TaskInfo, outputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Output index to explain per row, and a sign that points a binary logit at the predicted class."""
-    rows = len(outputs)
-    if task.kind == "classification":
-        return outputs.argmax(dim=1), torch.ones(rows)
-    if task.kind == "binary":
-        return torch.zeros(rows, dtype=torch.long), torch.where(outputs[:, 0] >= 0, 1.0, -1.0)
-    return torch.zeros(rows, dtype=torch.long), torch.ones(rows)
 
 
 def _per_raw_column(

@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from forgeml.evaluation.fonts import plot_fonts
+
 if TYPE_CHECKING:  # matplotlib is imported where a figure is made: a second of start-up serving never needs
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
@@ -30,6 +32,16 @@ def _figure(
     figure = new_figure(width, height)
     axes = np.atleast_1d(figure.subplots(rows, cols, squeeze=False)).ravel()
     yield figure, axes
+
+
+@contextmanager
+def _fonts_for(labels: list[str]) -> Iterator[list[str]]:
+    """Draw with a font that has the labels' glyphs (see fonts.py); yields the labels made drawable."""
+    from matplotlib import rc_context
+
+    families, drawable = plot_fonts(labels)
+    with rc_context({"font.family": families}):
+        yield [drawable(label) for label in labels]
 
 
 def new_figure(width: float, height: float) -> Figure:
@@ -69,7 +81,7 @@ def confusion_matrix(matrix: np.ndarray, labels: list[str]) -> bytes:
     from sklearn.metrics import ConfusionMatrixDisplay
 
     size = min(3.2 + 0.35 * len(labels), 8.0)
-    with _figure(size, size) as (figure, (axes,)):
+    with _fonts_for(labels) as labels, _figure(size, size) as (figure, (axes,)):
         ConfusionMatrixDisplay(matrix, display_labels=labels).plot(ax=axes, colorbar=False, cmap="Blues")
         axes.set_title("confusion matrix (rows: true class)")
         return to_png(figure)
@@ -80,7 +92,7 @@ def roc_and_pr_curves(truth: np.ndarray, probabilities: np.ndarray, labels: list
     from sklearn.metrics import PrecisionRecallDisplay, RocCurveDisplay
 
     classes = [1] if len(labels) == 2 else list(range(min(len(labels), MAX_CURVE_CLASSES)))
-    with _figure(9.0, 3.8, cols=2) as (figure, (roc_axes, pr_axes)):
+    with _fonts_for(labels) as labels, _figure(9.0, 3.8, cols=2) as (figure, (roc_axes, pr_axes)):
         for index in classes:
             positive = (truth == index).astype(int)
             if positive.min() == positive.max():
@@ -137,7 +149,7 @@ def regression_diagnostics(truth: np.ndarray, predicted: np.ndarray) -> bytes:
 def bar_chart(names: list[str], values: list[float], errors: list[float] | None, title: str) -> bytes:
     """Horizontal bars, first name on top (used for permutation importance and attributions)."""
     height = min(1.5 + 0.25 * len(names), 9.0)
-    with _figure(5.5, height) as (figure, (axes,)):
+    with _fonts_for(names) as names, _figure(5.5, height) as (figure, (axes,)):
         positions = np.arange(len(names))[::-1]
         axes.barh(positions, values, xerr=errors, color="tab:blue")
         axes.set_yticks(positions, names, fontsize="small")
@@ -151,7 +163,10 @@ def image_grid(images: np.ndarray, captions: list[str], title: str, *, cmap: str
     count = len(images)
     cols = min(count, 8)
     rows = max(1, -(-count // cols))
-    with _figure(1.3 * cols + 0.4, 1.5 * rows + 0.5, rows=rows, cols=cols) as (figure, axes):
+    with (
+        _fonts_for(captions) as captions,
+        _figure(1.3 * cols + 0.4, 1.5 * rows + 0.5, rows=rows, cols=cols) as (figure, axes),
+    ):
         for index, axis in enumerate(axes):
             axis.axis("off")
             if index < count:
@@ -176,43 +191,13 @@ def confidently_wrong(
     return image_grid(images[order], captions, "most confidently wrong test images")
 
 
-def confidently_wrong_texts(
-    texts: pd.DataFrame, truth: np.ndarray, probabilities: np.ndarray, labels: list[str], *, width: int = 90
-) -> bytes | None:
-    """The test texts the model got wrong with the highest confidence, as a table image; None if none.
-
-    ``texts`` holds the text columns of the test rows; each is cut to ``width`` characters so the
-    table stays readable (the full rows are in the test split).
-    """
-    guess = probabilities.argmax(axis=1)
-    wrong = np.flatnonzero(guess != truth)
-    if not len(wrong):
-        return None
-    order = wrong[np.argsort(-probabilities[wrong, guess[wrong]])][:WRONG_GRID]
-    lines = []
-    for row in order:
-        text = " | ".join(str(value) for value in texts.iloc[row].fillna("").tolist()).replace("\n", " ")
-        text = text if len(text) <= width else text[: width - 1] + "…"
-        verdict = (
-            f"true {labels[truth[row]]}, said {labels[guess[row]]} ({probabilities[row, guess[row]]:.0%})"
-        )
-        lines.append((f"row {row + 1}", verdict, text))
-    with _figure(11, 0.32 * len(lines) + 0.8) as (figure, axes):
-        axis = axes[0]
-        axis.axis("off")
-        for index, (row, verdict, text) in enumerate(lines):
-            y = 1 - (index + 0.5) / len(lines)
-            axis.text(0.0, y, row, fontsize="x-small", va="center", family="monospace")
-            axis.text(0.08, y, verdict, fontsize="x-small", va="center")
-            axis.text(0.36, y, text, fontsize="x-small", va="center")
-        figure.suptitle("most confidently wrong test texts", fontsize="small")
-        return to_png(figure)
-
-
 def saliency_grid(images: np.ndarray, saliency: np.ndarray, captions: list[str]) -> bytes:
     """Each image above its integrated-gradients saliency map."""
     count = len(images)
-    with _figure(1.4 * count + 0.4, 3.4, rows=2, cols=count) as (figure, axes):
+    with (
+        _fonts_for(captions) as captions,
+        _figure(1.4 * count + 0.4, 3.4, rows=2, cols=count) as (figure, axes),
+    ):
         for index in range(count):
             axes[index].imshow(_displayable(images[index]), cmap="gray")
             axes[index].set_title(captions[index], fontsize="x-small")

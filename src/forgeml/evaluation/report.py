@@ -1,9 +1,13 @@
 """The model card: one self-contained ``report.html`` a founder can read without running anything.
 
 Plots are PNGs inlined as base64 data URIs and the style sheet is inline, so the file opens offline
-and loads nothing from the network (no JS, no web fonts). The markup is the Jinja2 template
+and loads nothing from the network (no JS; the one font it may carry, the CJK characters it shows,
+is inline too: fonts.py). Texts (the most confidently wrong ones, token attributions) are HTML, not
+images, so any script renders and can be copied. The markup is the Jinja2 template
 ``templates/model_card.html.j2``, autoescaped, so every user-supplied text (column names, labels,
-config, card text, data report) is escaped by Jinja2; this module only gathers what it shows.
+config, card text, data report, test texts) is escaped by Jinja2; this module only gathers what it
+shows. The sections run in the order a reader asks: how good (summary, metrics against the baseline,
+plots, slices), why (explanations), on what data (data report), then the config, folded.
 """
 
 from __future__ import annotations
@@ -21,7 +25,8 @@ from markupsafe import Markup
 
 from forgeml import templates
 from forgeml.config import Config
-from forgeml.evaluation.metrics import Metrics
+from forgeml.evaluation.fonts import card_font_face
+from forgeml.evaluation.tokens import Piece
 
 if TYPE_CHECKING:
     from forgeml.evaluation.run import Evaluation
@@ -43,20 +48,24 @@ def render_report(
     """The whole card as one HTML string."""
     plotted = {title: png for title, png in figures.items() if title not in _EXPLANATION_FIGURES}
     curves = plotted.pop("Learning curves", None)
-    return templates.render(
+    page = templates.render(
         "model_card.html.j2",
         title=f"forgeml model card: {config.name}",
         summary=_summary(evaluation, config, source),
         data_report=_data_report(data_report),
         config_text=config_text,
         training=_training(curves, history),
-        metrics=_metrics(evaluation.metrics, evaluation.baseline),
+        metrics=_metrics(evaluation),
         leaderboard=_leaderboard(evaluation),
         privacy=evaluation.privacy,
         plots={title: png_data_uri(png) for title, png in plotted.items()},
         slices=_slices(evaluation),
         importance=_importance(evaluation, figures),
         attributions=_attributions(evaluation, figures),
+        wrong_texts=[
+            (f"row {item.row + 1}", item.truth, item.said, f"{item.confidence:.0%}", item.text)
+            for item in evaluation.wrong_texts
+        ],
         card=[
             (title, text, f"card.{setting}")
             for title, text, setting in (
@@ -66,6 +75,8 @@ def render_report(
         ],
         environment=_environment(config),
     )
+    font_face = card_font_face(page)
+    return page.replace("</style>", font_face + "</style>", 1) if font_face else page
 
 
 _EXPLANATION_FIGURES = ("Permutation importance", "Saliency")
@@ -128,9 +139,20 @@ def _training(curves: bytes | None, history: pd.DataFrame | None) -> dict[str, A
     return {"curves": png_data_uri(curves) if curves else None, "rows": rows}
 
 
-def _metrics(metrics: Metrics, baseline: Metrics) -> dict[str, Any]:
+def _metrics(evaluation: Evaluation) -> dict[str, Any]:
+    metrics, baseline, interval = evaluation.metrics, evaluation.baseline, evaluation.interval
+    headline = metrics.headline[0]
+
+    def spread(name: str) -> str | None:
+        if interval is None or name != headline:
+            return None
+        return f"{interval.low:.4f} to {interval.high:.4f}"
+
     return {
-        "rows": [(name, value, baseline.values.get(name)) for name, value in metrics.values.items()],
+        "rows": [
+            (name, value, spread(name), baseline.values.get(name)) for name, value in metrics.values.items()
+        ],
+        "interval_level": f"{interval.level:.0%} interval" if interval else "interval",
         "per_class": [
             (label, scores["precision"], scores["recall"], scores["f1"], int(scores["support"]))
             for label, scores in metrics.per_class.items()
@@ -192,6 +214,16 @@ def _attributions(evaluation: Evaluation, figures: Figures) -> dict[str, Any]:
     return {
         "missing": "",
         "method": attributions.method,
+        "text_method": attributions.text_method,
+        "texts": [
+            {
+                "row": f"row {text.row + 1}",
+                "column": text.column,
+                "said": text.said,
+                "pieces": _shaded(text.pieces),
+            }
+            for text in attributions.texts
+        ],
         "columns": columns,
         "mean_abs": list(zip(columns, map(float, attributions.mean_abs), strict=True)),
         "per_example_header": ("example", *columns),
@@ -203,6 +235,20 @@ def _attributions(evaluation: Evaluation, figures: Figures) -> dict[str, Any]:
         else [],
         "saliency": _figure_uri(figures, "Saliency"),
     }
+
+
+def _shaded(pieces: tuple[Piece, ...]) -> list[tuple[str, str, str]]:
+    """(text, inline style, tooltip) per piece: green towards the prediction, red against, by |weight|."""
+    largest = max((abs(weight) for _, weight in pieces if weight is not None), default=0.0) or 1.0
+    shaded = []
+    for text, weight in pieces:
+        if weight is None:
+            shaded.append((text, "", ""))
+            continue
+        alpha = 0.75 * abs(weight) / largest
+        colour = "22,163,74" if weight >= 0 else "220,38,38"
+        shaded.append((text, f"background:rgba({colour},{alpha:.2f})", f"{weight:+.4g}"))
+    return shaded
 
 
 def _figure_uri(figures: Figures, title: str) -> str | None:

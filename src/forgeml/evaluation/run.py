@@ -29,6 +29,7 @@ from forgeml.evaluation.metrics import METRICS_SCHEMA_VERSION, Metrics, class_in
 from forgeml.evaluation.report import Figures, render_report
 from forgeml.evaluation.schema import check_columns
 from forgeml.evaluation.slices import Slice, slice_metrics
+from forgeml.evaluation.tokens import WrongText, wrong_texts
 from forgeml.features import Decoded, FeaturePipeline
 from forgeml.models import predict_outputs
 
@@ -49,6 +50,7 @@ class Evaluation:
     report_path: Path
     leaderboard: tuple[dict[str, Any], ...] = ()  # model.type auto: every candidate beside the ensemble
     privacy: dict[str, Any] | None = None  # train.privacy / evaluate.privacy_audit (evaluation.membership)
+    wrong_texts: tuple[WrongText, ...] = ()  # text classifiers: the most confidently wrong test texts
 
     @property
     def flagged_slices(self) -> tuple[Slice, ...]:
@@ -137,6 +139,7 @@ def evaluate_run(
         report_path=run_dir / ("report.html" if name is None else f"report-{name}.html"),
         leaderboard=leaderboard(model, pipeline, test),
         privacy=privacy_section(run_dir, model, pipeline, members, test, config, predict=predict_rows),
+        wrong_texts=wrong_texts(pipeline, test.table, truth, decoded.probabilities),
     )
     figures = make_figures(run_dir, pipeline, test, truth, decoded, evaluation)
     atomic.write_text(evaluation.metrics_path, json.dumps(evaluation.to_json(), indent=2))
@@ -182,11 +185,6 @@ def make_figures(
             wrong = plots.confidently_wrong(pipeline.image_.pixels(test.images), truth, probabilities, labels)
             if wrong is not None:
                 figures["Most confidently wrong"] = wrong
-        text_columns = list(getattr(getattr(pipeline, "text_", None), "columns", []) or [])
-        if text_columns:
-            wrong = plots.confidently_wrong_texts(test.table[text_columns], truth, probabilities, labels)
-            if wrong is not None:
-                figures["Most confidently wrong texts"] = wrong
     if pipeline.task.kind == "regression":
         figures["Residuals"] = plots.regression_diagnostics(truth, np.asarray(decoded.values, float))
     if evaluation.importance:
