@@ -21,7 +21,7 @@ from forgeml.extras import MissingExtraError, require
 
 ROOT = Path(__file__).parents[2]
 # What the extras install and a tabular run must never need (transformers' own deps come with it).
-EXTRA_PACKAGES = ("transformers", "peft", "gguf", "captum", "tensorboard", "model_signing")
+EXTRA_PACKAGES = ("transformers", "peft", "gguf", "captum", "tensorboard", "model_signing", "optuna", "mlflow")
 
 
 def block(monkeypatch: pytest.MonkeyPatch, *modules: str) -> None:
@@ -88,7 +88,9 @@ def test_the_base_dependencies_leave_the_extras_out() -> None:
     assert "captum" in map(_name, extras["explain"]) and "tensorboard" in map(_name, extras["track"])
     # CI installs forgeml[dev]: it must keep pulling every extra, so every test still runs.
     assert "forgeml[all]" in extras["dev"]
-    assert extras["all"] == ["forgeml[text,llm,explain,track,sign]"]
+    named = extras["all"][0].removeprefix("forgeml[").removesuffix("]").split(",")
+    assert len(extras["all"]) == 1 and {"text", "llm", "explain", "track", "sign", "tune"} <= set(named)
+    assert "optuna" in map(_name, extras["tune"]) and "mlflow-skinny" in map(_name, extras["track"])
     assert "model-signing" in map(_name, extras["sign"])
 
 

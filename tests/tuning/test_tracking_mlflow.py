@@ -56,11 +56,15 @@ def ready(server: tuple[subprocess.Popen[bytes], str, Path]) -> str:
 
 def test_run_folder_is_copied_into_a_folder_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)  # file:./mlruns is relative to where forgeml runs
-    config = mixed_table_config(tmp_path, train={"epochs": 3}, evaluate=QUICK, track={"mlflow": {"experiment": "churn"}})
+    config = mixed_table_config(
+        tmp_path, train={"epochs": 3}, evaluate=QUICK, track={"mlflow": {"experiment": "churn"}}
+    )
     run, _ = api.run(load_config(config))
     client = MlflowClient(tracking_uri="file:./mlruns")
     [logged] = client.search_runs([client.get_experiment_by_name("churn").experiment_id])
-    assert logged.data.params["train.learning_rate"] == "0.01" and logged.data.params["model.hidden"] == "[16]"
+    assert (
+        logged.data.params["train.learning_rate"] == "0.01" and logged.data.params["model.hidden"] == "[16]"
+    )
     assert [m.step for m in client.get_metric_history(logged.info.run_id, "val_loss")] == [1, 2, 3]
     assert {"validation_accuracy", "test_accuracy"} <= set(logged.data.metrics)
     assert len(logged.data.tags["forgeml.data_fingerprint"]) == 64

@@ -19,6 +19,7 @@ from conftest import mixed_table_config
 from forgeml import api
 from forgeml.config import load_config
 from forgeml.errors import ConfigError
+from forgeml.extras import MissingExtraError
 from forgeml.training.callbacks import EpochResult, TrainState
 from forgeml.tuning.pruning import PruningCallback
 
@@ -81,7 +82,9 @@ def test_a_dead_workers_trial_fails_and_is_retried_once(tuned) -> None:
     journal = config_path.parent / "runs" / "tiny" / "tune" / "journal.log"
     storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(journal)))
     study = optuna.load_study(study_name="tiny", storage=storage)
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    )
     crashed = study.ask({"train.learning_rate": optuna.distributions.FloatDistribution(1e-3, 1e-1, log=True),
                          "model.hidden": optuna.distributions.CategoricalDistribution(["[8]", "[16, 8]"])})  # fmt: skip
     crashed.set_user_attr("worker", f"{socket.gethostname()}:{int(dead.stdout)}")
@@ -104,7 +107,9 @@ def test_report_renders_offline_in_chromium(tuned) -> None:
     requests: list[str] = []
     errors: list[str] = []
     with playwright.sync_playwright() as driver:
-        browser = driver.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox", "--disable-gpu"])
+        browser = driver.chromium.launch(
+            executable_path=str(CHROMIUM), args=["--no-sandbox", "--disable-gpu"]
+        )
         try:
             page = browser.new_page()
             page.on("request", lambda request: requests.append(request.url))
@@ -174,3 +179,17 @@ def test_auto_without_a_space_says_what_to_do(tmp_path: Path) -> None:
     config = mixed_table_config(tmp_path, model={"type": "auto"}, train={})
     with pytest.raises(ConfigError, match="model.type auto already searches"):
         api.tune(load_config(config))
+
+
+def test_without_the_extras_tune_and_tracking_name_what_to_install(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = tune_config(tmp_path, trials=1)
+    monkeypatch.setitem(sys.modules, "optuna", None)
+    with pytest.raises(MissingExtraError, match=r'forgeml tune needs optuna.*pip install "forgeml\[tune\]"'):
+        api.tune(load_config(config))
+    monkeypatch.setitem(sys.modules, "mlflow", None)
+    tracked = load_config(config, ["track.mlflow.experiment=x"])
+    with pytest.raises(MissingExtraError, match=r'pip install "forgeml\[track\]"'):
+        api.train(tracked)
+    assert not (tmp_path / "runs").exists()

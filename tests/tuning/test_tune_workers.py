@@ -21,7 +21,10 @@ def test_two_processes_share_one_study_and_no_trial_runs_twice(tmp_path: Path) -
         tune={"trials": 4, "space": {"train.learning_rate": {"log_uniform": [1e-3, 1e-1]}}},
     )
     result = subprocess.run(
-        [sys.executable, "-m", "forgeml", "tune", str(config), "--jobs", "2"], capture_output=True, text=True, timeout=300
+        [sys.executable, "-m", "forgeml", "tune", str(config), "--jobs", "2"],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 0, result.stderr
     journal = tmp_path / "runs" / "tiny" / "tune" / "journal.log"

@@ -28,6 +28,7 @@ from typing import Any
 from forgeml import atomic
 from forgeml.config import Config, config_json
 from forgeml.extras import require
+from forgeml.training.checkpoint import flatten
 
 logger = logging.getLogger(__name__)
 STATE_FILE = "mlflow.json"
@@ -175,21 +176,11 @@ def _log_params(client: Any, run_id: str, tree: dict[str, Any]) -> None:
 
     params = [
         Param(key, json.dumps(value) if not isinstance(value, str) else value)
-        for key, value in _flat(tree).items()
+        for key, value in flatten(tree).items()
     ]
     params = [Param(p.key, p.value[:PARAM_LIMIT]) for p in params]
     for start in range(0, len(params), 100):  # MLflow's batch limit for params
         client.log_batch(run_id, params=params[start : start + 100])
-
-
-def _flat(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    flat: dict[str, Any] = {}
-    for key, value in tree.items():
-        if isinstance(value, dict) and value:
-            flat |= _flat(value, f"{prefix}{key}.")
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat
 
 
 def _history(path: Path) -> list[Any]:

@@ -81,7 +81,7 @@ def extremes(distribution: SearchRange) -> list[Any]:
     if distribution.choice is not None:
         return list(distribution.choice)
     name = kind_of(distribution)
-    low, high = getattr(distribution, name)
+    low, high = bounds(distribution)
     if name in ("int", "log_int") or low == high:
         return [low, high]
     # an inner value with a fraction: bounds like [1, 3] are whole numbers an integer key would accept
@@ -91,6 +91,12 @@ def extremes(distribution: SearchRange) -> list[Any]:
 def kind_of(distribution: SearchRange) -> str:
     """The one key set on a SearchRange: uniform, log_uniform, int, log_int or choice."""
     return next(name for name in type(distribution).model_fields if getattr(distribution, name) is not None)
+
+
+def bounds(distribution: SearchRange) -> tuple[float, float]:
+    """Low and high of a range (not a choice)."""
+    ranges = (distribution.uniform, distribution.log_uniform, distribution.int, distribution.log_int)
+    return next(values for values in ranges if values is not None)
 
 
 def probe(base: dict[str, Any], overrides: dict[str, Any], *, origin: str) -> Config:
@@ -123,9 +129,9 @@ def suggest(trial: Any, space: dict[str, SearchRange]) -> dict[str, Any]:
             picked = trial.suggest_categorical(key, choices if plain else [json.dumps(c) for c in choices])
             values[key] = picked if plain else json.loads(picked)
         elif name in ("int", "log_int"):
-            low, high = getattr(distribution, name)
-            values[key] = trial.suggest_int(key, low, high, log=name == "log_int")
+            low, high = bounds(distribution)
+            values[key] = trial.suggest_int(key, int(low), int(high), log=name == "log_int")
         else:
-            low, high = getattr(distribution, name)
+            low, high = bounds(distribution)
             values[key] = trial.suggest_float(key, low, high, log=name == "log_uniform")
     return values

@@ -151,8 +151,7 @@ def _redacted(url: str) -> str:
 
 def load_study(plan: Plan, *, worker: int = 0) -> Any:
     """Create or continue the study named ``config.name`` (TPE seeded with ``seed + worker``)."""
-    import optuna
-
+    optuna = require("optuna", "tune", "forgeml tune")
     config = plan.config
     metric, maximize = metric_of(config)
     storage = open_storage(config, plan.storage)
@@ -198,6 +197,18 @@ def run_worker(
         with contextlib.suppress(threading.BrokenBarrierError):
             start.wait(timeout=START_TIMEOUT)
     quiet = Console(file=io.StringIO())
+    gate_log = logging.getLogger("forgeml.checks.runner")
+    level = gate_log.level
+    try:
+        return _trials(study, plan, verbs, quiet, console, gate_log)
+    finally:
+        gate_log.setLevel(level)
+
+
+def _trials(
+    study: Any, plan: Plan, verbs: Verbs, quiet: Console, console: Console | None, gate_log: Any
+) -> int:
+    """The worker's loop: a trial at a time while the study wants more and time is left; how many ran."""
     done = failures = 0
     while plan.deadline is None or time.time() < plan.deadline:
         _fail_dead_trials(study)
@@ -206,6 +217,8 @@ def run_worker(
         trial = study.ask()
         outcome = _run_trial(study, trial, plan, verbs, quiet)
         done += 1
+        if done == 1:  # every trial reads the same data: its check warnings were said once, by trial one
+            gate_log.setLevel(max(gate_log.level, logging.ERROR))
         failures = failures + 1 if outcome is None else 0
         if console is not None:
             console.print(_trial_line(trial.number, outcome, study), soft_wrap=True)
