@@ -182,21 +182,18 @@ def privacy_section(
     twin = _twin(run_dir, pipeline, config)
     if twin is not None:
         models.append(("non-private (same config)", twin, False))
-    section["models"] = [
-        asdict(
-            audit_model(
-                label,
-                net,
-                pipeline,
-                members if attack else None,
-                test,
-                private=private,
-                seed=config.seed,
-                predict=predict,
-            )
-        )
+    audits = [
+        audit_model(label, net, pipeline, members if attack else None, test, private=private, seed=config.seed, predict=predict)
         for label, net, private in models
-    ]
+    ]  # fmt: skip
+    for item in audits:
+        if item.loss_threshold is not None and item.likelihood_ratio is not None:
+            logger.info(
+                "membership audit of %s: loss-threshold AUC %.3f (TPR %.3f at 1%% FPR), likelihood-ratio AUC %.3f (TPR %.3f)",
+                item.name, item.loss_threshold.auc, item.loss_threshold.tpr_at_1pct_fpr,
+                item.likelihood_ratio.auc, item.likelihood_ratio.tpr_at_1pct_fpr,
+            )  # fmt: skip
+    section["models"] = [asdict(item) for item in audits]
     return section
 
 

@@ -221,7 +221,7 @@ class PrivateTraining:
         with warnings.catch_warnings():  # "optimal order is the largest alpha": valid, only looser
             warnings.simplefilter("ignore")
             epsilon = float(self.engine.accountant.get_epsilon(delta=self.delta)) if steps else 0.0
-        return PrivacyReport(
+        report = PrivacyReport(
             epsilon=epsilon,
             target_epsilon=self.privacy.epsilon,
             delta=self.delta,
@@ -235,6 +235,11 @@ class PrivateTraining:
             planned_epochs=self.config.epochs,
             rows=self.rows,
         )
+        logger.info(
+            "DP-SGD spent epsilon %.3f of %.3g (delta %.3g) in %d steps, %.2f of %d planned epochs",
+            report.epsilon, report.target_epsilon, report.delta, report.steps, report.epochs, report.planned_epochs,
+        )  # fmt: skip
+        return report
 
 
 def refuse_processes(world_size: int) -> None:
