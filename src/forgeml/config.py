@@ -596,11 +596,12 @@ class ServeConfig(Section):
         Field(
             ge=0,
             le=1_000_000,
-            description="queued requests; beyond it 503 + Retry-After. 0 (causal_lm only): no generation waits",
+            description="requests admitted at once (read, decoded, queued, run); more get 503 + Retry-After, "
+            "body unread. causal_lm: waiting beyond max_concurrent (0: none)",
         ),
     ] = 512
     request_timeout_s: Annotated[
-        float, Field(gt=0.0, le=3600.0, description="queue + model time; then 504")
+        float, Field(gt=0.0, le=3600.0, description="from a request's headers to its answer; then 504")
     ] = 10.0
     max_body_bytes: Annotated[Int, Field(ge=1024, le=1 << 30, description="larger bodies get 413 unread")] = (
         1 << 20
@@ -614,6 +615,18 @@ class ServeConfig(Section):
         Field(description="a file holding the key clients send as `Authorization: Bearer <key>`"),
     ] = None
     graceful_timeout_s: Annotated[Number, Field(gt=0.0, le=3600.0, description="SIGTERM drain limit")] = 30.0
+    header_timeout_s: Annotated[
+        Number, Field(gt=0.0, le=3600.0, description="for the request line + headers; then 408, close")
+    ] = 10.0
+    body_timeout_s: Annotated[
+        Number, Field(gt=0.0, le=3600.0, description="longest silence while a body arrives; then 408, close")
+    ] = 10.0
+    max_connections: Annotated[
+        Int, Field(ge=1, le=1_000_000, description="open connections; a request on one more gets 503, close")
+    ] = 1000
+    max_header_bytes: Annotated[
+        Int, Field(ge=1024, le=1 << 24, description="request line + headers; larger gets 431, close")
+    ] = 64 * 1024
     docs: Annotated[bool, Field(description="serve /docs and /openapi.json")] = True
     metrics: Annotated[bool, Field(description="serve /metrics (Prometheus text)")] = True
     onnx: Annotated[bool, Field(description="also write model.onnx into the bundle when exporting")] = True

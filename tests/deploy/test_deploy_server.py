@@ -159,7 +159,8 @@ def test_size_limits_content_length_and_encoding(server: str) -> None:
         for _ in range(50):
             yield b" " * 100_000
 
-    assert httpx.post(f"{server}/v1/predict", content=chunks()).status_code == 413
+    chunked = httpx.post(f"{server}/v1/predict", content=chunks(), headers={"content-type": "application/json"})
+    assert chunked.status_code == 413
     padded = json.dumps({"rows": [ROW]}).encode()
     exactly = padded + b" " * ((1 << 20) - len(padded))  # a body of exactly the limit is accepted
     assert post(server, exactly).status_code == 200

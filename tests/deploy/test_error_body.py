@@ -59,8 +59,10 @@ def test_every_error_status_has_the_same_keys(bundle: Path) -> None:
         responses["404"] = client.get("/nowhere")
         responses["405"] = client.get("/v1/predict")
         responses["413 length"] = post("/v1/predict", content=b" " * (1 << 17))
-        responses["413 chunked"] = post("/v1/predict", content=chunked(1 << 18))
+        json_type = {"content-type": "application/json"}
+        responses["413 chunked"] = post("/v1/predict", content=chunked(1 << 18), headers=json_type)
         responses["415"] = post("/v1/predict", content=b"a", headers={"content-type": "text/plain"})
+        responses["415 missing"] = post("/v1/predict", content=b'{"rows": []}')
         responses["422"] = post("/v1/predict", json={"rows": [{**ROW, "age": "old"}]})
         engine = client.app.app.state.forgeml.handler.predictor.engine  # Guard -> FastAPI -> state
         working = engine.run

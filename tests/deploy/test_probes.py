@@ -19,6 +19,7 @@ class _State:
     ready: bool = False
     draining: bool = False
     not_ready_reason: str = "loading the model"
+    shedding: bool = False
 
 
 def _error(status: int, code: str, message: str, request_id: str, *, retry: bool = False) -> Response:
@@ -50,6 +51,9 @@ def test_readiness_follows_loading_and_draining() -> None:
     )
     state.ready = True
     assert client.get("/health/ready").json() == {"status": "ready"}
+    state.shedding = True  # overload is reported honestly: a balancer sends the work elsewhere
+    assert client.get("/health/ready").text.startswith("overloaded: the server is shedding load")
+    assert client.get("/health/live").json() == {"status": "live"}
     state.draining = True
     assert client.get("/health/ready").text == "not_ready: shutting down (r1)"
 

@@ -4,8 +4,9 @@ The bundle's kind picks its handler here, once (:data:`HANDLERS`): ``predictor``
 ``POST /v1/predict``, ``GET /v1/metadata`` and the try-it page (:mod:`.predict_handler`);
 ``causal_lm`` bundles OpenAI's chat and completions endpoints and a chat page (:mod:`.lm_handler`).
 Every kind gets the same rest: ``GET /health/live``, ``GET /health/ready`` (503 until the model is
-loaded and warmed up, and again once shutdown starts), ``GET /metrics``, the OpenAPI docs, the
-Guard's limits and API key, the one error body, and the lifespan that loads the model.
+loaded and warmed up, again once shutdown starts, and while load is shed), ``GET /metrics``, the
+OpenAPI docs, the Guard's limits, admission control and API key, the connection limits the runner's
+protocol enforces (:mod:`.protocol`), the one error body, and the lifespan that loads the model.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import sys
 import time
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -30,9 +32,17 @@ from forgeml.deploy.server.handler import KindHandler, ServerState
 from forgeml.deploy.server.lm_handler import LMHandler
 from forgeml.deploy.server.predict_handler import PredictHandler
 from forgeml.deploy.server.probes import add_probe_routes
+from forgeml.deploy.server.protocol import ConnectionLimits
 from forgeml.errors import ConfigError
 
 logger = logging.getLogger(__name__)
+
+# How long a thread holding the GIL (the codec thread decoding a large body, a generation) runs before
+# another that waits for it gets its turn. The event loop gives the GIL up at every socket call and
+# then waits this long to get it back; at CPython's default (5 ms) a busy codec thread throttled the
+# loop so that /health/live took 2.4-3.3 s (p99) at 3x capacity, 0.5-0.8 s at 0.5 ms (A/B runs of
+# benchmarks/overload.py on 2 cores loaded by other work).
+SWITCH_INTERVAL_S = 0.0005
 
 HANDLERS: dict[Kind, type[KindHandler]] = {PREDICTOR: PredictHandler, CAUSAL_LM: LMHandler}
 
@@ -59,9 +69,12 @@ def create_app(
     async def lifespan(app: FastAPI):
         await asyncio.to_thread(_load, state, handler)
         await handler.start()
+        switch = sys.getswitchinterval()
+        sys.setswitchinterval(SWITCH_INTERVAL_S)
         state.ready = True
         yield
         state.ready = False
+        sys.setswitchinterval(switch)
         await handler.stop()
 
     app = FastAPI(
@@ -77,7 +90,7 @@ def create_app(
     add_probe_routes(app, state, config, error=state.error_response)
     _install_handlers(app, state)
     _install_openapi(app, handler)
-    return Guard(
+    guard = Guard(
         app,
         max_body_bytes=config.max_body_bytes,
         api_key=api_key,
@@ -86,7 +99,18 @@ def create_app(
         json_routes=handler.json_routes,
         routes=handler.direct_routes(),
         error=state.error_body,
+        door=state.door,
+        closing=lambda: state.draining,
     )
+    guard.connection_limits = ConnectionLimits(
+        header_timeout_s=config.header_timeout_s,
+        body_timeout_s=config.body_timeout_s,
+        max_connections=config.max_connections,
+        max_header_bytes=config.max_header_bytes,
+        error=state.error_body,
+        metrics=state.metrics,
+    )
+    return guard
 
 
 def _load(state: ServerState, handler: KindHandler) -> None:

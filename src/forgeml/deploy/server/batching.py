@@ -40,6 +40,7 @@ class _Job:
     feeds: Feeds
     rows: int
     future: asyncio.Future[np.ndarray]
+    arrived: float  # time.monotonic() of the request's arrival
 
 
 def _expire(future: asyncio.Future[np.ndarray]) -> None:
@@ -69,6 +70,10 @@ class MicroBatcher:
         # Unknown until measured: the first call runs in the worker thread.
         self._last_call_seconds = float("inf")
         self._task: asyncio.Task[None] | None = None
+        # Seconds the requests of the last batch waited, from their arrival to their model call: the
+        # queue's length in time, which admission control reads (a count of 512 requests is 0.1 s of
+        # one-row requests but far more than request_timeout_s of 250-row ones).
+        self.last_wait = 0.0
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._loop(), name="forgeml-batcher")
@@ -80,12 +85,17 @@ class MicroBatcher:
                 await self._task
         self._executor.shutdown(wait=False, cancel_futures=True)
 
-    async def submit(self, feeds: Feeds, rows: int, timeout: float) -> np.ndarray:
-        """The raw outputs for these rows; Overloaded if the queue is full, TimeoutError after ``timeout``."""
+    async def submit(
+        self, feeds: Feeds, rows: int, timeout: float, *, arrived: float | None = None
+    ) -> np.ndarray:
+        """The raw outputs for these rows; Overloaded if the queue is full, TimeoutError after ``timeout``.
+        ``arrived`` (``time.monotonic()``, default now) is when the request came in."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[np.ndarray] = loop.create_future()
         try:
-            self._queue.put_nowait(_Job(feeds, rows, future))
+            self._queue.put_nowait(
+                _Job(feeds, rows, future, time.monotonic() if arrived is None else arrived)
+            )
         except asyncio.QueueFull:
             raise Overloaded from None
         self._metrics.queue_depth = self._queue.qsize()
@@ -105,6 +115,7 @@ class MicroBatcher:
             self._metrics.queue_depth = self._queue.qsize()
             if not jobs:
                 continue
+            self.last_wait = time.monotonic() - jobs[0].arrived  # the longest wait in the batch
             if len(jobs) == 1:
                 feeds = jobs[0].feeds
             else:
@@ -112,7 +123,12 @@ class MicroBatcher:
             rows = sum(job.rows for job in jobs)
             try:
                 if self._last_call_seconds < INLINE_CALL_SECONDS:
+                    started = time.perf_counter()
                     outputs = self._timed_run(feeds)
+                    # On the loop, what counts is how long the loop was held: ONNX Runtime spreads a
+                    # large batch over its own threads, so the caller's CPU time alone (0.6 ms for
+                    # 250 rows) kept multi-millisecond calls on the event loop under overload.
+                    self._last_call_seconds = max(self._last_call_seconds, time.perf_counter() - started)
                 else:
                     outputs = await loop.run_in_executor(self._executor, self._timed_run, feeds)
             except Exception as exc:  # a bug, not bad input: every waiting request gets a generic 500

@@ -3,9 +3,12 @@
 It runs before FastAPI reads anything, so an oversized body is refused from its ``Content-Length``
 without a byte of it read (413), a chunked body is counted as it streams and cut off once past the
 limit (413), a malformed ``Content-Length`` is a 400, and a compressed body is a 415 (forgeml does
-not inflate request bodies: no decompression bombs). A body that is not JSON, on a route that reads
-JSON, is a 415. The API key is compared in constant time. Routes named in ``routes`` (the
-prediction route) are served directly, skipping FastAPI's stack.
+not inflate request bodies: no decompression bombs). A body that is not declared JSON (a wrong or a
+missing ``Content-Type``), on a route that reads JSON, is a 415. The API key is compared in constant
+time. Then admission control: new work that finds every place taken (``door``) is a 503 with
+``Retry-After`` before a byte of its body is read. Routes named in ``routes`` (the prediction route)
+are served directly, skipping FastAPI's stack. While the server drains (``closing``) every response
+carries ``Connection: close``, so clients reconnect to a server that stays.
 """
 
 from __future__ import annotations
@@ -14,10 +17,13 @@ import hmac
 import time
 import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from forgeml.deploy.server.errors import error_body
+from forgeml.deploy.server.errors import Answer, error_body
 from forgeml.deploy.server.metrics import Metrics
+
+if TYPE_CHECKING:
+    from forgeml.deploy.server.protocol import ConnectionLimits
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -27,6 +33,8 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 ErrorBody = Callable[[int, str, str, str], bytes]  # status, code, message, request id -> the JSON body
 
 OPEN_PATHS = frozenset({"/health/live", "/health/ready"})  # probes never need the key
+
+CLOSE = (b"connection", b"close")
 
 METHODS = frozenset({"GET", "POST", "HEAD", "OPTIONS", "PUT", "DELETE", "PATCH"})
 
@@ -65,6 +73,8 @@ class Guard:
         json_routes: frozenset[str] = frozenset(),
         routes: dict[tuple[str, str], ASGIApp] | None = None,
         error: ErrorBody = error_body,
+        door: Callable[[str], Answer | None] | None = None,
+        closing: Callable[[], bool] | None = None,
     ) -> None:
         self.app = app
         self.error = error  # the server's error body (a kind may add fields to the one shape)
@@ -78,6 +88,12 @@ class Guard:
         self.max_body_bytes = max_body_bytes
         self.api_key = None if api_key is None else api_key.encode()
         self.metrics = metrics
+        # request id -> a 503 answer when new work must be shed (every place taken), else None
+        self.door = door
+        # whether the server drains: responses then close their connection
+        self.closing = closing or (lambda: False)
+        # what uvicorn's protocol enforces below the ASGI app (forgeml.deploy.server.protocol reads it)
+        self.connection_limits: ConnectionLimits | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -85,7 +101,9 @@ class Guard:
             return
         started = time.perf_counter()
         request_id = uuid.uuid4().hex
-        scope.setdefault("state", {})["request_id"] = request_id
+        scope_state = scope.setdefault("state", {})
+        scope_state["request_id"] = request_id
+        scope_state["arrived"] = time.monotonic()  # a request's deadline counts from here (its headers)
         route = scope["path"] if scope["path"] in self.paths else "other"
         status_seen = 500
 
@@ -95,6 +113,8 @@ class Guard:
                 status_seen = message["status"]
                 message.setdefault("headers", [])
                 message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode())]
+                if self.closing():
+                    message["headers"].append(CLOSE)
             await send(message)
 
         try:
@@ -105,6 +125,11 @@ class Guard:
                 self.metrics.reject(code)
                 await self._send_error(send, status, code, message, request_id, headers)
                 return
+            if self.door is not None and scope["method"] == "POST" and scope["path"] in self.json_routes:
+                shed = self.door(request_id)  # counts its own rejection
+                if shed is not None:
+                    await send_json(send_logged, *shed)
+                    return
             endpoint = self.routes.get((scope["method"], scope["path"]), self.app)
             await endpoint(scope, self._counting(receive), send_logged)
         except BodyTooLarge:
@@ -131,7 +156,8 @@ class Guard:
         headers: list[tuple[bytes, bytes]] | None = None,
     ) -> None:
         body = self.error(status, code, message, request_id)
-        await send_json(send, status, body, [(b"x-request-id", request_id.encode()), *(headers or [])])
+        extra = [(b"x-request-id", request_id.encode()), *(headers or [])]
+        await send_json(send, status, body, [*extra, CLOSE] if self.closing() else extra)
 
     def _refuse(self, scope: Scope) -> tuple[int, str, str, list[tuple[bytes, bytes]] | None] | None:
         headers = dict(scope["headers"])  # lower-cased names; a repeated header keeps its last value
@@ -157,8 +183,8 @@ class Guard:
             if int(length) > self.max_body_bytes:
                 return 413, "content_too_large", f"the body is larger than {self.max_body_bytes} bytes.", None
         if scope["method"] == "POST" and scope["path"] in self.json_routes:
-            media_type = headers.get(b"content-type", b"application/json").split(b";")[0].strip().lower()
-            if media_type != b"application/json":  # no header: the body is read as JSON
+            media_type = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
+            if media_type != b"application/json":  # a missing type is refused like a wrong one
                 return 415, "unsupported_media_type", "send the request body as application/json.", None
         return None
 

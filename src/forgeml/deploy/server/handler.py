@@ -9,6 +9,7 @@ its model, adds its routes with their request decoding and validation, and says 
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -38,6 +39,7 @@ class ServerState:
     ready: bool = False
     draining: bool = False
     not_ready_reason: str = "loading the model"
+    last_shed: float = float("-inf")  # time.monotonic() of the last request shed at the door
 
     def error_body(self, status: int, code: str, message: str, request_id: str, **extra: Any) -> bytes:
         """The one error body, with the keys the kind adds to every error (``extra`` fills them in)."""
@@ -68,6 +70,22 @@ class ServerState:
             return None
         reason = "shutting down" if self.draining else self.not_ready_reason
         return self.error(503, "not_ready", reason, request_id, retry=True)
+
+    def door(self, request_id: str) -> Answer | None:
+        """503 + Retry-After for new work while every place is taken, before its body is read
+        (admission control: a shed request costs the event loop no decoding and holds no memory)."""
+        if self.handler is None or not self.ready or not self.handler.full():
+            return None
+        self.last_shed = time.monotonic()
+        return self.overloaded(request_id)
+
+    @property
+    def shedding(self) -> bool:
+        """Whether new work is being refused for overload: every place is taken, or was within the
+        last second (so readiness does not flap between two requests)."""
+        if self.handler is None or not self.ready:
+            return False
+        return self.handler.full() or time.monotonic() - self.last_shed < 1.0
 
     def refuse(self, problem: RequestError, request_id: str, *, reason: str | None = None) -> Answer:
         """A bad request, counted under ``reason`` (its code unless given), pointing where the kind says."""
@@ -130,6 +148,10 @@ class KindHandler:
 
     async def stop(self) -> None:
         """At shutdown, after the drain."""
+
+    def full(self) -> bool:
+        """Whether every place for work is taken: the Guard then sheds new work at the door (503)."""
+        return False
 
     def direct_routes(self) -> dict[tuple[str, str], ASGIApp]:
         """(method, path) -> bare ASGI endpoints the Guard serves without FastAPI (a measured hot path)."""

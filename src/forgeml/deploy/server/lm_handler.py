@@ -120,6 +120,9 @@ class LMHandler(KindHandler):
         if self.executor is not None:
             self.executor.shutdown(wait=False, cancel_futures=True)
 
+    def full(self) -> bool:
+        return self.slots is not None and self.slots.admitted >= self.slots.limit + self.slots.queue
+
     def error_fields(self, status: int) -> dict[str, Any]:
         # OpenAI's `type` and `param`, so its clients read our errors natively.
         return {"type": "invalid_request_error" if status < 500 else "server_error", "param": None}

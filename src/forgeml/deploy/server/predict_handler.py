@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
@@ -48,6 +49,11 @@ class PredictHandler(KindHandler):
         self.predictor: Predictor | None = None
         self.encoder: RecordEncoder | None = None
         self.batcher: MicroBatcher | None = None
+        # One thread decodes large bodies and encodes large answers off the event loop. One, not more:
+        # that work holds the GIL, so more threads would not decode faster, only make the event loop
+        # wait longer for the GIL between its turns.
+        self.codec: ThreadPoolExecutor | None = None
+        self.trimmer: IdleTrimmer | None = None  # gives freed memory back after a burst
 
     @property
     def title(self) -> str:
@@ -76,10 +82,19 @@ class PredictHandler(KindHandler):
             max_queue=config.max_queue,
         )
         self.batcher.start()
+        self.codec = ThreadPoolExecutor(max_workers=1, thread_name_prefix="forgeml-codec")
+        self.trimmer = IdleTrimmer(self.endpoint.busy, self.codec)
 
     async def stop(self) -> None:
         if self.batcher is not None:
             await self.batcher.stop()
+        if self.trimmer is not None:
+            self.trimmer.cancel()
+        if self.codec is not None:
+            self.codec.shutdown(wait=False, cancel_futures=True)
+
+    def full(self) -> bool:
+        return self.endpoint.full()
 
     def direct_routes(self) -> dict[tuple[str, str], ASGIApp]:
         return {("POST", "/v1/predict"): self.endpoint}

@@ -1,9 +1,10 @@
 """Run the server under uvicorn, for every kind: one process, or N workers sharing one socket;
 graceful SIGTERM.
 
-On SIGTERM uvicorn stops accepting connections, lets in-flight requests finish (bounded by
-``graceful_timeout_s``), then runs the lifespan shutdown; readiness flips to 503 at once. A second
-SIGTERM/SIGINT exits immediately.
+On SIGTERM readiness flips to 503 at once and every response carries ``Connection: close``; the
+port stays open while in-flight requests finish (bounded by ``graceful_timeout_s``), then uvicorn
+stops accepting connections, closes them and runs the lifespan shutdown. A second SIGTERM/SIGINT
+exits immediately.
 
 With N workers the metrics go through ``prometheus_client``'s multiprocess mode: the runner makes a
 private ``PROMETHEUS_MULTIPROC_DIR`` before the workers start, tells the library when a worker is
@@ -12,6 +13,7 @@ gone (its live gauges stop counting) and removes the folder at shutdown.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import errno
 import json
@@ -20,6 +22,7 @@ import os
 import shutil
 import socket
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -31,6 +34,7 @@ from uvicorn.supervisors import Multiprocess
 from forgeml.bundle.manifest import read_manifest
 from forgeml.config import ServeConfig, serve_config
 from forgeml.deploy.server.metrics import MULTIPROCESS_ENV
+from forgeml.deploy.server.protocol import LimitedH11Protocol
 from forgeml.errors import ConfigError, PortInUseError
 
 ENV_BUNDLE = "FORGEML_SERVE_BUNDLE"
@@ -47,6 +51,21 @@ class _Server(uvicorn.Server):
         with super().capture_signals():
             yield
             self._captured_signals.clear()
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        """First the drain with the port still open: requests in flight finish (up to
+        ``timeout_graceful_shutdown``) while readiness answers 503 and every response carries
+        ``Connection: close``; a probe during the drain gets that answer, not a refused connection.
+        Then uvicorn's shutdown closes the port and the connections."""
+        deadline = time.monotonic() + self.config.timeout_graceful_shutdown
+        logger.info(
+            "draining: %d requests in flight; the port stays open until they finish",
+            len(self.server_state.tasks),
+        )
+        # uvicorn's own wait (Server._wait_tasks_to_complete) polls the same way
+        while self.server_state.tasks and not self.force_exit and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        await super().shutdown(sockets)
 
     def handle_exit(self, sig: int, frame: Any) -> None:
         state = _find_state(self.config)
@@ -113,7 +132,9 @@ def uvicorn_options(config: ServeConfig) -> dict[str, Any]:
         "log_level": "info",
         "access_log": False,
         "server_header": False,
-        "h11_max_incomplete_event_size": 64 * 1024,  # bounds header size (slow/huge header attacks)
+        # uvicorn's h11 protocol plus header/body timeouts, a connection cap and JSON answers to bad HTTP
+        "http": LimitedH11Protocol,
+        "h11_max_incomplete_event_size": config.max_header_bytes,  # request line + headers (431 past it)
     }
 
 
