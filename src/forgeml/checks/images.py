@@ -36,6 +36,7 @@ FEW_PER_CLASS = 10  # images: below this a class is too small to learn and to te
 EXAMPLES = 5  # files named per finding
 # what goes into the exclusion list that `--fix` writes
 EXCLUDED_BY_FIX = ("corrupt_image", "not_an_image", "image_too_large", "missing_image", "duplicate_images")
+FIX_ADVICE = "replace or remove them, or `forgeml check SOURCE --fix` lists them in forgeml-exclude.txt (moves nothing)"
 
 
 @dataclass(frozen=True)
@@ -100,7 +101,8 @@ def _name(path: str, base: Path) -> str:
 def _finding(check_id: str, paths: list[str], base: Path, what: str) -> Finding:
     shown = ", ".join(_name(path, base) for path in paths[:EXAMPLES])
     more = f" and {len(paths) - EXAMPLES} more" if len(paths) > EXAMPLES else ""
-    return Finding(check_id, None, f"{len(paths)} {what}: {shown}{more}", (), len(paths))
+    advice = FIX_ADVICE if check_id in EXCLUDED_BY_FIX else None
+    return Finding(check_id, None, f"{len(paths)} {what}: {shown}{more}", (), len(paths), advice=advice)
 
 
 def _problems(scans: list[FileScan], base: Path) -> list[Finding]:

@@ -113,7 +113,7 @@ def list_folder(root: Path) -> tuple[ImageFiles, pd.Series]:
     paths, labels = [], []
     for name in classes:
         for path in sorted((root / name).rglob("*")):
-            if path.suffix.lower() in EXTENSIONS and path.is_file() and str(path) not in excluded:
+            if path.suffix.lower() in EXTENSIONS and path.is_file() and str(path.resolve()) not in excluded:
                 paths.append(str(path))
                 labels.append(name)
     if not paths:
