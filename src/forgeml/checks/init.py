@@ -16,6 +16,7 @@ import yaml
 from forgeml.checks.reading import read_source
 from forgeml.checks.report import DataReport
 from forgeml.checks.runner import check
+from forgeml.checks.verdict import flow_scalar
 from forgeml.config import AutoConfig, EarlyStoppingConfig, MLPConfig, TrainConfig, default_model_type
 from forgeml.data.sources import DEFAULT_TARGET
 
@@ -76,13 +77,8 @@ def _features(report: DataReport, target: str) -> list[str]:
     if not reasons:
         return ["features:", "  exclude: []  # every column is used as an input"]
     lines = ["features:", "  exclude:  # columns training leaves out, and why"]
-    lines += [f"    - {_scalar(name)}  # {why}" for name, why in reasons.items()]
+    lines += [f"    - {flow_scalar(name)}  # {why}" for name, why in reasons.items()]
     return lines
-
-
-def _scalar(name: str) -> str:
-    """A column name as a YAML scalar, quoted only where YAML needs it."""
-    return yaml.safe_dump([name], default_flow_style=True, width=10_000).strip()[1:-1]
 
 
 def _defaults(report: DataReport) -> list[str]:
@@ -110,13 +106,22 @@ def _defaults(report: DataReport) -> list[str]:
             f"#   learning_rate: {train.learning_rate}",
             f"#   early_stopping: {{patience: {stopping.patience}}}",
         ]
-    lines += [
-        "# check:  # the data gate; ids in allow are accepted, thresholds change when a finding blocks",
-        "#   allow: []",
-        "#   thresholds: {}",
-    ]
-    if report.blocking:
-        ids = ", ".join(sorted({f.id for f in report.blocking}))
+    blocking = {f.id for f in report.blocking}
+    if "target_leakage" in blocking:  # its columns are in features.exclude, where the gate cannot see them
+        lines += [
+            "check:  # the data gate; ids in allow are accepted, thresholds change when a finding blocks",
+            "  allow: [target_leakage]  # the leaking columns are left out in features.exclude above",
+            "#   thresholds: {}",
+        ]
+        blocking.discard("target_leakage")
+    else:
+        lines += [
+            "# check:  # the data gate; ids in allow are accepted, thresholds change when a finding blocks",
+            "#   allow: []",
+            "#   thresholds: {}",
+        ]
+    if blocking:
+        ids = ", ".join(sorted(blocking))
         lines.insert(
             0,
             f"# The data has blocking findings ({ids}): `forgeml check` on this config prints how to fix them.",

@@ -18,6 +18,7 @@ from rich.text import Text
 from forgeml import atomic, templates
 from forgeml.checks.catalogue import CHECKS
 from forgeml.checks.report import DataReport, Finding
+from forgeml.checks.verdict import next_steps
 
 JSON_NAME = "data_report.json"
 HTML_NAME = "data_report.html"
@@ -61,6 +62,8 @@ def print_report(report: DataReport, console: Console, *, schema: bool = False) 
     counts = {s: sum(1 for f in report.findings if f.severity == s) for s in ("error", "warning", "info")}
     verdict = "[green]passed[/]" if report.passed else f"[bold red]{len(report.blocking)} blocking[/]"
     console.print(f"{verdict}: {counts['error']} errors, {counts['warning']} warnings, {counts['info']} info")
+    for line in next_steps(report):  # the same command or allow line the blocked run prints
+        console.print(line, markup=False, soft_wrap=True, highlight=False)
 
 
 def group_findings(findings: tuple[Finding, ...]) -> list[list[Finding]]:

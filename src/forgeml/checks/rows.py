@@ -222,12 +222,17 @@ def overlap_findings(
 
 
 def leakage_finding(profile: Profile, target: Target) -> Finding | None:
-    """A feature that on its own predicts the target almost perfectly (2-fold, binned, out of sample)."""
+    """A feature that on its own predicts the target almost perfectly (2-fold, binned, out of sample).
+
+    A classification leak at or above LEAKAGE_BLOCK_SCORE blocks (an error: the model would learn the
+    answer and its test score would be fake); a weaker one, and any regression one, is a warning.
+    """
     step = thin(len(profile.missing))  # a real leak shows on a sample as clearly as on every row
-    codes = _feature_codes(profile, step)
+    classification = target.task == "classification"
+    codes = _feature_codes(profile, step, cat.LEAKAGE_CLASS_BINS if classification else cat.LEAKAGE_BINS)
     if codes is None:
         return None
-    if target.task == "classification":
+    if classification:
         labels = target.codes[::step]
         keep = labels >= 0
     else:
@@ -235,24 +240,32 @@ def leakage_finding(profile: Profile, target: Target) -> Finding | None:
         keep = np.isfinite(values)
     if not keep.any():  # no labelled row to learn from: missing_target reports that, not a leak
         return None
-    if target.task == "classification":
+    if classification:
         score = _class_power(codes[keep], labels[keep], len(target.classes))
+        if score >= cat.LEAKAGE_TREE_FROM and profile.kind == "numeric":  # a tree only where it may matter
+            score = max(score, _tree_power(profile.numbers[::step][keep], labels[keep]))
     else:
         score = _regression_power(codes[keep], values[keep])
     if score < cat.LEAKAGE_SCORE:
         return None
     message = f"this feature alone predicts {target.name!r} with score {score:.3f} (1 = perfectly)"
-    return Finding("target_leakage", profile.name, message, (), int(keep.sum()))
+    if classification and score >= cat.LEAKAGE_BLOCK_SCORE:
+        message += (
+            f"; at or above {cat.LEAKAGE_BLOCK_SCORE} it is taken for a leak (a copy of the answer, or a "
+            "previous model's output), so the test score would be fake"
+        )
+        return Finding("target_leakage", profile.name, message, (), int(keep.sum()))
+    return Finding("target_leakage", profile.name, message, (), int(keep.sum()), level="warning")
 
 
-def _feature_codes(profile: Profile, step: int) -> np.ndarray | None:
+def _feature_codes(profile: Profile, step: int, bins: int) -> np.ndarray | None:
     """(N,) int64 bins: quantile bins of numbers, or category codes; the last code is 'missing'."""
     if profile.kind in ("identifier", "text", "constant", "datetime") or profile.present < 20:
         return None
     if profile.numbers is not None and profile.kind in ("numeric", "boolean"):
         sample = profile.numbers[::step]
         finite = np.isfinite(sample)
-        edges = np.unique(np.quantile(sample[finite], np.linspace(0, 1, cat.LEAKAGE_BINS + 1)[1:-1]))
+        edges = np.unique(np.quantile(sample[finite], np.linspace(0, 1, bins + 1)[1:-1]))
         codes = np.searchsorted(edges, sample, side="right").astype(np.int64)
         codes[~finite] = len(edges) + 1
         return codes
@@ -265,6 +278,25 @@ def _feature_codes(profile: Profile, step: int) -> np.ndarray | None:
     encoded = pc.dictionary_encode(profile.strings.combine_chunks())
     codes = encoded.indices.fill_null(len(encoded.dictionary)).to_numpy(zero_copy_only=False)
     return codes[::step].astype(np.int64)
+
+
+def _tree_power(values: np.ndarray, labels: np.ndarray) -> float:
+    """Skill of a one-feature decision tree on the other half of the rows (0 = the majority class).
+
+    A tree puts its cuts where the classes change; fixed quantile bins straddle such a cut, and
+    the rows of the straddling bin (1% of the table with percentiles, 10% with deciles) cost a
+    perfect separator its score. Missing and infinite values go to the tree as NaN.
+    """
+    from sklearn.tree import DecisionTreeClassifier  # imported here: the checks load without it
+
+    column = np.where(np.isfinite(values), values, np.nan).reshape(-1, 1)
+    correct = 0
+    for held in (0, 1):  # two folds: even rows and odd rows
+        tree = DecisionTreeClassifier(max_leaf_nodes=cat.LEAKAGE_LEAVES, random_state=0)
+        tree.fit(column[1 - held :: 2], labels[1 - held :: 2])
+        correct += int((tree.predict(column[held::2]) == labels[held::2]).sum())
+    base = np.bincount(labels).max() / len(labels)
+    return 0.0 if base >= 1 else ((correct / len(labels)) - base) / (1 - base)
 
 
 def _class_power(codes: np.ndarray, labels: np.ndarray, classes: int) -> float:

@@ -9,7 +9,8 @@ Kinds, in the order they are decided:
 * ``constant``: at most one distinct present value;
 * ``boolean``: exactly two values, both spellings of true/false (1/0, yes/no, t/f, ...);
 * ``identifier``: present values (nearly) all distinct, and either integers in a dense or
-  increasing run (1, 2, 3, ...) or short strings without spaces (``C-1042``, UUIDs);
+  increasing run (1, 2, 3, ...), or 100+ distinct integers of one width of 5+ digits in any order
+  (``708082083``), or short strings without spaces (``C-1042``, UUIDs);
 * ``numeric``: at least 95% of present values parse as numbers;
 * ``datetime``: at least 95% of present values start with a date (ISO-8601 or d/m/y; those not ISO are
   reported as unparseable, never guessed: guessing day-first vs month-first is how silent errors
@@ -27,6 +28,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from forgeml.checks.catalogue import (
+    ID_DIGITS,
+    ID_MIN_ROWS,
     IDENTIFIER_DISTINCT_RATIO,
     IDENTIFIER_MIN_ROWS,
     MIXED_PARSE_RATE,
@@ -248,7 +251,7 @@ def _numeric_kind(present: np.ndarray, distinct: int) -> ColumnKind:
 
 
 def _integer_identifier(present: np.ndarray, distinct: int) -> bool:
-    """Unique whole numbers forming a dense or increasing run: row numbers, customer ids."""
+    """Unique whole numbers forming a dense or increasing run (row numbers), or random fixed-width ids."""
     if len(present) < IDENTIFIER_MIN_ROWS or distinct < IDENTIFIER_DISTINCT_RATIO * len(present):
         return False
     finite = present[np.isfinite(present)]
@@ -256,7 +259,14 @@ def _integer_identifier(present: np.ndarray, distinct: int) -> bool:
         return False
     dense = (finite.max() - finite.min() + 1) <= 1.5 * len(finite)
     increasing = bool(np.all(np.diff(finite) > 0))
-    return dense or increasing
+    return dense or increasing or _fixed_width_ids(finite, distinct)
+
+
+def _fixed_width_ids(whole: np.ndarray, distinct: int) -> bool:
+    """Every value distinct and written with the same number of digits (ID_DIGITS or more): 708082083."""
+    if len(whole) < ID_MIN_ROWS or distinct < len(whole) or whole.min() < 10 ** (ID_DIGITS - 1):
+        return False
+    return bool(np.floor(np.log10(whole.min())) == np.floor(np.log10(whole.max())))
 
 
 def _string_kind(

@@ -14,6 +14,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from pathlib import Path
 
+import yaml
+
 from forgeml.checks.catalogue import THRESHOLDS
 from forgeml.checks.report import DataReport, Finding
 
@@ -70,8 +72,10 @@ def fix_commands(report: DataReport) -> tuple[list[str], list[str]]:
     """The commands to paste (in order) and the ids that can only be allowed, for the blocking findings."""
     blocking = report.blocking
     can_fix = not report.source.lower().endswith(".npz") and report.source != "<DataFrame>"
-    unfixable = sorted({f.id for f in blocking if f.id not in FIXABLE or not can_fix})
-    fixable = [f for f in blocking if f.id in FIXABLE and can_fix]
+    # --fix drops a leaking column only without a test file, whose columns must match the training file's
+    repairs = FIXABLE | ({"target_leakage"} if report.test_source is None else set())
+    unfixable = sorted({f.id for f in blocking if f.id not in repairs or not can_fix})
+    fixable = [f for f in blocking if f.id in repairs and can_fix]
     if not fixable:
         return [], unfixable
     target = ["--target", report.target] if report.target else []
@@ -96,6 +100,15 @@ def blocking_message(report: DataReport) -> str:
     problems = "1 blocking problem" if count == 1 else f"{count} blocking problems"
     lines = [f"{report.source}: the data has {problems}, so training stops:"]
     lines += [f"  - {f.describe()}" for f in report.blocking]
+    return "\n".join(lines + next_steps(report))
+
+
+def next_steps(report: DataReport) -> list[str]:
+    """How to unblock ``report``, as lines whose indented ones are pasted as they are (empty: passed).
+
+    ``forgeml check`` prints them under a blocked report, the gate at the end of its message.
+    """
+    lines: list[str] = []
     commands, unfixable = fix_commands(report)
     if commands:
         cleaned = clean_path(report.source)
@@ -107,9 +120,23 @@ def blocking_message(report: DataReport) -> str:
             f"or accept the findings as they are with check.allow: [{', '.join(sorted({f.id for f in report.blocking}))}]."
         )
         lines += [f"  {command}" for command in commands]
+    leaked = [
+        str(f.column) for f in report.blocking if f.id == "target_leakage" and "target_leakage" in unfixable
+    ]
+    if leaked:
+        lines.append(
+            "A column that alone gives the answer away is a leak (a copy of the label, a previous model's "
+            "score): leave it out of the features in the config, then accept the finding below:"
+        )
+        lines.append(f"  features: {{exclude: [{', '.join(map(flow_scalar, leaked))}]}}")
     if unfixable:
         lines.append(
             "No automatic fix repairs these; fix the data by hand, or accept them in the config with:"
         )
         lines.append(f"  check: {{allow: [{', '.join(unfixable)}]}}")
-    return "\n".join(lines)
+    return lines
+
+
+def flow_scalar(name: str) -> str:
+    """A column name as an item of a YAML flow list, quoted where YAML needs it."""
+    return yaml.safe_dump([name], default_flow_style=True, width=10_000).strip()[1:-1]
