@@ -23,6 +23,17 @@ if TYPE_CHECKING:  # matplotlib is imported where a figure is made: a second of 
 DPI = 80
 MAX_CURVE_CLASSES = 10  # one-vs-rest curves drawn per class up to this many classes
 WRONG_GRID = 16
+# Longer tick labels are shortened in the middle: bank_churn's 150-character column names made the
+# bars' axes collapse to zero width ("constrained_layout not applied" at every card).
+LABEL_CHARS = 40
+
+
+def short_label(name: str, limit: int = LABEL_CHARS) -> str:
+    """``name`` as it fits a tick label: its start and its end (which tells ..._1 from ..._2)."""
+    if len(name) <= limit:
+        return name
+    tail = limit // 3
+    return f"{name[: limit - tail - 1]}…{name[-tail:]}"
 
 
 @contextmanager
@@ -152,7 +163,7 @@ def bar_chart(names: list[str], values: list[float], errors: list[float] | None,
     with _fonts_for(names) as names, _figure(5.5, height) as (figure, (axes,)):
         positions = np.arange(len(names))[::-1]
         axes.barh(positions, values, xerr=errors, color="tab:blue")
-        axes.set_yticks(positions, names, fontsize="small")
+        axes.set_yticks(positions, [short_label(name) for name in names], fontsize="small")
         axes.axvline(0, color="grey", linewidth=0.8)
         axes.set_title(title)
         return to_png(figure)
