@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
+import pytest
 from PIL import Image
 from rich.console import Console
 
@@ -45,11 +46,14 @@ def test_each_problem_is_a_finding_naming_the_file(tmp_path: Path) -> None:
     assert {f.id for f in report.blocking} == {"not_an_image", "corrupt_image", "image_too_large"}
 
 
-def test_fix_writes_an_exclusion_list_that_loading_honours(tmp_path: Path) -> None:
+def test_fix_writes_an_exclusion_list_that_loading_honours(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     root = make_shapes(tmp_path / "photos", 12)
     _plant_problems(root)
     before = sorted(path.name for path in (root / "circle").iterdir())
-    report = forgeml.check(str(root), fix=True, console=Console(file=io.StringIO()))
+    monkeypatch.chdir(tmp_path)  # the folder as a user types it: relative, with a slash
+    report = forgeml.check("photos/", fix=True, console=Console(file=io.StringIO()))
     assert report.passed, [f.describe() for f in report.blocking]
     assert sorted(path.name for path in (root / "circle").iterdir()) == before  # nothing moved
     listed = (root / "forgeml-exclude.txt").read_text().splitlines()[1:]
