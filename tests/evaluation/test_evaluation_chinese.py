@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from rich.console import Console
-from test_evaluation_report_browser import CHROMIUM, CHROMIUM_ARGS
+from test_evaluation_report_browser import CARD_ORDER, CHROMIUM, CHROMIUM_ARGS
 
 import forgeml
 from conftest import write_config
@@ -28,18 +28,6 @@ from forgeml.training.run import PredictorRun as Run
 sys.path.insert(0, str(Path(__file__).parents[1] / "text"))
 from chinese_fixtures import make_tiny_chinese_bert, sample
 
-CARD_ORDER = [
-    "summary",
-    "metrics",
-    "training-curves",
-    "plots",
-    "slices",
-    "explanations",
-    "data-report",
-    "intended-use-and-limitations",
-    "environment",
-    "config",
-]
 HAN = re.compile(r"[\u4e00-\u9fff]")
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -24,6 +25,20 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
     "--no-first-run",
+]
+# The card's sections in reading order, for every data kind (issue #23): how good, why, on what data,
+# then the config, folded.
+CARD_ORDER = [
+    "summary",
+    "metrics",
+    "training-curves",
+    "plots",
+    "slices",
+    "explanations",
+    "data-report",
+    "intended-use-and-limitations",
+    "environment",
+    "config",
 ]
 
 
@@ -52,6 +67,9 @@ def test_digits_card_is_small_and_has_image_plots(digits: Evaluation) -> None:
     ):
         assert f">{section}</h2>" in html
     assert "Most confidently wrong" in html and "Saliency" in html
+    order = re.findall(r'<section><h2 id="([a-z-]+)">', html)
+    assert [name for name in order if name in CARD_ORDER] == CARD_ORDER
+    assert '<h2 id="config">Config</h2><details><summary>' in html
     assert "http://" not in html and "https://" not in html
     assert digits.attributions is not None and digits.attributions.saliency is not None
 
