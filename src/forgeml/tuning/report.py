@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from forgeml import atomic
+from forgeml import atomic, tracking
 from forgeml.config import config_from_dict, dump_config
 from forgeml.errors import ForgeError
 from forgeml.evaluation.report import png_data_uri
@@ -84,6 +84,7 @@ def write_outputs(
     best_config = folder / "best.yaml"
     _write_best(Path(best.user_attrs["run_dir"]), config, best_config)
     evaluation = verbs.evaluate(best.user_attrs["run_dir"])  # the test split, once, for the chosen model
+    tracking.log_run(Path(best.user_attrs["run_dir"]), config)  # its MLflow run gains the test metrics and card
     rows = leaderboard(study, maximize)
     outcome = Outcome(
         study=config.name,

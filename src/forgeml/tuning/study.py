@@ -150,7 +150,7 @@ def _redacted(url: str) -> str:
 
 
 def load_study(plan: Plan, *, worker: int = 0) -> Any:
-    """Create or continue the study named ``config.name`` (TPE seeded with ``seed + worker``)."""
+    """Create or continue the study named ``config.name`` (TPE seeded from ``seed``, the worker and the trials so far)."""
     optuna = require("optuna", "tune", "forgeml tune")
     config = plan.config
     metric, maximize = metric_of(config)
@@ -160,8 +160,7 @@ def load_study(plan: Plan, *, worker: int = 0) -> Any:
         "hyperband": optuna.pruners.HyperbandPruner(min_resource=1),
         "none": optuna.pruners.NopPruner(),
     }[config.tune.pruner]
-    # Workers of one command draw different random start-up trials: each seeds seed + its index.
-    sampler = optuna.samplers.TPESampler(seed=config.seed + worker, constant_liar=True)
+    sampler = optuna.samplers.TPESampler(seed=config.seed, constant_liar=True)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(
         storage=storage,
@@ -181,6 +180,10 @@ def load_study(plan: Plan, *, worker: int = 0) -> Any:
         )
     if "metric" not in study.user_attrs:
         study.set_user_attr("metric", wanted)
+    # The seed also counts the worker and the trials already in the study: a second worker, or a study
+    # continued after a crash, would otherwise replay the first one's random start-up trials.
+    reseed = (config.seed + worker * 7919 + len(study.trials)) % 2**32
+    study.sampler = optuna.samplers.TPESampler(seed=reseed, constant_liar=True)
     return study
 
 
