@@ -2,7 +2,7 @@
 
     python examples/make_shapes.py            # writes examples/data/shapes/<shape>/<i>.png
 
-Offline and repeatable (seeded): 150 images per class, 48x48, each shape at a random place, size
+Offline and repeatable (seeded): 200 images per class, 48x48, each shape at a random place, size
 and colour on a random background, so the class is the shape alone.
 """
 
@@ -17,12 +17,25 @@ from PIL import Image, ImageDraw
 SHAPES = ("circle", "square", "triangle")
 
 
-def render(kind: str, rng: np.random.Generator, size: int = 48) -> Image.Image:
-    background = tuple(int(v) for v in rng.integers(0, 256, 3))
-    image = Image.new("RGB", (size, size), background)
-    colour = tuple((int(v) + 128) % 256 for v in background)  # far from the background
-    radius = int(rng.integers(size // 6, size // 2 - 2))
-    cx, cy = (int(rng.integers(radius, size - radius)) for _ in range(2))
+def render(
+    kind: str,
+    rng: np.random.Generator,
+    size: tuple[int, int] = (48, 48),
+    *,
+    colour: tuple[int, int, int] | None = None,
+    background: tuple[int, int, int] | None = None,
+    smallest: int = 6,
+) -> Image.Image:
+    """One ``kind`` (circle, square, triangle) at a random place and size; colours random unless given.
+
+    The radius is drawn between 1/``smallest`` and about half of the shorter side.
+    """
+    width, height = size
+    background = background or tuple(int(v) for v in rng.integers(0, 256, 3))
+    image = Image.new("RGB", size, background)
+    colour = colour or tuple((int(v) + 128) % 256 for v in background)  # far from the background
+    radius = int(rng.integers(min(size) // smallest, min(size) // 2 - 2))
+    cx, cy = int(rng.integers(radius, width - radius)), int(rng.integers(radius, height - radius))
     box = (cx - radius, cy - radius, cx + radius, cy + radius)
     draw = ImageDraw.Draw(image)
     if kind == "circle":
@@ -34,7 +47,7 @@ def render(kind: str, rng: np.random.Generator, size: int = 48) -> Image.Image:
     return image
 
 
-def main(root: Path, per_class: int = 150) -> None:
+def main(root: Path, per_class: int = 200) -> None:
     rng = np.random.default_rng(0)
     for kind in SHAPES:
         (root / kind).mkdir(parents=True, exist_ok=True)

@@ -2,35 +2,24 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image, ImageDraw
+from PIL import Image
 
-SHAPES = ("circle", "square", "triangle")
+sys.path.insert(0, str(Path(__file__).parents[2] / "examples"))
+from make_shapes import SHAPES, render
 
 
 def shape_image(kind: str, seed: int, size: tuple[int, int] = (40, 32)) -> Image.Image:
-    """One RGB picture of ``kind`` at a random place, in a colour leaning to its class, on a light background."""
+    """The example's shape (examples/make_shapes.py), in a colour leaning to its class on a light background."""
     rng = np.random.default_rng(seed)
-    width, height = size
     background = tuple(int(v) for v in rng.integers(180, 256, 3))
-    image = Image.new("RGB", size, background)
-    draw = ImageDraw.Draw(image)
     colour = [int(v) for v in rng.integers(0, 90, 3)]
     colour[SHAPES.index(kind)] = 200  # each class leans to one colour: a few epochs learn it
-    colour = tuple(colour)
-    radius = int(rng.integers(min(size) // 4, min(size) // 2 - 2))
-    cx, cy = int(rng.integers(radius, width - radius)), int(rng.integers(radius, height - radius))
-    box = (cx - radius, cy - radius, cx + radius, cy + radius)
-    if kind == "circle":
-        draw.ellipse(box, fill=colour)
-    elif kind == "square":
-        draw.rectangle(box, fill=colour)
-    else:
-        draw.polygon([(cx, cy - radius), (cx - radius, cy + radius), (cx + radius, cy + radius)], fill=colour)
-    return image
+    return render(kind, rng, size, colour=tuple(colour), background=background, smallest=4)
 
 
 def make_shapes(root: Path, per_class: int = 20, *, formats: tuple[str, ...] = ("png",)) -> Path:
