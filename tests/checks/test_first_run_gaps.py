@@ -20,10 +20,11 @@ import pyarrow as pa
 import pytest
 from checks_fixtures import TARGET, clean_frame
 
-from forgeml.checks import check
+from forgeml.checks import check, gate
+from forgeml.checks.init import starter_config
 from forgeml.checks.schema import profile_column
 from forgeml.cli import main
-from forgeml.config import FeaturesConfig
+from forgeml.config import FeaturesConfig, load_config
 from forgeml.evaluation.plots import bar_chart
 from forgeml.features.columns import clean_strings, plan_columns
 
@@ -49,6 +50,11 @@ def test_a_previous_models_score_blocks_and_real_features_do_not(tmp_path: Path)
     leaks = [f for f in report.findings if f.id == "target_leakage"]
     assert [(f.column, f.severity) for f in leaks] == [("nb_score", "error")], [f.describe() for f in leaks]
     assert not report.passed
+    # `forgeml init` leaves the leak out and accepts the finding, so its config passes the gate
+    starter = tmp_path / "forgeml.yaml"
+    starter.write_text(starter_config(path, target=TARGET))
+    config = load_config(starter)
+    assert "nb_score" in config.features.exclude and gate(config.data, config.check).passed
     # a strong but honest feature (the label depends on it, with noise) is not a leak
     honest = clean_frame(1000, seed=5)
     honest["income"] = np.where(honest[TARGET] == "yes", 1.0, 0.0) + np.random.default_rng(1).normal(
