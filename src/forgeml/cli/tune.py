@@ -7,7 +7,6 @@ The flags are generated from :class:`forgeml.tuning.options.TuneOptions`, the op
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 from forgeml.cli.options import add_option_flags, add_set_flag, given
@@ -35,6 +34,7 @@ def _tune(args: argparse.Namespace) -> int:
     from forgeml import api
     from forgeml.cli import console
     from forgeml.config import load_config
+    from forgeml.tuning.report import describe
 
     outcome = api.tune(load_config(args.config, args.overrides), console=console, **given(args, TuneOptions))
     table = Table(
@@ -45,7 +45,7 @@ def _tune(args: argparse.Namespace) -> int:
     for row in outcome.rows[:LEADERBOARD_ROWS]:
         value = "-" if row["value"] is None else f"{row['value']:.4f}"
         table.add_row(str(row["trial"]), row["state"], value, str(row["epochs"] or "-"),
-                      f"{row['seconds'] or 0:.1f}", json.dumps(row["settings"], sort_keys=True))  # fmt: skip
+                      f"{row['seconds'] or 0:.1f}", describe(row["settings"]))  # fmt: skip
     console.print(table)
     pruned, failed = outcome.count("pruned"), outcome.count("failed")
     console.print(

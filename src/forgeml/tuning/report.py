@@ -84,7 +84,9 @@ def write_outputs(
     best_config = folder / "best.yaml"
     _write_best(Path(best.user_attrs["run_dir"]), config, best_config)
     evaluation = verbs.evaluate(best.user_attrs["run_dir"])  # the test split, once, for the chosen model
-    tracking.log_run(Path(best.user_attrs["run_dir"]), config)  # its MLflow run gains the test metrics and card
+    tracking.log_run(
+        Path(best.user_attrs["run_dir"]), config
+    )  # its MLflow run gains the test metrics and card
     rows = leaderboard(study, maximize)
     outcome = Outcome(
         study=config.name,
@@ -152,6 +154,14 @@ def _note(trial: Any) -> str:
     return str(trial.user_attrs.get("error", ""))[:200]
 
 
+def describe(settings: dict[str, Any]) -> str:
+    """``train.learning_rate=0.001368, model.hidden=[64]``: a trial's settings, floats to 4 digits."""
+    return ", ".join(
+        f"{key}={value:.4g}" if isinstance(value, float) else f"{key}={value}"
+        for key, value in settings.items()
+    )
+
+
 def _csv(rows: list[dict[str, Any]]) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
@@ -173,7 +183,7 @@ def _html(study: Any, outcome: Outcome, plan: Plan, failed_workers: list[str]) -
     header = ["trial", "state", f"validation {outcome.metric}", "epochs", "seconds", "settings", "note"]
     table = [
         [row["trial"], row["state"], row["value"], row["epochs"], row["seconds"],
-         ", ".join(f"{k}={v}" for k, v in row["settings"].items()), row["note"]]
+         describe(row["settings"]), row["note"]]
         for row in outcome.rows
     ]  # fmt: skip
     return render(
@@ -200,7 +210,7 @@ def _plot(draw: Callable[..., Any], study: Any) -> str | None:
             axes = draw(study)
         figure = axes.figure if hasattr(axes, "figure") else axes.flat[0].figure
         buffer = io.BytesIO()
-        figure.set_size_inches(7, 4.2)
+        figure.set_size_inches(9, 4.5)  # the parallel-coordinates axes need the width
         figure.savefig(buffer, format="png", dpi=80, bbox_inches="tight")
         pyplot.close(figure)
         return png_data_uri(buffer.getvalue())
