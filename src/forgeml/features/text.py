@@ -261,7 +261,7 @@ def _pretrained_tokenizer(name: str) -> tuple[Any, str]:
         )
         raise ConfigError(
             f"features.text.pretrained: cannot load the model {name!r}{offline}: {str(exc).splitlines()[0]} "
-            f"Name a local folder holding config.json and tokenizer.json, or a hub id.",
+            f"Name a local folder holding config.json and tokenizer.json (or a BERT vocab.txt), or a hub id.",
             key="features.text.pretrained",
         ) from None
     backend = getattr(loaded, "backend_tokenizer", None)
