@@ -60,8 +60,7 @@ def make_tiny_chinese_bert(folder: Path, texts: list[str]) -> Path:
     """
     import json
 
-    import torch
-    from transformers import BertConfig, BertModel
+    from text_fixtures import save_tiny_bert_weights
 
     characters = sorted({character for text in texts for character in text if not character.isspace()})
     vocabulary = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *characters]
@@ -69,14 +68,5 @@ def make_tiny_chinese_bert(folder: Path, texts: list[str]) -> Path:
     (folder / "vocab.txt").write_text("\n".join(vocabulary) + "\n", encoding="utf-8")
     settings = {"tokenizer_class": "BertTokenizer", "do_lower_case": True, "tokenize_chinese_chars": True}
     (folder / "tokenizer_config.json").write_text(json.dumps(settings), encoding="utf-8")
-    config = BertConfig(
-        vocab_size=len(vocabulary),
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=128,
-    )
-    torch.manual_seed(0)
-    BertModel(config).save_pretrained(folder)
+    save_tiny_bert_weights(folder, len(vocabulary), positions=128)
     return folder

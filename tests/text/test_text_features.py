@@ -100,10 +100,16 @@ def test_pipeline_mixes_text_numeric_and_categorical_and_round_trips() -> None:
 def test_text_config_errors_name_the_key() -> None:
     with pytest.raises(ConfigError, match="features.text.tokenizer"):
         config_from_dict(
-            {"data": {"source": "x.csv"}, "model": {"type": "mlp"}, "features": {"text": {"tokenizer": "chars"}}}
+            {
+                "data": {"source": "x.csv"},
+                "model": {"type": "mlp"},
+                "features": {"text": {"tokenizer": "chars"}},
+            }
         )
     # without model:, a table gets auto, which reads no text settings: the error says so and the way out
-    with pytest.raises(ConfigError, match=r"auto is the default for a table without model:; set model: \{type: mlp\}"):
+    with pytest.raises(
+        ConfigError, match=r"auto is the default for a table without model:; set model: \{type: mlp\}"
+    ):
         config_from_dict({"data": {"source": "x.csv"}, "features": {"text": {"max_length": 64}}})
     raw = RawData(TABLE.drop(columns="label"), None, TABLE["label"], "t")
     with pytest.raises(ConfigError, match="features.text_columns"):

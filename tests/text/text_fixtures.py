@@ -96,7 +96,7 @@ def make_tiny_bert(folder: Path, texts: list[str], *, vocab_size: int = 400) -> 
     Saved with ``save_pretrained`` so it loads through the same ``from_pretrained`` path as a real model.
     """
     from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors, trainers
-    from transformers import BertConfig, BertModel, PreTrainedTokenizerFast
+    from transformers import PreTrainedTokenizerFast
 
     tokenizer = Tokenizer(models.WordPiece(unk_token="[UNK]"))
     tokenizer.normalizer = normalizers.BertNormalizer(lowercase=True)
@@ -118,16 +118,22 @@ def make_tiny_bert(folder: Path, texts: list[str], *, vocab_size: int = 400) -> 
         mask_token="[MASK]",
     )
     fast.save_pretrained(folder)
+    save_tiny_bert_weights(folder, tokenizer.get_vocab_size(), positions=64)
+    return folder
+
+
+def save_tiny_bert_weights(folder: Path, vocab_size: int, *, positions: int) -> None:
+    """Random weights (seed 0) of a 2-layer, 32-wide BERT, saved as ``from_pretrained`` reads them."""
+    import torch
+    from transformers import BertConfig, BertModel
+
     config = BertConfig(
         hidden_size=32,
         num_hidden_layers=2,
         num_attention_heads=2,
         intermediate_size=64,
-        vocab_size=tokenizer.get_vocab_size(),
-        max_position_embeddings=64,
+        vocab_size=vocab_size,
+        max_position_embeddings=positions,
     )
-    import torch
-
     torch.manual_seed(0)
     BertModel(config).save_pretrained(folder)
-    return folder
