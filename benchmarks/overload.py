@@ -7,8 +7,9 @@ Then, for each level, requests are sent at ``level x capacity`` per second for `
 a schedule that does not wait for answers (open loop: a client that is not answered does not slow
 down; a request with no idle connection opens a new one). Measured at the client, per level:
 
-- status counts (200, 503, 504, other), requests with no answer within ``request_timeout_s`` + 5 s,
-  and answers later than ``request_timeout_s`` + 0.5 s;
+- status counts (200, 503, 504, other), requests with no answer within ``request_timeout_s`` + 5 s
+  ("none"), connections refused, reset or closed without an answer ("reset"), and answers later
+  than ``request_timeout_s`` + 0.5 s ("late");
 - latency percentiles of all answered requests, and of the 200s alone;
 - ``GET /health/live`` every 100 ms on a new connection (as a kubelet probes, and from a process of
   its own, so the load generator's lag does not count): p50, p99, max, misses (no answer within
@@ -43,12 +44,12 @@ from pathlib import Path
 
 import numpy as np
 import psutil
-
-from forgeml.deploy.verify import free_port
+from serve_load import Setup
 
 RESULTS = Path(__file__).parent / "results"
 REQUEST_TIMEOUT = 10.0  # the server's default request_timeout_s
 PROBE_TIMEOUT = 5.0
+KEEP_ALIVE = 4.0  # reuse an idle connection for this long (the server closes them after 5 s idle)
 
 
 async def http(port: int, request: bytes, timeout: float, connection: list | None = None) -> tuple[int, list]:
@@ -89,48 +90,15 @@ def get_bytes(path: str) -> bytes:
 
 
 @dataclass
-class Server:
-    name: str
-    command: list[str]
-    env: dict[str, str]
-    port: int = 0
-    process: subprocess.Popen[bytes] | None = None
-    results: dict[str, dict] = field(default_factory=dict)
+class Server(Setup):
+    """A server under test (serve_load's, started the same way) and its results."""
 
-    def start(self) -> None:
-        self.port = free_port()
-        self.process = subprocess.Popen(
-            [*self.command, "--port", str(self.port)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            env=self.env,
-        )
+    results: dict[str, dict] = field(default_factory=dict)
 
     def rss(self) -> int:
         assert self.process is not None
         parent = psutil.Process(self.process.pid)
         return sum(p.memory_info().rss for p in [parent, *parent.children(recursive=True)])
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.terminate()
-            self.process.wait(timeout=60)
-
-
-async def wait_ready(server: Server, timeout: float = 300.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert server.process is not None
-        if server.process.poll() is not None:
-            raise RuntimeError(f"{server.name}: the server exited with {server.process.returncode}")
-        try:
-            status, _ = await http(server.port, get_bytes("/health/ready"), 2)
-            if status == 200:
-                return
-        except (OSError, asyncio.TimeoutError, asyncio.IncompleteReadError):
-            pass
-        await asyncio.sleep(0.2)
-    raise RuntimeError(f"{server.name}: not ready after {timeout} s")
 
 
 async def capacity(port: int, request: bytes, seconds: float, clients: int = 8) -> float:
@@ -152,22 +120,31 @@ async def capacity(port: int, request: bytes, seconds: float, clients: int = 8) 
 
 async def open_loop(server: Server, request: bytes, rate: float, seconds: float) -> dict:
     """``rate`` requests per second for ``seconds``, whatever the answers; probes and RSS beside."""
-    idle: list[list] = []
+    idle: list[tuple[list, float]] = []  # kept-alive connections and since when they are idle
     outcomes: list[tuple[str, float]] = []  # (status or "none", seconds at the client)
     rss: list[int] = []
     limit = REQUEST_TIMEOUT + 5.0
 
     async def one() -> None:
-        connection = idle.pop() if idle else None
+        connection = None
+        while idle and connection is None:
+            kept, since = idle.pop()
+            if time.perf_counter() - since < KEEP_ALIVE:
+                connection = kept
+            else:  # the server may have closed it (uvicorn's keep-alive timeout): as httpx, do not reuse
+                kept[1].close()
         started = time.perf_counter()
         try:
             status, kept = await http(server.port, request, limit, connection)
-        except (OSError, asyncio.TimeoutError, asyncio.IncompleteReadError):
+        except asyncio.TimeoutError:
             outcomes.append(("none", time.perf_counter() - started))
+            return
+        except (OSError, asyncio.IncompleteReadError):  # refused, reset, or closed without an answer
+            outcomes.append(("reset", time.perf_counter() - started))
             return
         outcomes.append((str(status), time.perf_counter() - started))
         if kept:
-            idle.append(kept)
+            idle.append((kept, time.perf_counter()))
 
     async def sample_rss() -> None:
         end = time.perf_counter() + seconds + limit
@@ -182,7 +159,7 @@ async def open_loop(server: Server, request: bytes, rate: float, seconds: float)
     await prober.stdout.readline()  # started: the load begins with the probes
     await asyncio.gather(every(seconds, 1.0 / rate, one), sample_rss())
     probed = json.loads((await prober.communicate())[0])
-    for _, writer in idle:
+    for (_, writer), _ in idle:
         writer.close()
     return summarize(outcomes, probed["live"], probed["ready"], rss, rate, seconds)
 
@@ -289,29 +266,41 @@ def body_for(bundle: Path, rows: int) -> bytes:
     ).encode()
 
 
-async def run(servers: list[Server], bodies: dict[str, bytes], args: argparse.Namespace) -> dict:
-    for server in servers:
-        await wait_ready(server)
+async def run(servers: list[Server], args: argparse.Namespace) -> dict:
     reference = servers[0]
     for server in servers:  # warm-up, then the resting RSS
-        await capacity(server.port, post_bytes(bodies[server.name]), 2.0)
+        await capacity(server.port, post_bytes(server.body), 2.0)
         server.results["rss_before_mb"] = server.rss() / 2**20
     measured = args.capacity or await capacity(
-        reference.port, post_bytes(bodies[reference.name]), args.capacity_seconds
+        reference.port, post_bytes(reference.body), args.capacity_seconds
     )
     print(f"capacity of {reference.name}: {measured:.1f} requests/s of {args.rows} rows", flush=True)
     for level in args.levels:
         for server in servers:
-            result = await open_loop(server, post_bytes(bodies[server.name]), level * measured, args.seconds)
+            result = await open_loop(server, post_bytes(server.body), level * measured, args.seconds)
+            result["load_average_1min"] = os.getloadavg()[0]
             server.results[f"{level}x"] = result
             print(f"  {server.name} at {level}x: {brief(result)}", flush=True)
-            await asyncio.sleep(2.0)  # let the queue drain before the next phase
+            await settle(server)
     await asyncio.sleep(args.settle)
     for server in servers:
         server.results["rss_after_mb"] = server.rss() / 2**20
         peaks = [server.results[f"{level}x"]["rss_peak_mb"] for level in args.levels]
         server.results["rss_peak_mb"] = max(peaks)
     return {"capacity_rps": measured, "servers": {server.name: server.results for server in servers}}
+
+
+async def settle(server: Server, limit: float = 120.0) -> None:
+    """Wait until ``server`` is idle (under 5% of a core for a second): a server still working off
+    the backlog of its last phase would take CPU from the next phase's server on these 2 cores."""
+    assert server.process is not None
+    process = psutil.Process(server.process.pid)
+    deadline = time.monotonic() + limit
+    process.cpu_percent()
+    while time.monotonic() < deadline:
+        await asyncio.sleep(1.0)
+        if process.cpu_percent() < 5.0:
+            return
 
 
 def brief(result: dict) -> str:
@@ -327,7 +316,7 @@ def brief(result: dict) -> str:
 def print_table(report: dict, levels: list[float]) -> None:
     print(f"\ncapacity: {report['capacity_rps']:.1f} req/s; open loop for each level")
     header = (
-        f"{'server':22} {'level':>5} {'sent':>6} {'200':>6} {'503':>6} {'504':>5} {'other':>5} {'none':>5} "
+        f"{'server':22} {'level':>5} {'sent':>6} {'200':>6} {'503':>6} {'504':>5} {'other':>5} {'none':>5} {'reset':>5} "
         f"{'late':>5} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'live p99':>9} {'live max':>9} {'missed':>7}"
     )
     print(header)
@@ -335,10 +324,10 @@ def print_table(report: dict, levels: list[float]) -> None:
         for level in levels:
             r = results[f"{level}x"]
             s = r["statuses"]
-            other = sum(v for k, v in s.items() if k not in {"200", "503", "504", "none"})
+            other = sum(v for k, v in s.items() if k not in {"200", "503", "504", "none", "reset"})
             print(
                 f"{name:22} {level:>4}x {r['sent']:6} {s.get('200', 0):6} {s.get('503', 0):6} {s.get('504', 0):5} "
-                f"{other:5} {s.get('none', 0):5} {r['late']:5} {r['latency']['p50_ms']:8.0f} "
+                f"{other:5} {s.get('none', 0):5} {s.get('reset', 0):5} {r['late']:5} {r['latency']['p50_ms']:8.0f} "
                 f"{r['latency']['p99_ms']:8.0f} {r['latency']['max_ms']:8.0f} {r['live']['p99_ms']:9.1f} "
                 f"{r['live']['max_ms']:9.1f} {r['live']['missed']:>3}/{r['live']['probes']:<3}"
             )
@@ -368,20 +357,25 @@ def main() -> None:
     args.levels = [float(level) if "." in level else int(level) for level in args.levels.split(",")]
     folder = Path(tempfile.mkdtemp(prefix="forgeml-overload-"))
     bundle = args.bundle or bundle_for(None, folder / "this")
-    servers = [Server("forgeml", serve_command(bundle), dict(os.environ))]
-    bodies = {"forgeml": body_for(bundle, args.rows)}
+    servers = [Server("forgeml", serve_command(bundle), body_for(bundle, args.rows), dict(os.environ))]
     if args.baseline is not None:
         tree = args.baseline.resolve()
         old_bundle = bundle_for(tree, folder / "baseline")
         name = f"baseline {tree.name}"
         servers.append(
-            Server(name, serve_command(old_bundle), {**os.environ, "PYTHONPATH": str(tree / "src")})
+            Server(
+                name,
+                serve_command(old_bundle),
+                body_for(old_bundle, args.rows),
+                {**os.environ, "PYTHONPATH": str(tree / "src")},
+            )
         )
-        bodies[name] = body_for(old_bundle, args.rows)
     for server in servers:
         server.start()
     try:
-        report = asyncio.run(run(servers, bodies, args))
+        for server in servers:
+            server.wait_ready(timeout=300)
+        report = asyncio.run(run(servers, args))
     finally:
         for server in servers:
             server.stop()

@@ -41,7 +41,8 @@ logger = logging.getLogger(__name__)
 # another that waits for it gets its turn. The event loop gives the GIL up at every socket call and
 # then waits this long to get it back; at CPython's default (5 ms) a busy codec thread throttled the
 # loop so that /health/live took 2.4-3.3 s (p99) at 3x capacity, 0.5-0.8 s at 0.5 ms (A/B runs of
-# benchmarks/overload.py on 2 cores loaded by other work).
+# benchmarks/overload.py on 2 cores loaded by other work); 0.1 ms was no better than 0.5 ms at 2x
+# (live p99 206-264 ms against 57-207 ms) and served fewer requests (each switch costs the codec).
 SWITCH_INTERVAL_S = 0.0005
 
 HANDLERS: dict[Kind, type[KindHandler]] = {PREDICTOR: PredictHandler, CAUSAL_LM: LMHandler}

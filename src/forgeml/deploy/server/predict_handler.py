@@ -23,6 +23,7 @@ from forgeml.config import PREDICTOR
 from forgeml.deploy.server.batching import MicroBatcher
 from forgeml.deploy.server.handler import KindHandler, ServerState, response
 from forgeml.deploy.server.image_upload import add_image_route
+from forgeml.deploy.server.memory import IdleTrimmer
 from forgeml.deploy.server.page import render_page
 from forgeml.deploy.server.predict_route import PredictEndpoint
 from forgeml.deploy.server.schema import RequestSchema
@@ -119,6 +120,8 @@ class PredictHandler(KindHandler):
             # Declared for the OpenAPI document; the Guard serves POST /v1/predict itself (see predict_route).
             return response(await endpoint.answer(request.body, request.state.request_id))
 
+        add_image_route(app, self)  # POST /v1/predict/image: uploaded files, for models trained on files
+
         @app.get("/v1/metadata", summary="Input schema, labels, metrics, versions and checksums")
         async def metadata() -> dict[str, Any]:
             return self.metadata()
@@ -130,8 +133,6 @@ class PredictHandler(KindHandler):
     def metadata(self) -> dict[str, Any]:
         manifest, config = self.state.manifest, self.state.config
         return {
-        add_image_route(app, self)  # POST /v1/predict/image: uploaded files, for models trained on files
-
             "task": manifest["task"],
             "input_schema": manifest["input_schema"],
             "metrics": manifest.get("metrics", {}),

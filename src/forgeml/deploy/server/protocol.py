@@ -145,8 +145,11 @@ class LimitedH11Protocol(H11Protocol):
         if state is h11.SEND_BODY:
             self._start("body", self.limits.body_timeout_s)
         elif state is h11.IDLE:
-            if self._timing != "head" and self.conn.trailing_data[0]:  # the next request's head began
-                self._start("head", self.limits.header_timeout_s)
+            if self.conn.trailing_data[0]:  # the next request's head began
+                if self._timing != "head":
+                    self._start("head", self.limits.header_timeout_s)
+            elif self._timing == "body":  # a body that came after an early answer is complete
+                self._stop()
         else:
             self._stop()
 
