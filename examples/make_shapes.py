@@ -2,8 +2,8 @@
 
     python examples/make_shapes.py            # writes examples/data/shapes/<shape>/<i>.png
 
-Offline and repeatable (seeded): 200 images per class, 48x48, each shape at a random place, size
-and colour on a random background, so the class is the shape alone.
+Offline and repeatable (seeded): 200 images per class, 48x48, each shape at a random place and size,
+in a random dark colour on a random light background, so the class is the shape alone.
 """
 
 from __future__ import annotations
@@ -24,16 +24,16 @@ def render(
     *,
     colour: tuple[int, int, int] | None = None,
     background: tuple[int, int, int] | None = None,
-    smallest: int = 6,
+    smallest: int = 4,
 ) -> Image.Image:
     """One ``kind`` (circle, square, triangle) at a random place and size; colours random unless given.
 
     The radius is drawn between 1/``smallest`` and about half of the shorter side.
     """
     width, height = size
-    background = background or tuple(int(v) for v in rng.integers(0, 256, 3))
+    background = background or tuple(int(v) for v in rng.integers(170, 256, 3))  # light
     image = Image.new("RGB", size, background)
-    colour = colour or tuple((int(v) + 128) % 256 for v in background)  # far from the background
+    colour = colour or tuple(int(v) for v in rng.integers(0, 110, 3))  # dark: the silhouette tells the class
     radius = int(rng.integers(min(size) // smallest, min(size) // 2 - 2))
     cx, cy = int(rng.integers(radius, width - radius)), int(rng.integers(radius, height - radius))
     box = (cx - radius, cy - radius, cx + radius, cy + radius)
