@@ -91,7 +91,9 @@ def test_a_server_that_is_down_costs_a_warning_not_the_run(
     assert any("MLflow logging" in record.getMessage() for record in caplog.records)
 
 
-def test_tune_trials_are_nested_under_the_study_on_a_real_server(server, tmp_path: Path) -> None:
+def test_tune_trials_are_nested_under_the_study_on_a_real_server_with_an_sql_study(
+    server, tmp_path: Path
+) -> None:
     url = ready(server)
     config = mixed_table_config(
         tmp_path,
@@ -100,7 +102,11 @@ def test_tune_trials_are_nested_under_the_study_on_a_real_server(server, tmp_pat
         tune={"trials": 2, "space": {"train.learning_rate": {"log_uniform": [1e-3, 1e-1]}}},
         track={"mlflow": {"tracking_uri": url, "experiment": "tune"}},
     )
-    outcome = api.tune(load_config(config))
+    # the study in an SQL database (Optuna's RDBStorage, as on a cluster), the runs on the MLflow server
+    outcome = api.tune(load_config(config), storage=f"sqlite:///{tmp_path}/study.db")
+    assert (tmp_path / "study.db").is_file() and not (
+        tmp_path / "runs" / "tiny" / "tune" / "journal.log"
+    ).exists()
     client = MlflowClient(tracking_uri=url)
     runs = client.search_runs([client.get_experiment_by_name("tune").experiment_id])
     [study] = [run for run in runs if "mlflow.parentRunId" not in run.data.tags]

@@ -203,9 +203,20 @@ def run_worker(
     gate_log = logging.getLogger("forgeml.checks.runner")
     level = gate_log.level
     try:
-        return _trials(study, plan, verbs, quiet, console, gate_log)
+        with warnings.catch_warnings():
+            # ask/tell with a heartbeat is what we do on purpose (optimize() cannot train our run folders),
+            # and Optuna's stale-trial check has been "experimental" since 2.9
+            warnings.filterwarnings("ignore", "Heartbeat of storage is supposed to be used", UserWarning)
+            warnings.filterwarnings("ignore", category=_experimental_warning())
+            return _trials(study, plan, verbs, quiet, console, gate_log)
     finally:
         gate_log.setLevel(level)
+
+
+def _experimental_warning() -> type[Warning]:
+    from optuna.exceptions import ExperimentalWarning
+
+    return ExperimentalWarning
 
 
 def _trials(
@@ -237,6 +248,7 @@ def _trials(
 
 def _run_trial(study: Any, trial: Any, plan: Plan, verbs: Verbs, console: Console) -> float | None:
     """Train one trial and tell the study; the value, or None when it failed."""
+    from optuna.storages._heartbeat import get_heartbeat_thread  # no public name; optimize() uses it too
     from optuna.trial import TrialState
 
     config = plan.config
@@ -251,7 +263,9 @@ def _run_trial(study: Any, trial: Any, plan: Plan, verbs: Verbs, console: Consol
         pruning = None
         if config.model.type in NETWORK_TYPES and config.tune.pruner != "none":
             pruning = PruningCallback(trial, maximize=study.direction.name == "MAXIMIZE")
-        run = verbs.train(trial_config, callbacks=[pruning] if pruning else None, console=console)
+        # an SQL storage's heartbeat (what Optuna's optimize() runs): a worker that dies stops beating
+        with get_heartbeat_thread(trial._trial_id, study._storage):
+            run = verbs.train(trial_config, callbacks=[pruning] if pruning else None, console=console)
         value = _record(trial, run, config)
     except (ConfigError, NonFiniteLoss) as exc:  # this sample cannot train (heads vs width, lr too high)
         trial.set_user_attr("error", str(exc))
