@@ -24,7 +24,6 @@ import argparse
 import json
 import logging
 import statistics
-import tempfile
 import time
 from pathlib import Path
 
@@ -39,7 +38,11 @@ EPSILONS = (1.0, 3.0, 8.0)
 
 def one_run(example: str, seed: int, epsilon: float | None, output: Path, extra: list[str]) -> dict:
     """Train and evaluate one setting (``extra``: more --set overrides); return accuracy, ε spent, the audit."""
-    name = f"{example}_s{seed}_" + ("plain" if epsilon is None else f"eps{epsilon:g}")
+    name = (
+        f"{example}_s{seed}_"
+        + ("plain" if epsilon is None else f"eps{epsilon:g}")
+        + "".join(extra).replace("=", "-")
+    )
     overrides = [f"name={name}", f"output_dir={output}", f"seed={seed}", "evaluate.bootstrap=0",
                  "evaluate.permutation_repeats=0", "evaluate.privacy_audit=true"]  # fmt: skip
     if epsilon is not None:  # the twin is this script's own non-private run
@@ -49,18 +52,19 @@ def one_run(example: str, seed: int, epsilon: float | None, output: Path, extra:
     started = time.perf_counter()
     run = api.train(config)
     seconds = time.perf_counter() - started
-    evaluation = api.evaluate(run)
-    audit = evaluation.to_json()["privacy"]
+    return {"example": example, "seed": seed, "epsilon_target": epsilon, "run_dir": str(run.path),
+            "epochs": len(run.result.history), "train_seconds": seconds} | audit_figures(run.path)  # fmt: skip
+
+
+def audit_figures(run_dir: Path) -> dict:
+    """Evaluate a run folder (metrics.json, the card) and read its privacy figures back."""
+    audit = api.evaluate(run_dir).to_json()["privacy"]
     model = audit["models"][0]
     spent = audit["training"]
     return {
-        "example": example,
-        "seed": seed,
-        "epsilon_target": epsilon,
         "epsilon": None if spent is None else spent["epsilon"],
         "delta": None if spent is None else spent["delta"],
         "noise_multiplier": None if spent is None else spent["noise_multiplier"],
-        "epochs": len(run.result.history),
         "accuracy": model["value"],
         "loss_auc": model["loss_threshold"]["auc"],
         "loss_tpr": model["loss_threshold"]["tpr_at_1pct_fpr"],
@@ -68,7 +72,6 @@ def one_run(example: str, seed: int, epsilon: float | None, output: Path, extra:
         "lr_tpr": model["likelihood_ratio"]["tpr_at_1pct_fpr"],
         "members": model["members"],
         "non_members": model["non_members"],
-        "train_seconds": seconds,
     }
 
 
@@ -109,23 +112,37 @@ def main() -> None:
     parser.add_argument("--examples", nargs="+", default=list(EXAMPLES), choices=EXAMPLES)
     parser.add_argument("--epsilons", type=float, nargs="+", default=list(EPSILONS))
     parser.add_argument("--set", nargs="*", default=[], help="more config overrides for every run, key=value")
-    parser.add_argument("--out", default="privacy.json", help="file name under benchmarks/results/")
+    parser.add_argument(
+        "--out",
+        default="privacy.json",
+        help="file name under benchmarks/results/ (--table: several, comma-separated)",
+    )
+    parser.add_argument(
+        "--skip-plain", action="store_true", help="private runs only (another process runs it)"
+    )
     parser.add_argument("--table", action="store_true", help="print the table of --out; train nothing")
+    parser.add_argument("--reevaluate", action="store_true", help="evaluate the run folders of --out again")
     arguments = parser.parse_args()
     out = RESULTS / arguments.out
+    if arguments.reevaluate:
+        rows = [row | audit_figures(Path(row["run_dir"])) for row in json.loads(out.read_text())]
+        out.write_text(json.dumps(rows, indent=2))
+        print(table(rows, tuple(arguments.epsilons)))
+        return
     if arguments.table:
-        print(table(json.loads(out.read_text()), tuple(arguments.epsilons)))
+        rows = [row for name in arguments.out.split(",") for row in json.loads((RESULTS / name).read_text())]
+        print(table(rows, tuple(arguments.epsilons)))
         return
     logging.basicConfig(level=logging.WARNING)
     RESULTS.mkdir(parents=True, exist_ok=True)
     rows: list[dict] = []
-    with tempfile.TemporaryDirectory() as folder:
-        for example in arguments.examples:
-            for seed in arguments.seeds:
-                for epsilon in (None, *arguments.epsilons):
-                    rows.append(one_run(example, seed, epsilon, Path(folder), arguments.set))
-                    print(json.dumps(rows[-1]), flush=True)
-                    out.write_text(json.dumps(rows, indent=2))
+    folder = RESULTS / "privacy_runs"  # kept: --reevaluate scores them again
+    for example in arguments.examples:
+        for seed in arguments.seeds:
+            for epsilon in ([] if arguments.skip_plain else [None]) + arguments.epsilons:
+                rows.append(one_run(example, seed, epsilon, folder, arguments.set))
+                print(json.dumps(rows[-1]), flush=True)
+                out.write_text(json.dumps(rows, indent=2))
     print(table(rows, tuple(arguments.epsilons)))
 
 

@@ -118,3 +118,27 @@ def test_cli_delta_above_one_over_n_exits_2_in_one_line(tmp_path: Path, capsys) 
     error = capsys.readouterr().err.strip()
     assert code == 2 and "Traceback" not in error and len(error.splitlines()) == 1
     assert error.startswith("error:") and "train.privacy.delta = 0.5 is not below 1/n" in error
+
+
+def test_confident_rows_do_not_tie(monkeypatch) -> None:
+    """Logits 40 and 50 are both p = 1.0 in float64; scored from the logits they stay apart (binary and 3 classes)."""
+    from types import SimpleNamespace
+
+    import torch
+
+    from forgeml.evaluation import membership
+
+    rows = SimpleNamespace(target=np.array([1, 1, 0]))
+    pipeline = SimpleNamespace(
+        transform=lambda rows: SimpleNamespace(ordered=lambda names: ()), input_spec=SimpleNamespace(names=())
+    )
+    monkeypatch.setattr(membership, "class_indices", lambda task, target: target)
+    for kind, logits in (
+        ("binary", [[40.0], [50.0], [-45.0]]),
+        ("multiclass", [[0, 40.0, 0], [0, 50.0, 0], [45.0, 0, 0]]),
+    ):
+        monkeypatch.setattr(
+            membership, "predict_outputs", lambda model, inputs, logits=logits: torch.tensor(logits)
+        )
+        log_p, phi, _ = membership.true_class_scores(SimpleNamespace(kind=kind), None, pipeline, rows)
+        assert log_p[0] < log_p[2] < log_p[1] < 0 and phi[0] < phi[2] < phi[1]

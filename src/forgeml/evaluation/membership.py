@@ -32,14 +32,13 @@ from torch import nn
 from forgeml.config import Config
 from forgeml.data import RawData
 from forgeml.evaluation.metrics import class_indices, compute_metrics
-from forgeml.features import Decoded, FeaturePipeline
-from forgeml.models import build_model
+from forgeml.features import FeaturePipeline
+from forgeml.models import build_model, predict_outputs
 from forgeml.training.privacy import PRIVACY_DIR, TWIN_WEIGHTS, read_privacy
 
 logger = logging.getLogger(__name__)
 FALSE_POSITIVE_RATE = 0.01
 _FOLDS = 2
-_CLIP = 1e-12  # probabilities are clipped to [1e-12, 1 - 1e-12] before logs
 
 
 @dataclass(frozen=True)
@@ -64,12 +63,28 @@ class ModelAudit:
     non_members: int
 
 
-def true_class_probability(task, rows: RawData, decoded: Decoded) -> tuple[np.ndarray, np.ndarray]:
-    """``(p, y)``: each row's predicted probability of its true class, and the class index."""
-    assert decoded.probabilities is not None and rows.target is not None
+def true_class_scores(
+    task, model: nn.Module, pipeline: FeaturePipeline, rows: RawData
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(log p, phi, y)`` per row: log-probability and logit-scaled confidence of the true class, its index.
+
+    Computed from the raw outputs (logits) in float64: a well-fitted model gives many rows p = 1.0
+    in floating point, and scores read from probabilities would tie there (as LiRA notes, the
+    logit keeps them apart).
+    """
+    assert rows.target is not None
     labels = class_indices(task, rows.target)
-    probabilities = np.asarray(decoded.probabilities, dtype=np.float64)
-    return np.clip(probabilities[np.arange(len(labels)), labels], _CLIP, 1 - _CLIP), labels
+    inputs = pipeline.transform(rows).ordered(pipeline.input_spec.names)
+    logits = predict_outputs(model, inputs).double().numpy()  # (N, output_dim)
+    if task.kind == "binary":  # one logit z for the positive class: phi = +-z
+        phi = np.where(labels == 1, logits[:, 0], -logits[:, 0])
+    else:  # phi = z_y - logsumexp(z of the other classes)
+        from scipy.special import logsumexp
+
+        others = logits.copy()
+        others[np.arange(len(labels)), labels] = -np.inf
+        phi = logits[np.arange(len(labels)), labels] - logsumexp(others, axis=1)
+    return -np.logaddexp(0.0, -phi), phi, labels  # log p = -log(1 + e^-phi), exact where p rounds to 1
 
 
 def attack_success(is_member: np.ndarray, score: np.ndarray) -> Attack:
@@ -129,22 +144,21 @@ def audit_model(
     metric, value = compute_metrics(task, non_members.target.to_numpy(), decoded_out).headline
     if members is None:
         return ModelAudit(name, private, metric, float(value), None, None, 0, len(non_members))
-    p_in, y_in = true_class_probability(task, members, predict(model, pipeline, members))
-    p_out, y_out = true_class_probability(task, non_members, decoded_out)
-    is_member = np.r_[np.ones(len(p_in), bool), np.zeros(len(p_out), bool)]
-    p, labels = np.r_[p_in, p_out], np.r_[y_in, y_out]
-    phi = np.log(p) - np.log1p(-p)  # logit-scaled confidence of the true class
+    log_in, phi_in, y_in = true_class_scores(task, model, pipeline, members)
+    log_out, phi_out, y_out = true_class_scores(task, model, pipeline, non_members)
+    is_member = np.r_[np.ones(len(log_in), bool), np.zeros(len(log_out), bool)]
+    log_p, phi, labels = np.r_[log_in, log_out], np.r_[phi_in, phi_out], np.r_[y_in, y_out]
     return ModelAudit(
         name=name,
         private=private,
         metric=metric,
         value=float(value),
-        loss_threshold=attack_success(is_member, np.log(p)),  # -loss = log p of the true class
+        loss_threshold=attack_success(is_member, log_p),  # -loss = log p of the true class
         likelihood_ratio=attack_success(
             is_member, likelihood_ratio_scores(phi, labels, is_member, seed=seed)
         ),
-        members=len(p_in),
-        non_members=len(p_out),
+        members=len(log_in),
+        non_members=len(log_out),
     )
 
 
