@@ -15,6 +15,12 @@ forgeml           a config with only ``data.source``, ``data.target`` and ``data
 forgeml-mlp       the same with ``model: {type: mlp}``
 forgeml-gbm       ... ``model: {type: gbm}``
 forgeml-auto      ... ``model: {type: auto}``
+forgeml-mlp-      the MLP default before issue #16 (commit b0675d2), reproduced by a config:
+b0675d2           ``hidden: [64, 32]``, standard scaling, every category kept, no column left
+                  out (its untrimmed strings are not reproduced). The MLP's gap to LightGBM is
+                  measured against it.
+--variant NAME=J  a forgeml config variant for tuning: the JSON object J merged into the config
+                  above (e.g. ``gbm-lr05={"model": {"type": "gbm"}, "train": {"learning_rate": 0.05}}``)
 autogluon         ``TabularPredictor(...).fit(train+validation, presets="medium_quality")`` in its
                   own virtual environment (benchmarks/tabular_autogluon.py), if one is given
 ================  ==========================================================================
@@ -67,9 +73,16 @@ from tabular_data import GROUPS, Table, describe, load_table, select, split_tabl
 RESULTS = Path(__file__).parent / "results"
 AUTOGLUON_WORKER = Path(__file__).parent / "tabular_autogluon.py"
 CONTENDERS = (
-    "lightgbm", "sklearn-hgb", "forgeml", "forgeml-mlp", "forgeml-gbm", "forgeml-auto", "autogluon",
+    "lightgbm", "sklearn-hgb", "forgeml", "forgeml-mlp", "forgeml-gbm", "forgeml-auto", "forgeml-mlp-b0675d2",
+    "autogluon",
 )  # fmt: skip
 FORGEML_MODELS = {"forgeml": None, "forgeml-mlp": "mlp", "forgeml-gbm": "gbm", "forgeml-auto": "auto"}
+# The MLP default before issue #16 (b0675d2's schema defaults) as a config on today's forgeml
+ORIGINAL_MLP = {
+    "model": {"type": "mlp", "hidden": [64, 32], "numeric_embedding": "none"},
+    "features": {"numeric": {"scale": "standard"}, "categorical": {"min_frequency": 1}, "leave_out": []},
+}
+VARIANTS: dict[str, dict[str, Any]] = {"forgeml-mlp-b0675d2": ORIGINAL_MLP}  # --variant adds to these
 # Measured with pip 24 on 2026-12-06 (`pip install -c constraints.txt autogluon.tabular`):
 AUTOGLUON_PIN_CONFLICT = (
     "autogluon.tabular does not install beside constraints.txt: every release conflicts "
@@ -216,6 +229,16 @@ def forgeml_available(model_type: str | None) -> str | None:
     return None
 
 
+def merged(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    """``base`` with ``extra`` merged in, nested dicts key by key."""
+    out = dict(base)
+    for key, value in extra.items():
+        out[key] = (
+            merged(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+        )
+    return out
+
+
 def run_forgeml(
     model_type: str | None,
     table: Table,
@@ -224,6 +247,7 @@ def run_forgeml(
     seed: int,
     name: str,
     threads: int = 0,
+    variant: dict[str, Any] | None = None,
 ) -> Prediction:
     from rich.console import Console
 
@@ -241,6 +265,7 @@ def run_forgeml(
         raw["model"] = {"type": model_type}
     if threads:  # forgeml sets torch's thread count itself; only --threads adds this key
         raw["train"] = {"threads": threads}
+    raw = merged(raw, variant or {})
     notes: dict[str, Any] = {}
     console = Console(file=io.StringIO(), width=120)
     start = time.perf_counter()
@@ -257,6 +282,9 @@ def run_forgeml(
         run = forgeml.train(config_from_dict(raw), console=console)
     fit_s = time.perf_counter() - start
     notes["model_type"] = getattr(run.config.model, "type", None)
+    board = getattr(run.model, "leaderboard", None) or []  # auto: what the budget left out, and the weights
+    notes["skipped"] = [row["model"] for row in board if str(row.get("note", "")).startswith("skipped")]
+    notes["ensemble"] = next((row["note"] for row in board if row["model"] == "ensemble"), None)
     predictor = forgeml.load(run.bundle_path)
     rows = test.drop(columns=[table.target])
     start = time.perf_counter()
@@ -351,8 +379,10 @@ def write_split(
 def run_suite(args: argparse.Namespace, tables: list[Table], contenders: list[str]) -> dict[str, Any]:
     unavailable: dict[str, str] = {}
     for contender in contenders:
-        if contender in FORGEML_MODELS:
-            reason = forgeml_available(FORGEML_MODELS[contender])
+        if contender in FORGEML_MODELS or contender in VARIANTS:
+            reason = forgeml_available(
+                FORGEML_MODELS.get(contender, VARIANTS.get(contender, {}).get("model", {}).get("type"))
+            )
         elif contender == "autogluon":
             reason = autogluon_available(args.autogluon_python)
         else:
@@ -392,8 +422,9 @@ def run_suite(args: argparse.Namespace, tables: list[Table], contenders: list[st
                         else:
                             name = f"{table.name}-s{seed}-{contender}"
                             prediction = run_forgeml(
-                                FORGEML_MODELS[contender], table, paths, test, seed, name
-                            )
+                                FORGEML_MODELS.get(contender), table, paths, test, seed, name,
+                                args.threads, variant=VARIANTS.get(contender),
+                            )  # fmt: skip
                         record.metric, record.metric2 = score(table, test[table.target], prediction)
                         record.fit_s, record.predict_s = prediction.fit_s, prediction.predict_s
                         record.notes = prediction.notes
@@ -412,6 +443,7 @@ def describe_record(record: Record) -> str:
         return f"{head} {record.status}: {record.reason}"
     primary = PRIMARY[record.task]
     extra = f" (allowed {', '.join(record.notes['allowed'])})" if record.notes.get("allowed") else ""
+    extra += f" (skipped {', '.join(record.notes['skipped'])})" if record.notes.get("skipped") else ""
     return (
         f"{head} {primary} {record.metric:.4f}  {SECONDARY[record.task]} {record.metric2:.4f}  "
         f"fit {record.fit_s:.2f}s  predict {record.predict_s:.3f}s{extra}"
@@ -577,6 +609,8 @@ def markdown(results: dict[str, Any]) -> str:
               for s in results["summary"] if s.get("status") == "failed"]  # fmt: skip
     notes += [f"- {s['table']} / {s['contender']}: the cleaning gate blocked the table; run with check.allow "
               f"{s['allowed']}" for s in results["summary"] if s.get("allowed")]  # fmt: skip
+    notes += [f"- {r['table']} seed {r['seed']} / {r['contender']}: train.time_budget skipped "
+              f"{', '.join(r['notes']['skipped'])}" for r in results["runs"] if r["notes"].get("skipped")]  # fmt: skip
     if notes:
         lines += ["## Notes", "", *notes, ""]
     return "\n".join(lines)
@@ -629,7 +663,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="threads for every contender (OpenMP/BLAS env, forgeml train.threads); "
                              "0 keeps each library's default (default 0)")  # fmt: skip
     parser.add_argument("--verbose", action="store_true", help="keep forgeml's log messages")
+    parser.add_argument("--variant", action="append", default=[], metavar="NAME=JSON",
+                        help="a forgeml contender NAME whose config has the JSON object merged in "
+                             "(repeatable; added to the contenders)")  # fmt: skip
     args = parser.parse_args(argv)
+    for text in args.variant:
+        name, _, body = text.partition("=")
+        try:
+            VARIANTS[name.strip()] = json.loads(body)
+        except json.JSONDecodeError as error:
+            parser.error(f"--variant {name}: not a JSON object: {error}")
     args.output = args.output.with_suffix("")
     if args.seeds < 1:
         parser.error("--seeds must be at least 1")
@@ -639,7 +682,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     contenders = [c.strip() for c in args.contenders.split(",") if c.strip()]
-    unknown = [c for c in contenders if c not in CONTENDERS]
+    contenders += [name.partition("=")[0].strip() for name in args.variant]
+    unknown = [c for c in contenders if c not in CONTENDERS and c not in VARIANTS]
     if unknown:
         raise SystemExit(f"unknown contender(s) {', '.join(unknown)}; known: {', '.join(CONTENDERS)}")
     if args.group is None:  # a smoke run never touches the reporting tables unless asked to

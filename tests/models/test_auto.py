@@ -52,8 +52,12 @@ def auto_config(folder: Path, task: str, **sections: dict) -> dict:
         data = {"source": str(folder / "table.parquet"), "target": "label"}
     return {
         "data": data,
-        "model": {"type": "auto", **sections.pop("model", {})},
-        "train": {"epochs": 3, "time_budget": 120, **sections.pop("train", {})},
+        # the binary run bags its boosters 2 ways (the bundle, ONNX, verify and leaderboard tests
+        # then cover bags); the others grow one booster per candidate
+        "model": {"type": "auto", "bag_folds": 2 if task == "binary" else 0, **sections.pop("model", {})},
+        # one thread: LightGBM's OpenMP threads spin on a busy 2-core machine (a 400-row booster then
+        # takes a minute and the budget skips candidates)
+        "train": {"epochs": 3, "time_budget": 120, "threads": 1, **sections.pop("train", {})},
         "output_dir": str(folder),
         "check": {"enabled": False},
         "evaluate": {"bootstrap": 0, "permutation_repeats": 1},
@@ -103,6 +107,15 @@ def test_auto_trains_every_candidate_and_weighs_them(trained: tuple[str, forgeml
     singles = [row["validation_loss"] for name, row in board.items() if name != "ensemble"]
     assert board["ensemble"]["validation_loss"] <= min(singles) + 1e-9
     assert all(row["fit_seconds"] > 0 and row["predict_seconds"] >= 0 for row in board.values())
+    if task == "binary":  # bagged: each booster candidate is 2 members, grown on different rows
+        for name in ("gbm", "gbm_large"):
+            folds = {
+                member: module for member, module, _ in ensemble.candidates() if member.startswith(name + "-")
+            }
+            assert sorted(folds) == [f"{name}-fold1", f"{name}-fold2"]
+            assert len({module.to_text() for module in folds.values()}) == 2
+            assert board[name]["note"].startswith("2-fold bag")
+        return  # the bag's validation loss is out of fold: the trained ensemble has seen those rows
     # the ensemble's own validation loss, recomputed from its outputs, is the leaderboard's
     data = tensor_data(run.pipeline, run.splits.validation)
     outputs = predict_outputs(ensemble, data.inputs).numpy()
@@ -296,3 +309,17 @@ def test_the_network_candidates_are_the_measured_mlp_and_a_linear_model() -> Non
 
     assert CANDIDATES["mlp"].model.numeric_embedding == "periodic"
     assert (CANDIDATES["linear"].model.hidden, CANDIDATES["linear"].model.numeric_embedding) == ([], "none")
+
+
+def test_bagging_is_on_by_default_and_off_for_a_large_table() -> None:
+    from forgeml.data import RawData
+    from forgeml.training.auto import BAG_MAX_ROWS, bag_folds
+
+    model = config_from_dict({"data": {"source": "t.csv", "target": "y"}}).model
+    assert model.type == "auto" and model.bag_folds == 5
+
+    def rows(count: int) -> RawData:
+        return RawData(pd.DataFrame({"x": np.zeros(count)}), None, pd.Series(np.zeros(count)), "t.csv")
+
+    assert bag_folds(model, rows(BAG_MAX_ROWS - 100), rows(100)) == 5
+    assert bag_folds(model, rows(BAG_MAX_ROWS), rows(1)) == 0

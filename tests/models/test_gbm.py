@@ -268,7 +268,10 @@ def test_gbm_keys_on_a_network_are_errors_naming_the_key(key: str) -> None:
 
 def test_gbm_defaults_and_shared_settings() -> None:
     config = config_from_dict({"data": {"source": "sklearn:diabetes"}, "model": {"type": "gbm"}})
-    assert config.train.learning_rate == 0.1 and config.train.early_stopping.patience == 10
+    # the measured defaults (config.GBM_DEFAULTS): LightGBM's, with room for 1000 rounds and 30 of patience
+    assert config.train.learning_rate == 0.1 and config.train.early_stopping.patience == 30
+    assert config.model.max_rounds == 1000 and config.model.num_leaves == 31
+    assert config.model.min_data_in_leaf == 20 and config.model.feature_fraction == 1.0
     assert config.features.numeric.impute == "none" and config.features.categorical.encoding == "embedding"
     mine = config_from_dict(
         {
@@ -289,3 +292,18 @@ def test_gbm_defaults_and_shared_settings() -> None:
                 "features": {"numeric": {"impute": "none"}},
             }
         )
+
+
+def test_a_deadline_stops_boosting_after_the_round_that_reaches_it(binary_run: forgeml.Run) -> None:
+    import time
+
+    from forgeml.training.gbm import Deadline
+    from forgeml.training.stage import train_model
+
+    assert len(binary_run.result.history) > 1  # without a deadline it grows many rounds
+    splits, config = binary_run.splits, binary_run.config
+    stopped = train_model(
+        binary_run.pipeline, splits.train, splits.validation, config.model, config.train,
+        seed=0, callbacks=[Deadline(time.perf_counter())],
+    )  # fmt: skip
+    assert len(stopped.history) == 1 and stopped.model.trees == 1

@@ -24,7 +24,11 @@ def test_auto_widths_follow_inputs_and_rows() -> None:
     assert auto_hidden(InputSpec(numeric_dim=300, train_rows=5000)) == [256, 256]
     assert auto_hidden(InputSpec(numeric_dim=30, train_rows=500)) == [64, 64]  # few rows: half
     model = build_model(MLPConfig(), InputSpec(numeric_dim=30, train_rows=5000), 2)
-    assert [layer.out_features for layer in model.layers if isinstance(layer, torch.nn.Linear)] == [128, 128, 2]
+    assert [layer.out_features for layer in model.layers if isinstance(layer, torch.nn.Linear)] == [
+        128,
+        128,
+        2,
+    ]
 
 
 def test_periodic_embedding_expands_only_the_real_numbers() -> None:
@@ -32,9 +36,56 @@ def test_periodic_embedding_expands_only_the_real_numbers() -> None:
     model = build_model(MLPConfig(numeric_embedding="periodic", hidden=[8]), spec, 1)
     assert model.layers[0].in_features == 4 * 16 + 3
     assert model(torch.randn(5, 7)).shape == (5, 1)
-    assert MLPConfig().numeric_embedding == "none"  # off by default (see config.py); auto's mlp has it on
+    assert MLPConfig().numeric_embedding == "auto"  # on from PERIODIC_MIN_ROWS training rows (config.py)
     with pytest.raises(Exception, match="numeric_embedding"):
-        config_from_dict({"data": {"source": "t.csv", "target": "y"}, "model": {"type": "mlp", "numeric_embedding": "fourier"}})
+        config_from_dict(
+            {
+                "data": {"source": "t.csv", "target": "y"},
+                "model": {"type": "mlp", "numeric_embedding": "fourier"},
+            }
+        )
+
+
+def test_auto_embedding_turns_on_from_the_measured_row_count() -> None:
+    from forgeml.models.mlp import PERIODIC_MIN_ROWS, resolved_embedding
+
+    def spec(rows: int, continuous: int = 4) -> InputSpec:
+        return InputSpec(numeric_dim=4, continuous_dim=continuous, train_rows=rows)
+
+    assert resolved_embedding(MLPConfig(), spec(PERIODIC_MIN_ROWS)) == "periodic"
+    assert resolved_embedding(MLPConfig(), spec(PERIODIC_MIN_ROWS - 1)) == "none"
+    assert resolved_embedding(MLPConfig(), spec(PERIODIC_MIN_ROWS, continuous=0)) == "none"  # one-hot only
+    assert resolved_embedding(MLPConfig(numeric_embedding="none"), spec(10**6)) == "none"
+    wide = build_model(MLPConfig(hidden=[8]), spec(PERIODIC_MIN_ROWS), 1)
+    assert wide.numeric_embedding is not None and wide.layers[0].in_features == 4 * 16
+
+
+def test_a_table_mlp_trains_with_the_table_defaults_images_keep_the_engines() -> None:
+    from forgeml.config import TABLE_MLP_DEFAULTS, TrainConfig
+    from forgeml.training.auto import CANDIDATES
+
+    table = config_from_dict({"data": {"source": "t.csv", "target": "y"}, "model": {"type": "mlp"}}).train
+    wanted = TABLE_MLP_DEFAULTS["train"]
+    assert (table.epochs, table.batch_size, table.learning_rate) == (200, 128, 2e-3) == (
+        wanted["epochs"], wanted["batch_size"], wanted["learning_rate"],
+    )  # fmt: skip
+    assert table.schedule is not None and table.schedule.type == "cosine"
+    assert table.early_stopping is not None and table.early_stopping.patience == 30
+    images = config_from_dict({"data": {"source": "sklearn:digits"}, "model": {"type": "mlp"}}).train
+    assert (images.epochs, images.batch_size, images.schedule) == (20, 32, None)
+    mine = config_from_dict(
+        {
+            "data": {"source": "t.csv", "target": "y"},
+            "model": {"type": "mlp"},
+            "train": {"epochs": 5, "schedule": None},
+        }
+    ).train
+    assert mine.epochs == 5 and mine.schedule is None and mine.batch_size == 128  # what is set wins
+    # auto's networks: the same defaults where the run's train section sets nothing
+    auto = config_from_dict({"data": {"source": "t.csv", "target": "y"}, "train": {"epochs": 3}}).train
+    network = CANDIDATES["mlp"].train(auto)
+    assert (network.epochs, network.batch_size, network.early_stopping.patience) == (3, 128, 30)
+    assert CANDIDATES["mlp"].train(TrainConfig(batch_size=16)).batch_size == 16
 
 
 @pytest.mark.slow
@@ -68,7 +119,12 @@ def test_embedded_quantile_scaled_mlp_exports_onnx_equal_to_eager(tmp_path: Path
     far = test.table.copy()
     far["swing"], far["balance"] = 1e9, -5.0  # beyond the knots, below the log's 0
     outside = rows_of(far)
-    assert np.abs(Predictor(bundle).raw_outputs(outside) - Predictor(bundle, engine="torch").raw_outputs(outside)).max() <= 1e-5
+    assert (
+        np.abs(
+            Predictor(bundle).raw_outputs(outside) - Predictor(bundle, engine="torch").raw_outputs(outside)
+        ).max()
+        <= 1e-5
+    )
 
 
 def rows_of(table: pd.DataFrame) -> RawData:

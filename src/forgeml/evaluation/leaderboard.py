@@ -38,6 +38,16 @@ def leaderboard(model: nn.Module, pipeline: FeaturePipeline, test: RawData) -> t
     loss_name = "mse" if task.kind == "regression" else "log_loss"
     at_hand: dict[str, nn.Module] = {"ensemble": model, **dict(zip(model.names, model.members, strict=True))}
     at_hand |= model.dropped
+    for row in model.leaderboard:  # a bagged candidate: its boosters' equal average
+        name = str(row["model"])
+        bag = [
+            (member, module) for member, module, _ in model.candidates() if member.startswith(f"{name}-fold")
+        ]
+        if bag:
+            at_hand[name] = WeightedEnsemble(
+                [module for _, module in bag], [1 / len(bag)] * len(bag),
+                names=[member for member, _ in bag], task=task.kind,
+            )  # fmt: skip
     rows = []
     for row in model.leaderboard:
         module = at_hand.get(str(row["model"]))

@@ -25,7 +25,7 @@ from forgeml.data import RawData
 from forgeml.errors import ConfigError
 from forgeml.features import FeaturePipeline
 from forgeml.models.gbm import GradientBoostedTrees, tree_matrix
-from forgeml.training.callbacks import Callback, EpochResult
+from forgeml.training.callbacks import Callback, EpochResult, TrainState
 from forgeml.training.loop import Session, TrainResult
 from forgeml.training.losses import class_weights_for
 from forgeml.training.stage import tensor_data
@@ -34,6 +34,21 @@ logger = logging.getLogger(__name__)
 # LightGBM's objective and the metric reported per round, by task kind
 OBJECTIVES = {"binary": "binary", "classification": "multiclass", "regression": "regression"}
 METRICS = {"binary": "binary_logloss", "classification": "multi_logloss", "regression": "l2"}
+
+
+class Deadline(Callback):
+    """Stop training at ``deadline`` (a ``time.perf_counter()`` value), keeping the best epoch or round so far.
+
+    ``model.type: auto`` bounds its candidates with it: a network stops after the epoch that reaches
+    the deadline (early stopping restores its best weights); a booster, the only callback train_gbm
+    takes, stops after the round that reaches it and keeps its best round by validation loss."""
+
+    def __init__(self, deadline: float) -> None:
+        self.deadline = deadline
+
+    def on_epoch_end(self, state: TrainState, result: EpochResult) -> None:
+        if time.perf_counter() >= self.deadline:
+            state.should_stop = True
 
 
 def train_gbm(
@@ -80,6 +95,8 @@ def train_gbm(
     stopping = config.early_stopping
     if stopping is not None and len(validation):
         hooks.append(lightgbm.early_stopping(stopping.patience, min_delta=stopping.min_delta, verbose=False))
+    for deadline in callbacks or []:
+        hooks.append(_stop_at(deadline.deadline, evaluations, METRICS[task]))
     booster = lightgbm.train(
         params,
         dataset,
@@ -95,6 +112,20 @@ def train_gbm(
     seconds = time.perf_counter() - started
     _report(console, model, best, history, seconds)
     return TrainResult(model=model, history=history, best_epoch=best, seconds=seconds)
+
+
+def _stop_at(deadline: float, evaluations: dict[str, Any], metric: str) -> Any:
+    """A LightGBM callback that ends boosting at ``deadline`` with the best round so far kept."""
+    import lightgbm
+
+    def hook(env: Any) -> None:
+        if time.perf_counter() >= deadline:
+            losses = evaluations.get("validation", {}).get(metric) or []
+            best = int(np.argmin(losses)) if losses else env.iteration
+            raise lightgbm.callback.EarlyStopException(best, env.evaluation_result_list)
+
+    hook.order = 40  # type: ignore[attr-defined]  # after record_evaluation (20) and early_stopping (30)
+    return hook
 
 
 def lightgbm_params(
@@ -165,7 +196,7 @@ def _refuse_unsupported(
             "model.type gbm found no input columns: every column is the target or excluded.",
             key="features.exclude",
         )
-    if callbacks:
+    if any(not isinstance(callback, Deadline) for callback in callbacks or []):
         raise ConfigError(
             "training callbacks hook the epochs of a network; model.type gbm trains by boosting rounds "
             "and calls none. Train without callbacks, or use a network.",
