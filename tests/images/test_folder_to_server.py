@@ -9,13 +9,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
+from image_fixtures import bomb_png, make_shapes, shape_image
 from rich.console import Console
 
 import forgeml
 from forgeml.config import ServeConfig, load_config
 from forgeml.data import load_source
 from forgeml.deploy.server.app import create_app
-from images.conftest import bomb_png, make_shapes, shape_image
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -80,6 +80,7 @@ def test_server_takes_a_png_body_and_a_multipart_upload(trained: Path) -> None:
         form = client.post("/v1/predict/image", files=files)
         assert form.status_code == 200, form.text
         assert [p["prediction"] for p in form.json()["predictions"]] == ["square", "triangle"]
+        assert '"upload": true' in client.get("/").text  # the try-it page posts a dropped photo as it is
 
 
 def test_server_refuses_each_bad_upload_and_keeps_serving(trained: Path) -> None:

@@ -6,12 +6,12 @@ import io
 from pathlib import Path
 
 import pytest
+from image_fixtures import bomb_png, make_shapes, shape_image
 from PIL import Image
 from rich.console import Console
 
 import forgeml
 from forgeml.data import load_source
-from images.conftest import bomb_png, make_shapes, shape_image
 
 
 def _plant_problems(root: Path) -> None:

@@ -3,6 +3,7 @@ const form = document.getElementById('predict-form');
 const fields = document.getElementById('fields');
 const result = document.getElementById('result');
 let image = null;  // nested [C][H][W] array on the training pixel scale
+let photo = null;  // the dropped file itself, sent as it is when the model was trained on files
 for (const column of S.columns) {
   const label = document.createElement('label');
   const span = document.createElement('span'); span.textContent = column.name; label.appendChild(span);
@@ -50,6 +51,7 @@ async function load(file) {
     else flat = await decodePicture(file, c, h, w);
   } catch (err) { show({error: {message: String(err.message || err)}}); return; }
   image = nested(flat, [c, h, w]); preview(flat, [c, h, w]);
+  photo = S.upload && !file.name.toLowerCase().endsWith('.npy') ? file : null;
   document.getElementById('image-status').textContent = file.name + ' loaded (' + c + 'x' + h + 'x' + w + ')';
 }
 async function decodePicture(file, c, h, w) {
@@ -107,7 +109,11 @@ form.addEventListener('submit', async e => {
   if (key && key.value) headers.Authorization = 'Bearer ' + key.value;
   result.textContent = 'predicting...';
   try {
-    const response = await fetch('v1/predict', {method: 'POST', headers, body: JSON.stringify({rows: [row]})});
+    let response;
+    if (photo) {  // multipart: the browser sets the content type with its boundary
+      delete headers['Content-Type']; const body = new FormData(); body.append('file', photo);
+      response = await fetch('v1/predict/image', {method: 'POST', headers, body});
+    } else response = await fetch('v1/predict', {method: 'POST', headers, body: JSON.stringify({rows: [row]})});
     show(await response.json());
   } catch (err) { show({error: {message: String(err)}}); }
 });

@@ -1,4 +1,7 @@
-"""Image folders drawn with Pillow in tmp folders: coloured circles, squares and triangles."""
+"""Image folders drawn with Pillow in tmp folders (coloured circles, squares and triangles), and a bomb header.
+
+Tests that decode with a cache pass its folder explicitly; none writes to ~/.cache.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +9,6 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import pytest
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).parents[2] / "examples"))
@@ -30,18 +32,6 @@ def make_shapes(root: Path, per_class: int = 20, *, formats: tuple[str, ...] = (
             ext = formats[index % len(formats)]
             shape_image(kind, 1000 * label + index).save(root / kind / f"{index}.{ext}")
     return root
-
-
-@pytest.fixture
-def shapes(tmp_path: Path) -> Path:
-    return make_shapes(tmp_path / "photos")
-
-
-@pytest.fixture(autouse=True)
-def image_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Decoded-pixel caches go to the test's own folder."""
-    monkeypatch.setenv("FORGEML_CACHE", str(tmp_path / "cache"))
-    return tmp_path / "cache"
 
 
 def bomb_png(width: int = 9000, height: int = 5000) -> bytes:
