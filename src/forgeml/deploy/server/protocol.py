@@ -168,6 +168,11 @@ class LimitedH11Protocol(H11Protocol):
         timing, self._timer, self._timing = self._timing, None, ""
         if self.transport.is_closing():
             return
+        if timing == "body" and self.flow.read_paused:
+            # uvicorn stopped reading (64 kB buffered, the app not reading yet): the silence is the
+            # server's, not the client's
+            self._start("body", self.limits.body_timeout_s)
+            return
         if timing == "head" and self.conn.their_state is h11.IDLE and self.conn.trailing_data[0]:
             seconds = self.limits.header_timeout_s
             message = (
