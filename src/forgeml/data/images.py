@@ -341,7 +341,7 @@ def decode_files(files: ImageFiles, options: DecodeOptions, *, cache: Path | Non
         return out
     target = cache / f"{cache_key(files, options)}.npy"
     if target.is_file():
-        return np.load(target, mmap_mode="r")
+        return np.load(target, mmap_mode="r", allow_pickle=False)
     cache.mkdir(parents=True, exist_ok=True)
     partial = target.with_suffix(f".{os.getpid()}.partial")
     out = np.lib.format.open_memmap(partial, mode="w+", dtype=np.uint8, shape=shape)
@@ -352,7 +352,7 @@ def decode_files(files: ImageFiles, options: DecodeOptions, *, cache: Path | Non
         os.replace(partial, target)
     finally:
         partial.unlink(missing_ok=True)
-    return np.load(target, mmap_mode="r")
+    return np.load(target, mmap_mode="r", allow_pickle=False)
 
 
 def _decode_into(out: np.ndarray, files: ImageFiles, options: DecodeOptions) -> None:
