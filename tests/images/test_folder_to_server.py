@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 from image_fixtures import bomb_png, make_shapes, shape_image
@@ -50,14 +51,16 @@ def test_predict_reads_a_folder_and_a_table_of_paths(trained: Path, tmp_path: Pa
     folder = make_shapes(tmp_path / "new", 3)
     predicted = forgeml.predict(trained / "bundle", folder, output=tmp_path / "out.csv")
     assert predicted.rows == 9
-    labels = (tmp_path / "out.csv").read_text().splitlines()[1:]
-    truth = ["circle"] * 3 + ["square"] * 3 + ["triangle"] * 3
-    assert sum(line.split(",")[0] == want for line, want in zip(labels, truth, strict=True)) >= 7
+    out = pd.read_csv(tmp_path / "out.csv")
+    assert [Path(name).parent.name for name in out["file"]] == ["circle"] * 3 + ["square"] * 3 + [
+        "triangle"
+    ] * 3
+    assert (out["prediction"] == [Path(name).parent.name for name in out["file"]]).sum() >= 7
     table = tmp_path / "new" / "files.csv"
     table.write_text("path\n" + "".join(f"{kind}/0.png\n" for kind in ("circle", "square", "triangle")))
     forgeml.predict(trained / "bundle", table, output=tmp_path / "table.csv")
-    rows = [line.split(",")[0] for line in (tmp_path / "table.csv").read_text().splitlines()[1:]]
-    assert rows == [labels[0].split(",")[0], labels[3].split(",")[0], labels[6].split(",")[0]]
+    rows = pd.read_csv(tmp_path / "table.csv")
+    assert list(rows["prediction"]) == list(out["prediction"].iloc[[0, 3, 6]])
 
 
 def _png(kind: str, seed: int, *, mode: str = "RGB") -> bytes:

@@ -25,6 +25,7 @@ from forgeml.atomic import write_failed
 from forgeml.bundle.predictor import Predictor
 from forgeml.data import RawData, load_source
 from forgeml.data.csv_reader import read_csv
+from forgeml.data.images import ImageFiles
 from forgeml.data.tables import open_parquet
 from forgeml.errors import DataError
 
@@ -67,6 +68,8 @@ def predict_file(
         predictions = predictor.predict(raw)
     except DataError as exc:
         raise DataError(f"{source}: {exc}", path=str(source), column=exc.column, row=exc.row) from None
+    if isinstance(raw.images, ImageFiles):  # which file each prediction is for
+        predictions.insert(0, "file", list(raw.images.paths))
     with _atomic_output(output) as sink:
         sink.write(predictions)
     return PredictSummary(output, len(predictions), predictor.engine.name)
