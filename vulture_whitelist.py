@@ -17,6 +17,7 @@ graph_optimization_level  # onnxruntime.SessionOptions
 log_severity_level  # onnxruntime.SessionOptions
 doc_string  # onnx graph and node protos
 caption  # rich.table.Table
+MAX_IMAGE_PIXELS  # PIL.Image: the decompression-bomb limit Pillow checks on open (forgeml.data.images)
 disconnected  # uvicorn's RequestResponseCycle: the protocol's 408 marks it, so the app's answer is dropped
 __signature__  # api._takes on its functions: read by inspect.signature (help(), the CLI drift test)
 decoder  # tokenizers.Tokenizer
