@@ -140,8 +140,8 @@ def has_image_paths(column: Any) -> bool:
     import pyarrow.compute as pc
 
     present = pc.drop_null(column)
-    if len(present) == 0:
-        return False
+    if len(present) == 0 or not str(present[0].as_py()).lower().endswith(EXTENSIONS):
+        return False  # most text columns fail on their first value: no pass over the column
     pattern = r"\.(" + "|".join(ext[1:] for ext in EXTENSIONS) + r")$"
     return bool(pc.all(pc.match_substring_regex(present, pattern, ignore_case=True)).as_py())
 
