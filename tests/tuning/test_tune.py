@@ -188,3 +188,26 @@ def test_without_the_extras_tune_and_tracking_name_what_to_install(
     with pytest.raises(MissingExtraError, match=r'pip install "forgeml\[track\]"'):
         api.train(tracked)
     assert not (tmp_path / "runs").exists()
+
+
+def test_a_pruned_trial_shows_its_models_validation_metric_not_its_last_epoch_report() -> None:
+    from forgeml.tuning.report import leaderboard
+
+    study = optuna.create_study(direction="maximize")
+    lr = {"train.learning_rate": optuna.distributions.FloatDistribution(1e-5, 1e-1, log=True)}
+    study.add_trial(optuna.trial.create_trial(params={"train.learning_rate": 1e-2}, distributions=lr, value=0.9,
+                                              user_attrs={"metric": "accuracy"}))  # fmt: skip
+    study.add_trial(
+        optuna.trial.create_trial(
+            state=optuna.trial.TrialState.PRUNED,
+            params={"train.learning_rate": 1e-5},
+            distributions=lr,
+            intermediate_values={1: -0.69},  # the negated epoch loss the pruner compared
+            user_attrs={"metric": "accuracy", "validation": {"accuracy": 0.55}, "pruned_at": 1},
+        )
+    )
+    rows = leaderboard(study, maximize=True)
+    assert [(row["trial"], row["state"], row["value"], row["note"]) for row in rows] == [
+        (0, "complete", 0.9, ""),
+        (1, "pruned", 0.55, "pruned at epoch 1"),
+    ]

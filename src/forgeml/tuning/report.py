@@ -129,7 +129,9 @@ def leaderboard(study: Any, maximize: bool) -> list[dict[str, Any]]:
         {
             "trial": trial.number,
             "state": STATES.get(trial.state.name, trial.state.name.lower()),
-            "value": trial.value if trial.value is not None else _last_value(trial),
+            # a pruned trial's value in Optuna is its last epoch report (a loss, negated when maximising):
+            # show the validation metric of the model its run folder holds instead
+            "value": trial.value if trial.state.name == "COMPLETE" else _last_value(trial),
             "epochs": trial.user_attrs.get("epochs"),
             "seconds": trial.user_attrs.get("seconds"),
             "settings": trial.user_attrs.get("settings") or trial.params,

@@ -156,7 +156,9 @@ def load_study(plan: Plan, *, worker: int = 0) -> Any:
     metric, maximize = metric_of(config)
     storage = open_storage(config, plan.storage)
     pruner: Any = {
-        "median": optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=1),
+        "median": optuna.pruners.MedianPruner(
+            n_startup_trials=5, n_warmup_steps=2
+        ),  # epoch 1: too noisy to judge
         "hyperband": optuna.pruners.HyperbandPruner(min_resource=1),
         "none": optuna.pruners.NopPruner(),
     }[config.tune.pruner]
