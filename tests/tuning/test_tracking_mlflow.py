@@ -91,6 +91,7 @@ def test_a_server_that_is_down_costs_a_warning_not_the_run(
     assert any("MLflow logging" in record.getMessage() for record in caplog.records)
 
 
+@pytest.mark.slow  # the server boots in about 4 s of CPU
 def test_tune_trials_are_nested_under_the_study_on_a_real_server_with_an_sql_study(
     server, tmp_path: Path
 ) -> None:

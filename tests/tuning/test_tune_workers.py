@@ -13,6 +13,7 @@ from conftest import mixed_table_config
 from forgeml.cli import main
 
 
+@pytest.mark.slow  # a spawned worker imports torch and forgeml afresh
 def test_two_processes_share_one_study_and_no_trial_runs_twice(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
