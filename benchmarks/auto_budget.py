@@ -52,6 +52,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=50_000)
     parser.add_argument("--budget", type=float, default=3600.0, help="train.time_budget; 0: the default")
+    parser.add_argument("--threads", type=int, default=0, help="train.threads; 0: the default (one per core)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         source = Path(folder) / "table.parquet"
@@ -60,7 +61,8 @@ def main() -> None:
             {
                 "data": {"source": str(source), "target": "label"},
                 "model": {"type": "auto"},
-                "train": {"time_budget": args.budget} if args.budget else {},
+                "train": ({"time_budget": args.budget} if args.budget else {})
+                | ({"threads": args.threads} if args.threads else {}),
                 "output_dir": folder,
                 "check": {"enabled": False},
             }
