@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import re
 import statistics
 import time
 from pathlib import Path
@@ -41,8 +42,8 @@ def one_run(example: str, seed: int, epsilon: float | None, output: Path, extra:
     name = (
         f"{example}_s{seed}_"
         + ("plain" if epsilon is None else f"eps{epsilon:g}")
-        + "".join(extra).replace("=", "-")
-    )
+        + re.sub(r"[^A-Za-z0-9_.-]+", "-", "".join(extra))
+    )[:100]
     overrides = [f"name={name}", f"output_dir={output}", f"seed={seed}", "evaluate.bootstrap=0",
                  "evaluate.permutation_repeats=0", "evaluate.privacy_audit=true"]  # fmt: skip
     if epsilon is not None:  # the twin is this script's own non-private run
