@@ -723,6 +723,7 @@ class TrackConfig(Section):
 
     mlflow: MLflowConfig | None = None  # None: off
 
+
 class Config(Section):
     """A whole forgeml job: one file, every stage's settings, for every kind of model."""
 

@@ -85,7 +85,7 @@ def train_model(
             shipped.append(TensorBoardLogger(session.run_dir / "tensorboard", hyperparameters=session.config))
         if config.profile_steps:
             shipped.append(ProfilerCallback(session.run_dir / PROFILE_DIR, config.profile_steps))
-    return fit(
+    result = fit(
         model,
         train_data,
         validation_data,
