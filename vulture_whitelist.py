@@ -43,6 +43,12 @@ cat_l2
 max_cat_to_onehot
 producer_name  # onnx ModelProto, read by onnx tools
 
+# AugmentConfig: serialised to JSON into the CNN's Augment module, which reads them by key.
+flip  # config.AugmentConfig
+crop_scale  # config.AugmentConfig
+rotation  # config.AugmentConfig
+jitter  # config.AugmentConfig
+
 # Request fields pydantic reads from the body by name (accepted so that clients sending them at their
 # no-effect value are not refused; never read by the server).
 frequency_penalty  # deploy.server.lm_schema.GenerationFields

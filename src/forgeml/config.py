@@ -935,8 +935,16 @@ def _is_table(raw: dict[str, Any]) -> bool:
     """
     source = str(_section(raw, "data.source") or "") if isinstance(_section(raw, "data"), dict | BaseModel) else ""
     text = _section(raw, "features.text_columns") if _section(raw, "features") is not None else None
-    folder = source.endswith("/") or Path(source).is_dir()  # a folder of images (forgeml.data.images)
+    folder = source.endswith("/") or _is_folder(source)  # a folder of images (forgeml.data.images)
     return bool(source) and not source.endswith(".npz") and source not in _IMAGE_SOURCES and not text and not folder
+
+
+def _is_folder(source: str) -> bool:
+    """Whether ``source`` names a folder; a name the OS cannot even look up (too long, NUL) is not one."""
+    try:
+        return Path(source).is_dir()
+    except (OSError, ValueError):
+        return False
 
 
 def default_model_type(source: str) -> str:
