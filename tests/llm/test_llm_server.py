@@ -111,7 +111,7 @@ def test_the_openai_client_gets_a_chat_completion_and_a_stream_from_a_real_serve
         ({}, "messages"),
         ({**CHAT, "max_tokens": 0}, "max_tokens"),
         ({**CHAT, "max_tokens": 201}, "max_tokens"),
-        ({**CHAT, "max_completion_tokens": 5000}, "max_tokens"),
+        ({**CHAT, "max_completion_tokens": 5000}, "max_completion_tokens"),
         ({**CHAT, "temperature": 3}, "temperature"),
         ({**CHAT, "top_p": 0}, "top_p"),
         ({**CHAT, "stop": ["a", "b", "c", "d", "e"]}, "stop"),

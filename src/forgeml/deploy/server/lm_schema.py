@@ -150,14 +150,18 @@ def decode_body(
             ) from None
         where = _field(error["loc"])
         raise RequestError(422, "invalid_request", f"{where}: {error['msg']}", where) from None
+    # both names are checked: the document bounds each, so a request that sends a valid
+    # max_completion_tokens beside an over-limit max_tokens is still invalid (found by Schemathesis)
+    for name in ("max_completion_tokens", "max_tokens"):
+        asked = getattr(body, name, None)
+        if asked is not None and asked > config.max_tokens_limit:
+            raise RequestError(
+                422,
+                "invalid_request",
+                f"{name} must be <= {config.max_tokens_limit}, got {asked}.",
+                name,
+            )
     max_tokens = getattr(body, "max_completion_tokens", None) or body.max_tokens
-    if max_tokens is not None and max_tokens > config.max_tokens_limit:
-        raise RequestError(
-            422,
-            "invalid_request",
-            f"max_tokens must be <= {config.max_tokens_limit}, got {max_tokens}.",
-            "max_tokens",
-        )
     body = body.model_copy(update={"max_tokens": max_tokens})
     prompt = _prompt_ids(body, tokenizer, template, config.max_messages)
     sampling = body.sampling(config.default_max_tokens)
