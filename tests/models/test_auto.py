@@ -7,6 +7,7 @@ set (regression); each run trains its four candidates in a few seconds (3 networ
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -323,3 +324,18 @@ def test_bagging_is_on_by_default_and_off_for_a_large_table() -> None:
 
     assert bag_folds(model, rows(BAG_MAX_ROWS - 100), rows(100)) == 5
     assert bag_folds(model, rows(BAG_MAX_ROWS), rows(1)) == 0
+
+
+def test_network_candidates_print_one_line_each_not_every_epoch(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import yaml
+
+    from forgeml.cli import main
+
+    config = tmp_path / "auto.yaml"
+    config.write_text(yaml.safe_dump(auto_config(tmp_path, "binary")))
+    assert main(["train", str(config)]) == 0
+    printed = capsys.readouterr().out
+    assert "Epoch " not in printed  # a table MLP's 200 epochs are in history.csv, not the terminal
+    assert re.search(r"^mlp: \d+ epochs, best validation loss \d+\.\d{4} at epoch \d+$", printed, re.MULTILINE)

@@ -280,10 +280,20 @@ class _Fitter:
             )  # fmt: skip
             return result.model, result.history
         self.network_pipeline = self.network_pipeline or _network_pipeline(self.pipeline, self.train)
+        # per-epoch lines stay in the candidate's history, not the terminal: with a table MLP's up to
+        # 200 epochs beside the linear model's, a newcomer's heart_failure run printed 251 epoch lines
         result = train_model(
             self.network_pipeline, self.train, self.validation, candidate.model, settings, seed=self.seed,
-            callbacks=[Deadline(self.deadline)], console=self.console or Console(quiet=True),
+            callbacks=[Deadline(self.deadline)], console=Console(quiet=True),
         )  # fmt: skip
+        if self.console is not None and result.history:
+            losses = [
+                (r.val_loss if r.val_loss is not None else r.train_loss, r.epoch) for r in result.history
+            ]
+            best, epoch = min(losses)
+            self.console.print(
+                f"{name}: {len(result.history)} epochs, best validation loss {best:.4f} at epoch {epoch}"
+            )
         names = self.pipeline.input_spec.names
         return NetworkMember(
             result.model, self.network_pipeline, names, candidate.model
