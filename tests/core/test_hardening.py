@@ -240,24 +240,12 @@ def test_a_non_finite_output_is_an_error_not_an_empty_cell(
 
 
 def test_the_server_answers_422_naming_the_field_never_nan(tiny_bundle: Path, tmp_path: Path) -> None:
-    import subprocess
-    import sys
-
     import httpx
 
-    from forgeml.deploy.verify import free_port, wait_ready
+    from conftest import start_server, stop_server
 
-    port = free_port()
-    log = (tmp_path / "server.log").open("w+")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "forgeml", "serve", str(tiny_bundle), "--port", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=log,
-        text=True,
-    )
-    base = f"http://127.0.0.1:{port}"
+    process, base = start_server(tiny_bundle, log=tmp_path / "server.log")
     try:
-        wait_ready(base, process, log=log)
         good = {"age": 41.0, "income": 52000.0, "city": "paris", "plan": "pro"}
         answer = httpx.post(f"{base}/v1/predict", json={"rows": [good, {**good, "income": 1e308}]})
         assert answer.status_code == 422, answer.text
@@ -265,8 +253,7 @@ def test_the_server_answers_422_naming_the_field_never_nan(tiny_bundle: Path, tm
         assert error["field"] == "rows[1].income" and "too large" in error["message"]
         assert httpx.post(f"{base}/v1/predict", json={"rows": [good]}).status_code == 200
     finally:
-        process.terminate()
-        process.wait(timeout=30)
+        stop_server(process)
 
 
 def test_weight_loading_names_the_missing_extra_and_misshapen_keys(tmp_path: Path) -> None:

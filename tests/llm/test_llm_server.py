@@ -4,9 +4,6 @@ validation, backpressure, timeouts and the chat page in-process. Bad requests ge
 from __future__ import annotations
 
 import json
-import signal
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -19,7 +16,6 @@ from llm_fixtures import QA, trained_tiny_run
 
 from forgeml.config import serve_config
 from forgeml.deploy.server import create_app
-from forgeml.deploy.verify import free_port, wait_ready
 from forgeml.models.generate import TextGenerator
 
 torch.set_num_threads(1)
@@ -58,17 +54,11 @@ def test_the_openai_client_gets_a_chat_completion_and_a_stream_from_a_real_serve
 ) -> None:
     import openai
 
-    port = free_port()
-    log = (tmp_path / "server.log").open("w+")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "forgeml", "serve", str(bundle), "--port", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=log,
-        text=True,
-    )
-    base = f"http://127.0.0.1:{port}"
+    from conftest import start_server, stop_server
+
+    log = tmp_path / "server.log"
+    process, base = start_server(bundle, log=log)
     try:
-        wait_ready(base, process, log=log)
         client = openai.OpenAI(base_url=f"{base}/v1", api_key="not-needed", max_retries=0, timeout=30)
         chat = client.chat.completions.create(
             model="tiny_lm", messages=[{"role": "user", "content": QUESTION}], temperature=0, max_tokens=40
@@ -96,9 +86,8 @@ def test_the_openai_client_gets_a_chat_completion_and_a_stream_from_a_real_serve
         assert httpx.get(f"{base}/health/live").status_code == 200
         assert httpx.get(f"{base}/health/ready").status_code == 200
     finally:
-        process.send_signal(signal.SIGTERM)
-        code = process.wait(timeout=30)
-    assert code == 0, log.seek(0) or log.read()
+        code = stop_server(process)
+    assert code == 0, log.read_text()
 
 
 @pytest.mark.parametrize(
