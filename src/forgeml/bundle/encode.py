@@ -67,8 +67,23 @@ def encode_raw(pipeline: FeaturePipeline, raw: RawData, *, unseen: UnseenPolicy 
     return feeds
 
 
+def image_dtype(pipeline: FeaturePipeline) -> type[np.generic]:
+    """The graph's image input type: uint8 for a model trained on image files, float32 for arrays.
+
+    Decoded files are 8-bit by construction, so their graph takes the decoder's bytes (4x fewer than
+    float32) and divides in the graph; arrays from an ``.npz`` may hold any scale (digits: 0..16,
+    floats already in 0..1), so their graph keeps float32, as every bundle before uint8 inputs did.
+    """
+    assert pipeline.image_ is not None
+    return np.uint8 if getattr(pipeline.image_, "decode_", None) is not None else np.float32
+
+
 def check_images(pipeline: FeaturePipeline, images: np.ndarray | None) -> np.ndarray:
-    """Raw images ``(N, C, H, W)`` float32 of the trained shape with finite pixels (the graph scales them)."""
+    """Raw images ``(N, C, H, W)`` of the trained shape in :func:`image_dtype` (the graph scales them).
+
+    For a model trained on files, pixels given as numbers (JSON, an array) must be whole numbers
+    0..255, what the decoder gives: anything else never reached the model in training.
+    """
     assert pipeline.image_ is not None
     shape = tuple(pipeline.image_.shape_)
     images = None if images is None else pipeline.image_.pixels(images)  # image files: decoded as in training
@@ -78,12 +93,24 @@ def check_images(pipeline: FeaturePipeline, images: np.ndarray | None) -> np.nda
         raise DataError(
             f"images have shape {tuple(images.shape[1:])} but the model was trained on {shape} (C, H, W)."
         )
-    images = np.ascontiguousarray(images, dtype=np.float32)
-    finite = np.isfinite(images.reshape(len(images), -1)).all(axis=1)
-    if not finite.all():
-        row = int(np.flatnonzero(~finite)[0])
+    wanted = image_dtype(pipeline)
+    if images.dtype == wanted:
+        return np.ascontiguousarray(images)
+    flat = images.reshape(len(images), -1)
+    bad = ~np.isfinite(flat).all(axis=1)
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
         raise DataError(f"image {row + 1} contains NaN or infinite pixel values.", row=row + 1)
-    return images
+    if wanted is np.uint8:
+        bad = ((flat < 0) | (flat > 255) | (flat != np.round(flat))).any(axis=1)
+        if bad.any():
+            row = int(np.flatnonzero(bad)[0])
+            raise DataError(
+                f"image {row + 1}: this model was trained on 8-bit image files, so pixel values must be "
+                "whole numbers 0..255; send the file itself to /v1/predict/image instead.",
+                row=row + 1,
+            )
+    return np.ascontiguousarray(images, dtype=wanted)
 
 
 class RecordEncoder:

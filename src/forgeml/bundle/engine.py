@@ -22,6 +22,12 @@ from forgeml.bundle.predictive import Bundle
 from forgeml.errors import BundleError
 
 TORCH_BATCH = 1024
+ONNX_TYPES = {
+    "tensor(float)": np.dtype(np.float32),
+    "tensor(double)": np.dtype(np.float64),
+    "tensor(uint8)": np.dtype(np.uint8),
+    "tensor(int64)": np.dtype(np.int64),
+}
 
 
 class Engine(Protocol):
@@ -60,9 +66,16 @@ class OnnxEngine:
         options.log_severity_level = 3
         self.session = ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
         self.input_names = [item.name for item in self.session.get_inputs()]
+        # Image bundles exported before uint8 inputs take float32 pixels: feeds are cast to what the
+        # graph declares, so those bundles keep working without a re-export (a no-op otherwise).
+        self.input_types = {item.name: ONNX_TYPES.get(item.type) for item in self.session.get_inputs()}
 
     def run(self, feeds: Feeds) -> np.ndarray:
-        return self.session.run(None, {name: feeds[name] for name in self.input_names})[0]
+        return self.session.run(None, {name: self._typed(name, feeds[name]) for name in self.input_names})[0]
+
+    def _typed(self, name: str, values: np.ndarray) -> np.ndarray:
+        wanted = self.input_types[name]
+        return values if wanted is None or values.dtype == wanted else values.astype(wanted)
 
 
 class TorchEngine:

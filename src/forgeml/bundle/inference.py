@@ -56,8 +56,8 @@ class InferenceModule(nn.Module):
                 model_inputs["categorical"] = categorical
         if blocks:
             model_inputs["numeric"] = torch.cat(blocks, dim=1) if len(blocks) > 1 else blocks[0]
-        if image is not None:  # (N, C, H, W) raw pixels
-            model_inputs["image"] = image / self.image_scale
+        if image is not None:  # (N, C, H, W) raw pixels: uint8 (image files) or float32 (arrays)
+            model_inputs["image"] = image.to(torch.float32) / self.image_scale
         if text is not None and text_mask is not None:  # (N, C, L) int64 token ids and mask, as tokenized
             model_inputs["text"], model_inputs["text_mask"] = text, text_mask
         return self.model(*(model_inputs[name] for name in self.model_input_names))

@@ -33,7 +33,7 @@ import numpy as np
 import torch
 
 from forgeml import atomic
-from forgeml.bundle.encode import text_columns
+from forgeml.bundle.encode import image_dtype, text_columns
 from forgeml.bundle.ensemble_onnx import describe as describe_ensemble
 from forgeml.bundle.ensemble_onnx import ensemble_model
 from forgeml.bundle.inference import InferenceModule
@@ -162,7 +162,8 @@ def example_inputs(pipeline: FeaturePipeline, rows: int = 2) -> dict[str, torch.
     if pipeline.categorical_.columns:
         inputs["categorical"] = torch.zeros(rows, len(pipeline.categorical_.columns), dtype=torch.int64)
     if pipeline.image_ is not None:
-        inputs["image"] = torch.zeros(rows, *pipeline.image_.shape_, dtype=torch.float32)
+        dtype = torch.uint8 if image_dtype(pipeline) is np.uint8 else torch.float32
+        inputs["image"] = torch.zeros(rows, *pipeline.image_.shape_, dtype=dtype)
     columns = text_columns(pipeline)
     if columns:
         shape = (rows, len(columns), pipeline.text_.length)
@@ -175,7 +176,9 @@ def _torch_export(module: InferenceModule, pipeline: FeaturePipeline, file: Path
     dynamo_export(module, example_inputs(pipeline), OUTPUT_NAME, OPSET).save(str(file), external_data=False)
 
 
-def dynamo_export(module: torch.nn.Module, inputs: dict[str, torch.Tensor], output_name: str, opset: int) -> Any:
+def dynamo_export(
+    module: torch.nn.Module, inputs: dict[str, torch.Tensor], output_name: str, opset: int
+) -> Any:
     """``torch.onnx.export(dynamo=True)`` of ``module(**inputs)`` with a dynamic batch, exporter noise muted.
 
     The one way forgeml turns a network into ONNX (single models and the ensemble head alike).
@@ -254,12 +257,17 @@ def describe_graph(pipeline: FeaturePipeline, output_dim: int) -> dict[str, Any]
             }
         )
     if pipeline.image_ is not None:
+        files = image_dtype(pipeline) is np.uint8
         inputs.append(
             {
                 "name": "image",
-                "dtype": "float32",
+                "dtype": "uint8" if files else "float32",
                 "shape": ["batch", *pipeline.image_.shape_],
-                "host_steps": "raw pixel values (N, C, H, W) on the training data's scale "
+                "host_steps": "each file decoded as features.image.decode says (EXIF orientation, RGB or "
+                "grey, resized to the model size with its resize policy), pixels 0..255 (N, C, H, W); "
+                "converted to float and divided by features.image.scale inside the graph"
+                if files
+                else "raw pixel values (N, C, H, W) on the training data's scale "
                 "(divided by features.image.scale inside the graph)",
             }
         )

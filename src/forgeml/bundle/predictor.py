@@ -24,10 +24,12 @@ except ImportError:  # pragma: no cover - older pandas builds the frame column b
 from forgeml.bundle.encode import Feeds, UnseenPolicy, encode_raw
 from forgeml.bundle.engine import Engine, make_engine
 from forgeml.bundle.predictive import Bundle, read_predictor_bundle
-from forgeml.data import RawData
+from forgeml.data import RawData, load_source
+from forgeml.data.images import EXCLUDE_FILE, EXTENSIONS, ImageFiles, read_exclusions
 from forgeml.errors import DataError
 
 PREDICTION_COLUMN = "prediction"
+FILE_COLUMN = "file"
 
 
 class Predictor:
@@ -61,12 +63,24 @@ class Predictor:
         """The labels as JSON keys (the server's ``probabilities``)."""
         return [str(label) for label in self.labels]
 
-    def predict(self, rows: pd.DataFrame | Sequence[dict[str, Any]] | np.ndarray | RawData) -> pd.DataFrame:
-        """One output row per input row: ``prediction`` plus ``probability_<label>`` for classifiers."""
+    def predict(
+        self, rows: pd.DataFrame | Sequence[dict[str, Any]] | np.ndarray | RawData | str | Path
+    ) -> pd.DataFrame:
+        """One output row per input row: ``prediction`` plus ``probability_<label>`` for classifiers.
+
+        A path (``str`` or ``Path``) is read as ``forgeml predict`` reads it (:func:`read_rows`): a
+        folder of images or a table of image paths then gives a first column ``file``, the file each
+        row is for.
+        """
+        if isinstance(rows, str | Path):
+            rows = read_rows(rows, self.bundle.manifest["task"].get("target"), images=self.pipeline.image_)
         raw = as_raw(rows)
         if len(raw) == 0:
             return pd.DataFrame({PREDICTION_COLUMN: []})
-        return self.frame(self.raw_outputs(raw))
+        predictions = self.frame(self.raw_outputs(raw))
+        if isinstance(raw.images, ImageFiles):  # which file each prediction is for
+            predictions.insert(0, FILE_COLUMN, list(raw.images.paths))
+        return predictions
 
     def raw_outputs(self, raw: RawData) -> np.ndarray:
         """The model's raw outputs ``(N, output_dim)`` (logits or standardized values), as float32."""
@@ -108,7 +122,7 @@ def classifier_frame(values: np.ndarray, probabilities: np.ndarray, labels: tupl
     probabilities cost ~1.4 ms per batch once the model call had evicted pandas from the CPU caches
     (0.66 ms this way), 7% of the document CNN's 256-row batch.
     """
-    columns, dtype = _frame_layout(labels)
+    columns, dtype = _frame_layout(labels, tuple(type(label) for label in labels))
     rows = len(values)
     if create_dataframe_from_blocks is None:  # pandas < 3.0
         frame = pd.DataFrame(probabilities, columns=columns[1:], copy=False)
@@ -120,14 +134,50 @@ def classifier_frame(values: np.ndarray, probabilities: np.ndarray, labels: tupl
 
 
 @lru_cache(maxsize=64)
-def _frame_layout(labels: tuple[Any, ...]) -> tuple[pd.Index, object]:
-    """The frame's columns, and the labels' dtype when pandas would not keep them as objects (str)."""
+def _frame_layout(labels: tuple[Any, ...], _types: tuple[type, ...]) -> tuple[pd.Index, object]:
+    """The frame's columns, and the labels' dtype when pandas would not keep them as objects (str).
+
+    ``_types`` is there for the cache key only: ``(0, 1) == (False, True)``, so a process that had
+    predicted with a 0/1 model handed a True/False model the columns ``probability_0``, ``probability_1``.
+    """
     columns = pd.Index([PREDICTION_COLUMN, *(f"probability_{label}" for label in labels)])
     inferred = pd.Series(np.asarray(labels, dtype=object)).dtype
     return columns, None if inferred == np.dtype(object) else inferred
 
 
 _FIRST = np.array([0])
+
+
+def read_rows(source: str | Path, target: str | None, *, images: object | None = None) -> RawData:
+    """The rows of a file or folder to predict, without labels (any target column is dropped).
+
+    For a model trained on images (``images`` is its fitted image features), a folder gives every
+    image file under it at any depth, sorted by path: new photos in one flat folder, or a labelled
+    folder of class subfolders alike (files listed in its ``forgeml-exclude.txt`` left out). Anything
+    else goes through the training reader (``load_source``): tables, tables of image paths, ``.npz``.
+    """
+    if images is not None and Path(source).is_dir():
+        return RawData(pd.DataFrame(), image_files(Path(source)), None, str(source))
+    return load_source(str(source), target, require_target=False)
+
+
+def image_files(folder: Path) -> ImageFiles:
+    """Every image file under ``folder`` (sorted; hidden folders skipped), or DataError naming it."""
+    excluded = read_exclusions(folder / EXCLUDE_FILE, folder)
+    paths = [
+        str(path)
+        for path in sorted(folder.rglob("*"))
+        if path.suffix.lower() in EXTENSIONS
+        and not any(part.startswith(".") for part in path.relative_to(folder).parts)
+        and path.is_file()
+        and str(path.resolve()) not in excluded
+    ]
+    if not paths:
+        raise DataError(
+            f"{folder}: no image files ({', '.join(EXTENSIONS)}) in this folder or its subfolders.",
+            path=str(folder),
+        )
+    return ImageFiles(tuple(paths), str(folder))
 
 
 def as_raw(rows: pd.DataFrame | Sequence[dict[str, Any]] | np.ndarray | RawData) -> RawData:

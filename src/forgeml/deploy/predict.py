@@ -23,9 +23,8 @@ import pyarrow.parquet as pa_parquet
 
 from forgeml.atomic import write_failed
 from forgeml.bundle.predictor import Predictor
-from forgeml.data import RawData, load_source
+from forgeml.data import RawData
 from forgeml.data.csv_reader import read_csv
-from forgeml.data.images import ImageFiles
 from forgeml.data.tables import open_parquet
 from forgeml.errors import DataError
 
@@ -46,7 +45,7 @@ class PredictSummary:
 def predict_file(
     bundle: str | Path | Predictor, source: str | Path, output: str | Path, *, progress: bool | None = None
 ) -> PredictSummary:
-    """Predict every row of ``source`` (CSV, Parquet, JSON Lines or .npz) and write ``output``.
+    """Predict every row of ``source`` (CSV, Parquet, JSON Lines, .npz, or a folder of images) and write ``output``.
 
     The output keeps the input's row order; a problem in the input names the file, column and row
     (counted over the whole file), and leaves any existing output file untouched.
@@ -63,13 +62,12 @@ def predict_file(
     if suffix in (".csv", ".tsv", ".parquet", ".pq") and Path(source).is_file() and streamed:
         rows = _stream(predictor, Path(source), output, progress)
         return PredictSummary(output, rows, predictor.engine.name)
-    raw = load_source(str(source), predictor.bundle.manifest["task"].get("target"), require_target=False)
     try:
-        predictions = predictor.predict(raw)
+        predictions = predictor.predict(Path(source))
     except DataError as exc:
+        if exc.path:  # the reader named the file already
+            raise
         raise DataError(f"{source}: {exc}", path=str(source), column=exc.column, row=exc.row) from None
-    if isinstance(raw.images, ImageFiles):  # which file each prediction is for
-        predictions.insert(0, "file", list(raw.images.paths))
     with _atomic_output(output) as sink:
         sink.write(predictions)
     return PredictSummary(output, len(predictions), predictor.engine.name)

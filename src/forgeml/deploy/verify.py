@@ -1,6 +1,7 @@
 """Parity check: the same rows through the HTTP server, the Predictor and the PyTorch model.
 
-``verify(bundle, data)`` replays every row of ``data`` through a running server (``url``), or
+``verify(bundle, data)`` replays every row of ``data`` through a running server (``url``; image files are uploaded
+to ``/v1/predict/image`` as they are, other rows go to ``/v1/predict`` as JSON), or
 through one it starts on a free loopback port in a subprocess, through :class:`Predictor` (ONNX
 Runtime when the bundle has model.onnx) and through the bundle's PyTorch model on the training
 code path (``FeaturePipeline.transform`` then ``model``), and reports the largest difference of
@@ -26,10 +27,12 @@ import numpy as np
 from forgeml.bundle.predictive import read_predictor_bundle
 from forgeml.bundle.predictor import Predictor
 from forgeml.data import RawData, load_source
+from forgeml.data.images import ImageFiles
 from forgeml.errors import ForgeError
 from forgeml.models import predict_outputs
 
 REQUEST_ROWS = 200
+UPLOAD_FILES = 64  # files per multipart request: the server's limit (deploy/server/image_upload.py)
 QUANTIZED_SUFFIX = " (int8 vs fp32: quantization error, not checked)"
 
 
@@ -66,6 +69,7 @@ def verify(
     raw = load_source(str(data), loaded.manifest["task"].get("target"), require_target=False)
     if rows is not None:
         raw = raw.take(np.arange(min(rows, len(raw))))
+    files = raw.images if isinstance(raw.images, ImageFiles) else None
     if loaded.pipeline.image_ is not None and raw.images is not None:  # image files: decoded as in training
         raw = replace(raw, images=loaded.pipeline.image_.pixels(raw.images))
     predictor = Predictor(loaded)
@@ -73,7 +77,7 @@ def verify(
     inputs = loaded.pipeline.transform(raw).ordered(loaded.pipeline.input_spec.names)
     from_torch = _decoded(predictor, predict_outputs(loaded.model, inputs).numpy())
     with _server(Path(bundle), url) as base:
-        from_server = _ask_server(base, raw, predictor)
+        from_server = _upload_files(base, files, predictor) if files else _ask_server(base, raw, predictor)
     quantized = _int8(loaded.manifest) and predictor.engine.name != "torch"
     suffix = QUANTIZED_SUFFIX if quantized else ""
     differences = {
@@ -119,22 +123,42 @@ def request_rows(raw: RawData, start: int, stop: int) -> list[dict[str, Any]]:
 def _ask_server(base: str, raw: RawData, predictor: Predictor) -> np.ndarray:
     import httpx
 
-    labels = [str(label) for label in predictor.labels]
     results: list[list[float]] = []
     with httpx.Client(base_url=base, timeout=60) as client:
         for start in range(0, len(raw), REQUEST_ROWS):
             stop = min(start + REQUEST_ROWS, len(raw))
             response = client.post("/v1/predict", json={"rows": request_rows(raw, start, stop)})
-            if response.status_code != 200:
-                raise VerifyError(
-                    f"{base}: the server answered {response.status_code}: {response.text[:500]}"
-                )
-            for item in response.json()["predictions"]:
-                if "probabilities" in item:
-                    results.append([item["probabilities"][label] for label in labels])
-                else:
-                    results.append([float(item["prediction"])])
+            results += _answers(base, response, predictor)
     return np.asarray(results, dtype=np.float64)
+
+
+def _upload_files(base: str, files: ImageFiles, predictor: Predictor) -> np.ndarray:
+    """Image files as a user sends them: multipart uploads to /v1/predict/image, decoded by the server."""
+    import httpx
+
+    results: list[list[float]] = []
+    with httpx.Client(base_url=base, timeout=60) as client:
+        for start in range(0, len(files), UPLOAD_FILES):
+            parts = [
+                ("file", (Path(path).name, Path(path).read_bytes()))
+                for path in files.paths[start : start + UPLOAD_FILES]
+            ]
+            response = client.post("/v1/predict/image", files=parts)
+            results += _answers(base, response, predictor)
+    return np.asarray(results, dtype=np.float64)
+
+
+def _answers(base: str, response: Any, predictor: Predictor) -> list[list[float]]:
+    """Each prediction of a /v1/predict answer as probabilities in label order (or the value)."""
+    if response.status_code != 200:
+        raise VerifyError(f"{base}: the server answered {response.status_code}: {response.text[:500]}")
+    labels = predictor.label_names
+    return [
+        [item["probabilities"][label] for label in labels]
+        if "probabilities" in item
+        else [float(item["prediction"])]
+        for item in response.json()["predictions"]
+    ]
 
 
 def free_port() -> int:
