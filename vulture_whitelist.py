@@ -61,3 +61,7 @@ app_from_env  # uvicorn's factory, passed as "forgeml.deploy.server.runner:app_f
 from_sizes  # scratch.NeuralNetwork.from_sizes: the teaching network's constructor (tests/scratch)
 variant  # compression.CompressResult.variant(name) (tests/compress)
 as_category_strings  # features.categorical: the per-value spelling (tests/features)
+
+# Fields only the Jinja2 templates read (templates/image_examples.html.j2: the card's image section).
+uri  # evaluation.image_examples.Thumbnail
+attribution_note  # evaluation.image_examples.ImageExamples

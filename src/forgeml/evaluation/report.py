@@ -66,6 +66,7 @@ def render_report(
             (f"row {item.row + 1}", item.truth, item.said, f"{item.confidence:.0%}", item.text)
             for item in evaluation.wrong_texts
         ],
+        images=evaluation.images,
         card=[
             (title, text, f"card.{setting}")
             for title, text, setting in (

@@ -23,6 +23,7 @@ from forgeml.errors import DataError
 from forgeml.evaluation import plots
 from forgeml.evaluation.baseline import Interval, baseline_metrics, bootstrap_interval
 from forgeml.evaluation.explain import Attributions, Importance, attributions, permutation_importance
+from forgeml.evaluation.image_examples import ImageExamples, image_examples
 from forgeml.evaluation.leaderboard import leaderboard, leaderboard_csv
 from forgeml.evaluation.membership import privacy_section
 from forgeml.evaluation.metrics import METRICS_SCHEMA_VERSION, Metrics, class_indices, compute_metrics
@@ -51,6 +52,7 @@ class Evaluation:
     leaderboard: tuple[dict[str, Any], ...] = ()  # model.type auto: every candidate beside the ensemble
     privacy: dict[str, Any] | None = None  # train.privacy / evaluate.privacy_audit (evaluation.membership)
     wrong_texts: tuple[WrongText, ...] = ()  # text classifiers: the most confidently wrong test texts
+    images: ImageExamples | None = None  # image classifiers: examples per class, wrong ones, maps
 
     @property
     def flagged_slices(self) -> tuple[Slice, ...]:
@@ -140,6 +142,9 @@ def evaluate_run(
         leaderboard=leaderboard(model, pipeline, test),
         privacy=privacy_section(run_dir, model, pipeline, members, test, config, predict=predict_rows),
         wrong_texts=wrong_texts(pipeline, test.table, truth, decoded.probabilities),
+        images=None
+        if decoded.probabilities is None
+        else image_examples(model, pipeline, test, truth, decoded.probabilities, seed=config.seed),
     )
     figures = make_figures(run_dir, pipeline, test, truth, decoded, evaluation)
     atomic.write_text(evaluation.metrics_path, json.dumps(evaluation.to_json(), indent=2))
@@ -181,7 +186,7 @@ def make_figures(
     if probabilities is not None:
         figures["ROC and precision-recall curves"] = plots.roc_and_pr_curves(truth, probabilities, labels)
         figures["Calibration"] = plots.calibration(truth, probabilities)
-        if test.images is not None:
+        if test.images is not None and evaluation.images is None:  # else the card's image section shows them
             wrong = plots.confidently_wrong(pipeline.image_.pixels(test.images), truth, probabilities, labels)
             if wrong is not None:
                 figures["Most confidently wrong"] = wrong
@@ -195,7 +200,12 @@ def make_figures(
             "drop of the headline metric when the column is shuffled",
         )
     attributions = evaluation.attributions
-    if attributions is not None and attributions.saliency is not None and test.images is not None:
+    if (
+        attributions is not None
+        and attributions.saliency is not None
+        and test.images is not None
+        and evaluation.images is None  # a classifier's maps are drawn over its images in the image section
+    ):
         rows = list(attributions.saliency_rows)
         captions = [f"row {row}: {decoded.values[row]}" for row in rows]
         pixels = pipeline.image_.pixels(test.images[rows])  # image files: decoded as in training
