@@ -102,7 +102,7 @@ def train(
     if config.check.enabled:
         gate(config.data, config.check, run_dir=config.run_dir())
     splits = load_data(config.data, seed=config.seed)
-    pipeline = fit_features(splits.train, config.features, splits.task)
+    pipeline = fit_features(splits.train, config.features, splits.task, backbone=config.image_backbone)
     session = make_session(
         config.run_dir(),
         config_json(config),

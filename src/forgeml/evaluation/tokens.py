@@ -71,7 +71,10 @@ def token_layer(model: nn.Module) -> nn.Module | None:
     """The embedding layer every token id goes through, or None for a model that reads no text."""
     backbone = getattr(model, "backbone", None)
     if backbone is not None and hasattr(backbone, "get_input_embeddings"):
-        return backbone.get_input_embeddings()
+        try:
+            return backbone.get_input_embeddings()
+        except NotImplementedError:  # a vision backbone (ConvNeXt) has no token embeddings
+            return None
     tokens = getattr(model, "tokens", None)
     return tokens if isinstance(tokens, nn.Embedding) else None
 

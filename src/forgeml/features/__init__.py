@@ -14,6 +14,12 @@ from forgeml.features.target import Decoded
 __all__ = ["Decoded", "FeaturePipeline", "InputSpec", "ModelInputs", "fit_features"]
 
 
-def fit_features(train: RawData, config: FeaturesConfig, task: TaskInfo) -> FeaturePipeline:
-    """A pipeline fitted on the training rows only (fit on train, apply everywhere)."""
-    return FeaturePipeline(config, task).fit(train)
+def fit_features(
+    train: RawData, config: FeaturesConfig, task: TaskInfo, *, backbone: str | None = None
+) -> FeaturePipeline:
+    """A pipeline fitted on the training rows only (fit on train, apply everywhere).
+
+    ``backbone`` names the pretrained vision model images are fitted for (``Config.image_backbone``):
+    its input size and normalisation are read here and kept in the pipeline for the model and the bundle.
+    """
+    return FeaturePipeline(config, task, backbone=backbone).fit(train)

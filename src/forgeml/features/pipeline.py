@@ -20,6 +20,7 @@ from forgeml.errors import ConfigError, DataError, NotFittedError
 from forgeml.features.categorical import CategoricalFeatures
 from forgeml.features.columns import clean_strings, plan_columns
 from forgeml.features.image import ImageFeatures
+from forgeml.features.image_backbone import BackboneDescription, describe_backbone
 from forgeml.features.numeric import NumericFeatures
 from forgeml.features.target import TargetEncoder
 from forgeml.features.text import TextFeatures
@@ -34,7 +35,8 @@ class InputSpec:
 
     Text: ``text_columns`` columns of ``text_length`` tokens from a vocabulary of ``vocab_size``;
     ``backbone_config`` is the pretrained encoder's Hugging Face config as JSON text ("" when the
-    tokenizer was trained here) and ``backbone`` the name it was loaded from. Every field is plain
+    tokenizer was trained here) and ``backbone`` the name it was loaded from. Images with a pretrained
+    vision backbone: ``backbone_config`` is its :class:`BackboneDescription` JSON. Every field is plain
     JSON with a default, so ``InputSpec(**json.loads(json.dumps(asdict(spec))))`` rebuilds it.
     """
 
@@ -91,9 +93,10 @@ class ModelInputs:
 class FeaturePipeline:
     """Every input transform plus the target encoder, fitted together on the training split."""
 
-    def __init__(self, config: FeaturesConfig, task: TaskInfo) -> None:
+    def __init__(self, config: FeaturesConfig, task: TaskInfo, *, backbone: str | None = None) -> None:
         self.config = config
         self.task = task
+        self.backbone = backbone  # a pretrained vision model's name: images are fitted to its input
 
     def fit(self, train: RawData) -> FeaturePipeline:
         self._check_listed(train.table)
@@ -126,9 +129,7 @@ class FeaturePipeline:
             max_categories=cat.max_categories,
             min_frequency=cat.min_frequency,
         ).fit(table)
-        self.image_ = (
-            None if train.images is None else ImageFeatures.from_config(self.config.image).fit(train.images)
-        )
+        self.image_ = None if train.images is None else self._fit_images(train)
         if train.target is None:
             raise DataError("the training rows have no target values.")
         self.target_ = TargetEncoder(self.task).fit(train.target)
@@ -152,11 +153,30 @@ class FeaturePipeline:
             **self._text_spec(),
         )
 
+    def _fit_images(self, train: RawData) -> ImageFeatures:
+        """Image features at ``features.image.size``; ``auto`` is 64, or a pretrained backbone's own size.
+
+        With a backbone its description (architecture, size, normalisation) is kept for the model
+        and the bundle, as the text path keeps a pretrained tokenizer's config.
+        """
+        image = self.config.image
+        self.backbone_: BackboneDescription | None = None
+        size = None if image.size == "auto" else image.size
+        if self.backbone is not None:
+            described = describe_backbone(self.backbone)
+            chosen = described.size if size is None else _pair(size)
+            self.backbone_ = described.at_size(chosen)
+            size = list(chosen)
+        return ImageFeatures.from_config(image.model_copy(update={"size": size or 64})).fit(train.images)
+
     @property
     def _augments(self) -> bool:
         return self.image_ is not None and self.config.image.augment.enabled
 
     def _text_spec(self) -> dict[str, Any]:
+        vision = getattr(self, "backbone_", None)
+        if vision is not None:  # images never come with text columns
+            return {"backbone": self.backbone, "backbone_config": vision.to_json()}
         if not self.text_.columns:
             return {}
         return {
@@ -216,7 +236,16 @@ class FeaturePipeline:
             "train_rows": self.train_rows_,
             "left_out": self.left_out_,
             "config": self.config.model_dump(mode="json"),
+            **self._backbone_json(),
         }
+
+    def _backbone_json(self) -> dict[str, Any]:
+        vision = getattr(self, "backbone_", None)
+        return (
+            {}
+            if vision is None
+            else {"image_backbone": {"name": self.backbone, "description": vision.to_json()}}
+        )
 
     @classmethod
     def from_json(cls, state: dict[str, Any]) -> FeaturePipeline:
@@ -231,6 +260,9 @@ class FeaturePipeline:
         pipeline.embedding_dim_ = int(state["embedding_dim"])
         pipeline.train_rows_ = int(state.get("train_rows", 0))  # absent before widths were sized to the data
         pipeline.left_out_ = dict(state.get("left_out", {}))
+        vision = state.get("image_backbone")  # only a pretrained vision model's pipeline has one
+        pipeline.backbone = None if vision is None else str(vision["name"])
+        pipeline.backbone_ = None if vision is None else BackboneDescription.from_json(vision["description"])
         return pipeline
 
     def _check_listed(self, table: pd.DataFrame) -> None:
@@ -246,3 +278,8 @@ class FeaturePipeline:
     def _require_fitted(self) -> None:
         if not hasattr(self, "target_"):
             raise NotFittedError("FeaturePipeline used before fit.")
+
+
+def _pair(size: int | list[int]) -> tuple[int, int]:
+    """``features.image.size`` as ``(height, width)``."""
+    return (size, size) if isinstance(size, int) else (int(size[0]), int(size[-1]))

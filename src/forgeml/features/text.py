@@ -224,11 +224,12 @@ def texts_of(series: pd.Series, column: str) -> list[str]:
     return texts
 
 
-def resolve_pretrained(name: str) -> str:
+def resolve_pretrained(name: str, *, key: str = "features.text.pretrained") -> str:
     """A model name as ``from_pretrained`` takes it: a local folder, a packaged model, or a hub id.
 
     ``package:<module>`` (and the hub id of a model a package ships, see PACKAGED_MODELS) resolve to
-    the ``model/`` folder inside that installed package, so no download is needed.
+    the ``model/`` folder inside that installed package, so no download is needed. ``key`` is the
+    config key that named it (a vision backbone is ``model.name``), for the error.
     """
     module = name.removeprefix("package:") if name.startswith("package:") else PACKAGED_MODELS.get(name)
     if module is not None:
@@ -237,9 +238,9 @@ def resolve_pretrained(name: str) -> str:
         if not folders:
             if name.startswith("package:"):
                 raise ConfigError(
-                    f"features.text.pretrained: package {module!r} is not installed. "
+                    f"{key}: package {module!r} is not installed. "
                     f"Install it (pip install {module.replace('_', '-')}) or name a local model folder.",
-                    key="features.text.pretrained",
+                    key=key,
                 )
             return name  # fall back to the hub id
         return str(Path(folders[0]) / "model")

@@ -23,6 +23,7 @@ from forgeml.models.cnn import CNN
 from forgeml.models.gbm import GradientBoostedTrees
 from forgeml.models.mlp import MLP
 from forgeml.models.pretrained import PretrainedModel
+from forgeml.models.pretrained_image import PretrainedImageModel
 from forgeml.models.text import BagOfEmbeddings, TextCNN, TextModel, TransformerEncoderModel
 
 MODELS: dict[str, type[nn.Module]] = {
@@ -40,6 +41,7 @@ __all__ = [
     "MODELS",
     "BagOfEmbeddings",
     "GradientBoostedTrees",
+    "PretrainedImageModel",
     "PretrainedModel",
     "TextCNN",
     "TextModel",
@@ -66,8 +68,9 @@ def build_model(
         raise TypeError(
             f"model.type {config.type} has no untrained form; forgeml.training.train_model trains it."
         )
-    if config.type == "pretrained":
-        return PretrainedModel(config, spec, output_dim, pretrained_weights=pretrained_weights)
+    if config.type == "pretrained":  # a vision backbone for images, else a text encoder
+        backbone = PretrainedImageModel if spec.image_shape is not None else PretrainedModel
+        return backbone(config, spec, output_dim, pretrained_weights=pretrained_weights)
     return MODELS[config.type](config, spec, output_dim)  # type: ignore[call-arg]
 
 

@@ -13,17 +13,19 @@ from __future__ import annotations
 
 import copy
 import json
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 from torch import nn
 
-from forgeml.config import PretrainedConfig
+from forgeml.config import LoRAConfig, PretrainedConfig
 from forgeml.errors import ConfigError
 from forgeml.extras import require
 from forgeml.features import InputSpec
 from forgeml.features.text import resolve_pretrained
 from forgeml.models.text import TextModel, masked_mean
+
+Backboned = TypeVar("Backboned", bound=nn.Module)  # a model with a ``backbone`` attribute
 
 
 class PretrainedModel(TextModel):
@@ -41,7 +43,7 @@ class PretrainedModel(TextModel):
             self.backbone.requires_grad_(False)
         elif config.lora is not None and pretrained_weights:
             # Without pretrained weights we are rebuilding for serving: the exported weights are merged.
-            self.backbone = _with_lora(self.backbone, config)
+            self.backbone = with_lora(self.backbone, config.lora)
 
     def train(self, mode: bool = True) -> PretrainedModel:
         """A frozen encoder stays in eval mode (no dropout), so its vectors match serving's."""
@@ -62,11 +64,17 @@ class PretrainedModel(TextModel):
         ``PretrainedModel(config, spec, output_dim, pretrained_weights=False)``. Training state
         (checkpoints, resume) keeps the adapters.
         """
-        if self.config.lora is None:
-            return self
-        plain = copy.deepcopy(self).eval()
-        plain.backbone = plain.backbone.merge_and_unload()
-        return plain
+        return self if self.config.lora is None else merged_copy(self)
+
+
+def merged_copy(model: Backboned) -> Backboned:
+    """A copy of ``model`` in eval mode whose ``backbone``'s LoRA adapters are merged into plain weights.
+
+    Shared by the text encoders and the vision backbones (forgeml.models.pretrained_image).
+    """
+    plain = copy.deepcopy(model).eval()
+    plain.backbone = plain.backbone.merge_and_unload()
+    return plain
 
 
 def _backbone_config(config: PretrainedConfig, spec: InputSpec) -> Any:
@@ -101,15 +109,20 @@ def _load_backbone(name: str, backbone_config: Any, pretrained_weights: bool) ->
         ) from None
 
 
-def _with_lora(backbone: nn.Module, config: PretrainedConfig) -> nn.Module:
+def with_lora(
+    backbone: nn.Module, lora: LoRAConfig | None, *, default_targets: str | list[str] | None = None
+) -> nn.Module:
+    """``backbone`` wrapped with peft LoRA adapters; ``default_targets`` when ``model.lora.target_modules`` is unset.
+
+    ``None`` leaves the choice to peft, which knows the text encoders (query, value for BERT).
+    """
     peft = require("peft", "text", "model.lora", key="model.lora")
-    lora = config.lora
     assert lora is not None
     adapters = peft.LoraConfig(
         r=lora.r,
         lora_alpha=lora.alpha,
         lora_dropout=lora.dropout,
-        target_modules=lora.target_modules,
+        target_modules=lora.target_modules or default_targets,
         bias="none",
     )
     try:
