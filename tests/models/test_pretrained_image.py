@@ -97,8 +97,7 @@ def _photos(root: Path, per_class: int = 8) -> Path:
     return root
 
 
-def test_a_folder_fine_tunes_whole_exports_to_onnx_and_predicts(convnext: Path, tmp_path: Path) -> None:
-    photos = _photos(tmp_path / "photos")
+def _folder_config(tmp_path: Path, photos: Path, backbone: Path) -> Path:
     config = tmp_path / "config.yaml"
     config.write_text(
         json.dumps(
@@ -106,12 +105,18 @@ def test_a_folder_fine_tunes_whole_exports_to_onnx_and_predicts(convnext: Path, 
                 "output_dir": str(tmp_path / "runs"),
                 "data": {"source": str(photos)},
                 "features": {"image": {"cache": False}},
-                "model": {"type": "pretrained", "name": str(convnext)},
+                "model": {"type": "pretrained", "name": str(backbone)},
                 "train": {"epochs": 2, "batch_size": 8, "learning_rate": 0.01, "threads": 1},
                 "check": {"enabled": False},
             }
         )
     )
+    return config
+
+
+def test_a_folder_fine_tunes_whole_exports_to_onnx_and_predicts(convnext: Path, tmp_path: Path) -> None:
+    photos = _photos(tmp_path / "photos")
+    config = _folder_config(tmp_path, photos, convnext)
     run = forgeml.train(load_config(config), console=QUIET)
     onnx_file = forgeml.export(run.path)
     bundle = read_predictor_bundle(run.path / "bundle")
@@ -133,6 +138,13 @@ def test_a_folder_fine_tunes_whole_exports_to_onnx_and_predicts(convnext: Path, 
     assert np.abs(got - expected).max() <= 1e-4
     predicted = forgeml.predict(run.path / "bundle", photos, output=tmp_path / "out.csv")
     assert predicted.rows == 16 and set(pd.read_csv(tmp_path / "out.csv")["prediction"]) <= {"dark", "light"}
+
+
+def test_plan_builds_the_backbone_the_run_will_train(convnext: Path, tmp_path: Path) -> None:
+    photos = _photos(tmp_path / "photos", per_class=4)
+    plan = forgeml.plan(load_config(_folder_config(tmp_path, photos, convnext)), batches=1)
+    backbone = sum(p.numel() for p in transformers.ConvNextModel.from_pretrained(convnext).parameters())
+    assert plan.parameters == backbone + 16 + 1  # the backbone and its head: 16 -> 1 logit (two classes)
 
 
 def test_frozen_backbone_trains_only_the_head_on_grey_arrays_of_another_size(convnext: Path) -> None:

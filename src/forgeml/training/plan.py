@@ -75,7 +75,7 @@ def plan_config(config: Config, *, timed_batches: int = 5) -> ResourcePlan | Tre
         _refuse_auto(config)
     set_threads(config.train.threads)
     splits = load_data(config.data, seed=config.seed)
-    pipeline = fit_features(splits.train, config.features, splits.task)
+    pipeline = fit_features(splits.train, config.features, splits.task, backbone=config.image_backbone)
     data = tensor_data(pipeline, splits.train)
     seed_everything(config.seed)
     model = build_model(config.model, pipeline.input_spec, pipeline.target_.output_dim)
