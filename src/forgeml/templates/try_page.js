@@ -4,6 +4,7 @@ const fields = document.getElementById('fields');
 const result = document.getElementById('result');
 let image = null;  // nested [C][H][W] array on the training pixel scale
 let photo = null;  // the dropped file itself, sent as it is when the model was trained on files
+const TOP = 5;  // classes shown, most probable first
 for (const column of S.columns) {
   const label = document.createElement('label');
   const span = document.createElement('span'); span.textContent = column.name; label.appendChild(span);
@@ -45,6 +46,16 @@ function preview(flat, [c, h, w]) {
 }
 async function load(file) {
   const [c, h, w] = S.image.shape;
+  if (S.upload && !file.name.toLowerCase().endsWith('.npy')) {
+    // Trained on image files: the file goes to the server as it is and is decoded there exactly as in
+    // training, so the browser does not decode it (a file it cannot show still gets the server's answer).
+    photo = file; image = null;
+    const shown = document.getElementById('photo');
+    if (shown.src) URL.revokeObjectURL(shown.src);
+    shown.src = URL.createObjectURL(file); shown.hidden = false;
+    document.getElementById('image-status').textContent = file.name + ' loaded';
+    form.requestSubmit(); return;
+  }
   let flat;
   try {
     if (file.name.toLowerCase().endsWith('.npy')) flat = parseNpy(await file.arrayBuffer(), c * h * w);
@@ -88,13 +99,18 @@ function show(body) {
   head.querySelector('.prediction').textContent = String(p.prediction); result.appendChild(head);
   if (p.probabilities) {
     const table = document.createElement('table'); table.id = 'probabilities';
-    for (const [label, value] of Object.entries(p.probabilities).sort((a, b) => b[1] - a[1])) {
+    const ranked = Object.entries(p.probabilities).sort((a, b) => b[1] - a[1]);
+    for (const [label, value] of ranked.slice(0, TOP)) {
       const row = table.insertRow(); row.insertCell().textContent = label;
-      row.insertCell().textContent = value.toFixed(4);
+      row.insertCell().textContent = (100 * value).toFixed(1) + '%';
       const bar = document.createElement('span'); bar.className = 'bar'; bar.style.width = (value * 12) + 'rem';
       row.insertCell().appendChild(bar);
     }
     result.appendChild(table);
+    if (ranked.length > TOP) {
+      const more = document.createElement('p'); more.className = 'more';
+      more.textContent = 'top ' + TOP + ' of ' + ranked.length + ' classes'; result.appendChild(more);
+    }
   }
 }
 form.addEventListener('submit', async e => {
@@ -104,7 +120,7 @@ form.addEventListener('submit', async e => {
     const v = input.value.trim();
     row[input.name] = v === '' ? null : (input.dataset.kind === 'numeric' ? Number(v) : v);
   }
-  if (S.image) { if (!image) { show({error: {message: 'choose an image first'}}); return; } row.image = image; }
+  if (S.image && !photo) { if (!image) { show({error: {message: 'choose an image first'}}); return; } row.image = image; }
   const headers = {'Content-Type': 'application/json'}, key = document.getElementById('api-key');
   if (key && key.value) headers.Authorization = 'Bearer ' + key.value;
   result.textContent = 'predicting...';
