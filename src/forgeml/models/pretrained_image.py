@@ -68,7 +68,10 @@ class PretrainedImageModel(nn.Module):
             self.backbone.requires_grad_(False)
         elif config.lora is not None and pretrained_weights:
             # Without pretrained weights we are rebuilding for serving: the exported weights are merged.
-            self.backbone = with_lora(self.backbone, config.lora, default_targets=LORA_TARGETS[self.library])
+            targets = config.lora.target_modules or LORA_TARGETS[self.library]
+            if self.library != TRANSFORMERS:
+                _plain_pointwise(self.backbone, targets)
+            self.backbone = with_lora(self.backbone, config.lora, default_targets=targets)
 
     def train(self, mode: bool = True) -> PretrainedImageModel:
         """A frozen backbone stays in eval mode (no dropout, pretrained batch-norm statistics)."""
@@ -169,6 +172,33 @@ def _hugging_face(description: BackboneDescription, name: str, pretrained_weight
         raise ConfigError(
             f"{KEY}: cannot load the weights of {name!r}: {str(exc).splitlines()[0]}", key=KEY
         ) from None
+
+
+def _plain_pointwise(network: nn.Module, targets: str | list[str]) -> None:
+    """EfficientNet's targeted 1x1 convolutions as plain ``nn.Conv2d`` with the same weights, in place.
+
+    peft builds a LoRA layer by calling the wrapped layer's own class, and EfficientNet's
+    same-padding convolution cannot be built without an image size. A 1x1 stride-1 convolution pads
+    nothing, so the plain one computes the same and keeps the same state_dict keys (the served
+    network, built with the original class, loads the merged weights). Larger kernels pad, so they
+    are refused.
+    """
+    for name, module in list(network.named_modules()):
+        if name.rpartition(".")[2] not in targets or not isinstance(module, nn.Conv2d):
+            continue
+        if module.kernel_size != (1, 1) or module.stride != (1, 1):
+            raise ConfigError(
+                f"model.lora.target_modules: {name} is a {module.kernel_size[0]}x{module.kernel_size[1]} "
+                "convolution with same padding, which peft cannot wrap; target EfficientNet's 1x1 "
+                "convolutions (_expand_conv, _project_conv, the default).",
+                key="model.lora.target_modules",
+            )
+        plain = nn.Conv2d(
+            module.in_channels, module.out_channels, 1, groups=module.groups, bias=module.bias is not None
+        )
+        plain.load_state_dict(module.state_dict())
+        parent, _, attribute = name.rpartition(".")
+        network.get_submodule(parent).register_module(attribute, plain)
 
 
 def _needs_interpolation(backbone: nn.Module, description: BackboneDescription) -> bool:
