@@ -123,7 +123,7 @@ def test_pixels_sent_as_numbers_must_be_bytes(shapes: Path) -> None:
     predictor = forgeml.load(shapes)
     whole = np.full((2, 3, 16, 16), 200.0, dtype=np.float32)
     assert len(predictor.predict(whole)) == 2  # whole numbers 0..255: the decoder's own values
-    for bad in (127.5, 300.0, -1.0):
+    for bad in (127.5, 300.0, -1.0, float("nan")):
         pixels = whole.copy()
         pixels[1, 0, 0, 0] = bad
         with pytest.raises(DataError, match=r"image 2: .*whole numbers 0\.\.255"):
@@ -161,8 +161,12 @@ def test_npz_bundles_keep_float_input(tmp_path: Path) -> None:
     run = _train(tmp_path, str(tmp_path / "arrays.npz"), "arrays", epochs=1)
     forgeml.export(run)
     assert _graph_input(run / "bundle")[0] == onnx.TensorProto.FLOAT
-    halves = forgeml.load(run / "bundle").predict(images[:3] * 0.5)  # not whole numbers: fine for arrays
-    assert len(halves) == 3
+    predictor = forgeml.load(run / "bundle")
+    assert len(predictor.predict(images[:3] * 0.5)) == 3  # not whole numbers: fine for arrays
+    broken = images[:3].copy()
+    broken[1, 0, 2, 2] = np.nan
+    with pytest.raises(DataError, match="image 2 contains NaN"):
+        predictor.predict(broken)
 
 
 @pytest.mark.slow

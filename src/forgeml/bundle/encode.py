@@ -93,24 +93,33 @@ def check_images(pipeline: FeaturePipeline, images: np.ndarray | None) -> np.nda
         raise DataError(
             f"images have shape {tuple(images.shape[1:])} but the model was trained on {shape} (C, H, W)."
         )
-    wanted = image_dtype(pipeline)
-    if images.dtype == wanted:
-        return np.ascontiguousarray(images)
-    flat = images.reshape(len(images), -1)
-    bad = ~np.isfinite(flat).all(axis=1)
+    if image_dtype(pipeline) is np.uint8:
+        return images if images.dtype == np.uint8 else _as_bytes(images)
+    bad = ~np.isfinite(images.reshape(len(images), -1)).all(axis=1)
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
         raise DataError(f"image {row + 1} contains NaN or infinite pixel values.", row=row + 1)
-    if wanted is np.uint8:
-        bad = ((flat < 0) | (flat > 255) | (flat != np.round(flat))).any(axis=1)
-        if bad.any():
-            row = int(np.flatnonzero(bad)[0])
-            raise DataError(
-                f"image {row + 1}: this model was trained on 8-bit image files, so pixel values must be "
-                "whole numbers 0..255; send the file itself to /v1/predict/image instead.",
-                row=row + 1,
-            )
-    return np.ascontiguousarray(images, dtype=wanted)
+    return np.ascontiguousarray(images, dtype=np.float32)
+
+
+def _as_bytes(images: np.ndarray) -> np.ndarray:
+    """Pixels given as numbers, as uint8; DataError naming the first image with a value that is not one.
+
+    One cast and one comparison: no uint8 equals NaN, a fraction or a value outside 0..255, so every
+    such pixel differs from its cast. Separate finite, range and whole-number checks took 70.5 ms
+    against 24.5 ms for 64 RGB images of 224x224 (medians of 15, interleaved, on the loaded 2-core machine).
+    """
+    with np.errstate(invalid="ignore"):  # NaN and out-of-range casts are caught by the comparison
+        pixels = np.ascontiguousarray(images, dtype=np.uint8)
+    bad = (pixels != images).reshape(len(images), -1).any(axis=1)
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        raise DataError(
+            f"image {row + 1}: this model was trained on 8-bit image files, so pixel values must be "
+            "whole numbers 0..255 (not NaN); send the file itself to /v1/predict/image instead.",
+            row=row + 1,
+        )
+    return pixels
 
 
 class RecordEncoder:
