@@ -161,6 +161,14 @@ def test_frozen_backbone_trains_only_the_head_on_grey_arrays_of_another_size(con
     assert not torch.equal(before["head.0.weight"], after["head.0.weight"])
     model.train()
     assert not model.backbone.training  # pretrained batch/layer statistics, no dropout
+    # later epochs read each training image's vector from memory; it equals the backbone's own
+    assert model.vectors is not None and len(model.vectors) == 16
+    images = pipeline.transform(raw).ordered(spec.names)[0][:5]
+    with torch.no_grad():
+        remembered = model(images)
+        model.vectors.clear()
+        assert torch.allclose(model(images), remembered, atol=1e-6) and len(model.vectors) == 5
+        assert torch.allclose(model.eval()(images), remembered, atol=1e-6)
     # grey 12x12 arrays are repeated to RGB and resized to 32x32 inside the model
     assert model.normalise(torch.zeros(2, 1, 12, 12)).shape == (2, 3, 32, 32)
 
