@@ -626,6 +626,13 @@ class ServeConfig(Section):
     request_timeout_s: Annotated[
         float, Field(gt=0.0, le=3600.0, description="from a request's headers to its answer; then 504")
     ] = 10.0
+    codec: Annotated[
+        Literal["auto", "process", "thread"],
+        Field(
+            description="where large bodies are decoded and answers encoded: auto/process, a child process "
+            "(keeps that CPU work off the event loop's GIL; thread where fork is missing); thread: in the server"
+        ),
+    ] = "auto"
     max_body_bytes: Annotated[Int, Field(ge=1024, le=1 << 30, description="larger bodies get 413 unread")] = (
         1 << 20
     )

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import contextlib
 import json
+import multiprocessing
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,11 +52,14 @@ class Served:
 
 
 @contextlib.contextmanager
-def serving(bundle: Path, **settings: Any) -> Iterator[Served]:
+def serving(bundle: Path, prepare: Callable[[Any], None] | None = None, **settings: Any) -> Iterator[Served]:
     """The runner's uvicorn server on a loopback socket bound here, so a client may connect at once
-    (its first request is answered once the model is loaded). Stopped (drained) on exit."""
+    (its first request is answered once the model is loaded). ``prepare(handler)`` runs before the
+    server starts (so before the codec process forks). Stopped (drained) on exit."""
     config = ServeConfig(**settings)
     app = create_app(bundle, config)
+    if prepare is not None:
+        prepare(app.app.state.forgeml.handler)
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     listener.listen(256)
@@ -146,23 +150,28 @@ def blocked_model(served: Served) -> tuple[threading.Event, threading.Event]:
     return running, release
 
 
-def slow_decoder(served: Served, cpu_seconds: float) -> threading.Event:
-    """Make every decode burn ``cpu_seconds`` of CPU first (Python code holding the GIL, as pydantic
-    and json do on a large body); the event is set when the first decode starts."""
-    started = threading.Event()
-    endpoint = served.handler.endpoint
-    schema = endpoint.schema
+def slow_decoding(cpu_seconds: float) -> tuple[Callable[[Any], None], Any]:
+    """A ``prepare`` for :func:`serving` that makes every decode burn ``cpu_seconds`` of CPU first
+    (Python code holding the GIL, as pydantic and json do on a large body), and an event set when
+    the first decode starts. A process-shared event: the decoding runs in the codec's child process
+    (forked after ``prepare``, so it inherits the slow decoder)."""
+    started = multiprocessing.get_context("fork").Event()
 
-    class Slow:
-        def decode(self, *args: Any) -> Any:
-            started.set()
-            deadline = time.thread_time() + cpu_seconds
-            while time.thread_time() < deadline:
-                pass
-            return schema.decode(*args)
+    def prepare(handler: Any) -> None:
+        endpoint = handler.endpoint
+        schema = endpoint.schema
 
-    endpoint.schema = Slow()
-    return started
+        class Slow:
+            def decode(self, *args: Any) -> Any:
+                started.set()
+                deadline = time.thread_time() + cpu_seconds
+                while time.thread_time() < deadline:
+                    pass
+                return schema.decode(*args)
+
+        endpoint.schema = Slow()
+
+    return prepare, started
 
 
 def test_a_full_queue_sheds_at_the_door_before_the_body_is_read(small_bundle: Path) -> None:
@@ -191,13 +200,12 @@ def test_liveness_answers_while_large_bodies_are_decoded(small_bundle: Path) -> 
     """Six 600-row bodies that each take 0.15 s of CPU to decode: on the event loop they held every
     probe for up to ~0.9 s; decoded in the codec thread, the loop answers probes in milliseconds."""
     body = predict_body(600)
-    with serving(small_bundle) as served:
-        decoding = slow_decoder(served, 0.15)
-        with ThreadPoolExecutor(6) as pool:
-            posts = [pool.submit(post, served.port, body) for _ in range(6)]
-            assert decoding.wait(timeout=10)
-            probes = [exchange(served.port, "GET", "/health/live") for _ in range(5)]
-            answers = [future.result(timeout=30) for future in posts]
+    prepare, decoding = slow_decoding(0.15)
+    with serving(small_bundle, prepare) as served, ThreadPoolExecutor(6) as pool:
+        posts = [pool.submit(post, served.port, body) for _ in range(6)]
+        assert decoding.wait(timeout=10)
+        probes = [exchange(served.port, "GET", "/health/live") for _ in range(5)]
+        answers = [future.result(timeout=30) for future in posts]
     assert [answer.status for answer in answers] == [200] * 6
     assert all(probe.status == 200 for probe in probes)
     slowest = max(probe.seconds for probe in probes)
@@ -210,10 +218,9 @@ def test_every_request_is_answered_within_its_timeout(small_bundle: Path) -> Non
     (200 or 504) within 0.5 s + 0.5 s at the client (decoded one after another on the event loop,
     the last was answered after 1.2 s)."""
     body = predict_body(600)
-    with serving(small_bundle, request_timeout_s=0.5) as served:
-        slow_decoder(served, 0.3)
-        with ThreadPoolExecutor(4) as pool:
-            answers = list(pool.map(lambda _: post(served.port, body), range(4)))
+    prepare, _ = slow_decoding(0.3)
+    with serving(small_bundle, prepare, request_timeout_s=0.5) as served, ThreadPoolExecutor(4) as pool:
+        answers = list(pool.map(lambda _: post(served.port, body), range(4)))
     statuses = sorted(answer.status for answer in answers)
     assert set(statuses) <= {200, 504} and 504 in statuses, statuses
     late = [round(answer.seconds, 2) for answer in answers if answer.seconds > 1.0]

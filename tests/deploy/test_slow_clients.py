@@ -177,3 +177,27 @@ def test_during_the_drain_readiness_is_503_and_responses_close_the_connection(sm
     assert (ready.status, ready.json()["error"]["message"]) == (503, "shutting down")
     assert ready.headers["connection"] == "close"
     assert finished.status == 200 and finished.headers["connection"] == "close"
+
+
+def test_an_answer_sent_before_the_body_was_read_reaches_the_client_without_a_reset(
+    small_bundle: Path,  # noqa: F811
+) -> None:
+    """A request refused with ``Connection: close`` (here: past the connection cap) while its 600 kB
+    body is on the way: the server sends its answer and FIN, then reads and drops the body (a
+    lingering close). Closed at once, the unread body made the kernel reset the connection, and the
+    client could lose the answer (87 of 8,725 requests at 3x capacity in benchmarks/overload.py)."""
+    body = predict_body(8000)
+    assert len(body) > 500_000  # far more than the socket buffers hold: the server must read it
+    with (
+        serving(small_bundle, max_connections=1, max_body_bytes=1 << 21) as served,
+        socket.create_connection(("127.0.0.1", served.port), timeout=10) as first,
+        socket.create_connection(("127.0.0.1", served.port), timeout=10) as second,
+    ):
+        first.sendall(request_bytes("GET", "/health/live"))  # the one place is this connection's
+        assert read_reply(first, time.perf_counter()).status == 200
+        started = time.perf_counter()
+        second.sendall(request_bytes("POST", "/v1/predict", body, content_type="application/json"))
+        refused = read_reply(second, started)
+        assert second.recv(65536) == b""  # then an orderly close (FIN), not a reset
+    assert (refused.status, refused.json()["error"]["code"]) == (503, "too_many_connections")
+    assert refused.headers["connection"] == "close"

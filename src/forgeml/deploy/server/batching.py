@@ -3,7 +3,7 @@
 Requests put their encoded rows on an ``asyncio.Queue`` of at most ``max_queue`` requests; a full
 queue is refused at once (:class:`Overloaded` -> 503 with Retry-After), never buffered without
 bound. One loop takes what is queued, up to ``max_batch_size`` rows (waiting up to ``max_wait_ms``
-for more when asked), runs the model (in a worker thread unless its last call took under 1 ms,
+for more when asked), runs the model (in a worker thread unless the batch is small and its last call took under 1 ms,
 so the event loop keeps answering while a slow model computes), and
 hands each request its own slice of the outputs. A request never shares a batch with a bad one:
 bad input is refused while it is decoded, before it is queued.
@@ -33,6 +33,12 @@ logger = logging.getLogger(__name__)
 # and cost the small MLP 0.6x the throughput of a bare endpoint. Longer calls, or a batch that
 # turned out slower, go to the worker thread so the loop keeps accepting and timing requests.
 INLINE_CALL_SECONDS = 0.001
+# Batches larger than this always go to the worker thread: they come from a queue that has filled
+# up, i.e. overload, when the loop is needed most. Deciding by the last call's time alone, the
+# breast-cancer MLP alternated at 3x capacity: a 2,000-row batch ran on the loop (several ms of wall
+# time), the next one in the thread measured only its own CPU time (ONNX Runtime computes in its
+# pool), so the one after ran on the loop again; py-spy found 13% of the loop's samples in ORT.
+INLINE_MAX_ROWS = 64
 
 
 @dataclass
@@ -122,7 +128,7 @@ class MicroBatcher:
                 feeds = {name: np.concatenate([job.feeds[name] for job in jobs]) for name in jobs[0].feeds}
             rows = sum(job.rows for job in jobs)
             try:
-                if self._last_call_seconds < INLINE_CALL_SECONDS:
+                if rows <= INLINE_MAX_ROWS and self._last_call_seconds < INLINE_CALL_SECONDS:
                     started = time.perf_counter()
                     outputs = self._timed_run(feeds)
                     # On the loop, what counts is how long the loop was held: ONNX Runtime spreads a

@@ -5,7 +5,8 @@ rows of 30 columns) and their decoded rows. Python frees them afterwards, but gl
 the freed pages in its heaps and per-thread arenas: the resting RSS of the tabular server rose from
 448 MB to 629 MB after a 3x-capacity burst (benchmarks/overload.py) and stayed there. ``malloc_trim``
 returns those pages; :class:`IdleTrimmer` calls it once the server has had nothing admitted for a
-second, at most every few seconds, in a worker thread (ctypes releases the GIL for the call).
+second, at most every few seconds: in a worker thread of the server (ctypes releases the GIL for
+the call), and in the codec, whose process holds the decoded bodies (:func:`trim_memory`).
 """
 
 from __future__ import annotations
@@ -15,7 +16,10 @@ import ctypes
 import ctypes.util
 import logging
 from collections.abc import Callable
-from concurrent.futures import Executor
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from forgeml.deploy.server.codec import Codec
 
 logger = logging.getLogger(__name__)
 
@@ -36,15 +40,22 @@ def _malloc_trim() -> Callable[[int], int] | None:
 MALLOC_TRIM = _malloc_trim()
 
 
+def trim_memory() -> None:
+    """Give the heaps' free pages back to the system (glibc); nothing elsewhere."""
+    if MALLOC_TRIM is not None:
+        MALLOC_TRIM(0)
+
+
 class IdleTrimmer:
     """Call :meth:`idle` whenever the last admitted request is answered; the trim follows if the
     server stays idle for ``IDLE_SECONDS``."""
 
-    def __init__(self, busy: Callable[[], bool], executor: Executor) -> None:
+    def __init__(self, busy: Callable[[], bool], codec: Codec) -> None:
         self.busy = busy
-        self.executor = executor
+        self.codec = codec
         self._handle: asyncio.TimerHandle | None = None
         self._last = float("-inf")
+        self._trimming: asyncio.Task | None = None  # held so the task is not garbage-collected
 
     def idle(self) -> None:
         if MALLOC_TRIM is None or self._handle is not None:
@@ -63,5 +74,12 @@ class IdleTrimmer:
         if self.busy():
             return  # the next idle moment schedules another try
         self._last = loop.time()
-        assert MALLOC_TRIM is not None
-        loop.run_in_executor(self.executor, MALLOC_TRIM, 0)
+        loop.run_in_executor(None, trim_memory)
+        if self.codec.in_process:
+            self._trimming = loop.create_task(self._trim_codec())
+
+    async def _trim_codec(self) -> None:
+        try:
+            await self.codec.call("trim")
+        except Exception:  # a crashed or stopped codec: nothing to trim, and the server goes on
+            logger.debug("could not trim the codec process", exc_info=True)

@@ -7,9 +7,9 @@ try-it page). No route loads a model or fetches a URL.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
-from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
@@ -21,11 +21,12 @@ from forgeml.bundle.manifest import verify_files
 from forgeml.bundle.predictor import Predictor
 from forgeml.config import PREDICTOR
 from forgeml.deploy.server.batching import MicroBatcher
+from forgeml.deploy.server.codec import Codec
 from forgeml.deploy.server.handler import KindHandler, ServerState, response
 from forgeml.deploy.server.image_upload import add_image_route
-from forgeml.deploy.server.memory import IdleTrimmer
+from forgeml.deploy.server.memory import IdleTrimmer, trim_memory
 from forgeml.deploy.server.page import render_page
-from forgeml.deploy.server.predict_route import PredictEndpoint
+from forgeml.deploy.server.predict_route import PredictEndpoint, encode_response
 from forgeml.deploy.server.schema import RequestSchema
 
 if TYPE_CHECKING:
@@ -50,10 +51,9 @@ class PredictHandler(KindHandler):
         self.predictor: Predictor | None = None
         self.encoder: RecordEncoder | None = None
         self.batcher: MicroBatcher | None = None
-        # One thread decodes large bodies and encodes large answers off the event loop. One, not more:
-        # that work holds the GIL, so more threads would not decode faster, only make the event loop
-        # wait longer for the GIL between its turns.
-        self.codec: ThreadPoolExecutor | None = None
+        # Decodes large bodies and encodes large answers off the event loop (serve.codec: a child
+        # process by default, see forgeml.deploy.server.codec).
+        self.codec: Codec | None = None
         self.trimmer: IdleTrimmer | None = None  # gives freed memory back after a burst
 
     @property
@@ -83,7 +83,16 @@ class PredictHandler(KindHandler):
             max_queue=config.max_queue,
         )
         self.batcher.start()
-        self.codec = ThreadPoolExecutor(max_workers=1, thread_name_prefix="forgeml-codec")
+        predictor = self.predictor
+        self.codec = Codec(
+            {
+                "decode": self.endpoint.decode_now,
+                "encode": lambda outputs, request_id: encode_response(predictor, outputs, request_id),
+                "trim": trim_memory,
+            },
+            config.codec,
+        )
+        await asyncio.to_thread(self.codec.start)
         self.trimmer = IdleTrimmer(self.endpoint.busy, self.codec)
 
     async def stop(self) -> None:
@@ -92,7 +101,7 @@ class PredictHandler(KindHandler):
         if self.trimmer is not None:
             self.trimmer.cancel()
         if self.codec is not None:
-            self.codec.shutdown(wait=False, cancel_futures=True)
+            self.codec.stop()
 
     def full(self) -> bool:
         return self.endpoint.full()

@@ -10,8 +10,8 @@ declares the route, so the OpenAPI document describes it (see ``predict_handler.
 
 Under overload the event loop must stay free to answer probes and send 503s and 504s on time: a
 request's deadline (``request_timeout_s``) counts from the arrival of its headers, through body
-read, decoding, queue and model; a large body is decoded, and a large answer encoded, in the
-handler's codec thread rather than on the event loop; and the number of requests admitted at once
+read, decoding, queue and model; a large body is decoded, and a large answer encoded, by the
+handler's codec (a child process by default, :mod:`~forgeml.deploy.server.codec`), not on the loop; and the number of requests admitted at once
 is bounded (:meth:`PredictEndpoint.full`), so the Guard sheds the rest before reading their bodies.
 """
 
@@ -29,6 +29,7 @@ from starlette.requests import ClientDisconnect
 
 from forgeml.bundle.encode import Feeds
 from forgeml.bundle.predictor import check_finite_outputs
+from forgeml.deploy.server.codec import CodecCrashed
 from forgeml.deploy.server.errors import Answer, Overloaded, RequestError
 from forgeml.deploy.server.guard import CLOSE, BodyTooLarge, Receive, Scope, Send, send_json
 from forgeml.deploy.server.schema import RequestSchema, data_error
@@ -113,13 +114,12 @@ class PredictEndpoint:
     ) -> Answer:
         state, handler = self.state, self.handler
         assert handler.batcher is not None and handler.predictor is not None
-        loop = asyncio.get_running_loop()
         reading = True
         try:
             async with asyncio.timeout(deadline - time.monotonic()):
                 body = await read()
                 reading = False
-                feeds, rows = await self._decode(body, loop)  # decode_request
+                feeds, rows = await self._decode(body)  # decode_request
         except TimeoutError:  # still reading: the client is slow to send, not the server to answer
             return self._slow_body(request_id) if reading else state.timed_out(request_id)
         except RequestError as exc:
@@ -129,6 +129,8 @@ class PredictEndpoint:
             return state.refuse(data_error(exc), request_id, reason=reason)
         except ClientDisconnect:
             return 400, b"", []
+        except CodecCrashed:
+            return self._codec_crashed(request_id)
         try:
             timeout = deadline - time.monotonic()
             outputs = await handler.batcher.submit(
@@ -144,22 +146,33 @@ class PredictEndpoint:
             return state.refuse(data_error(exc), request_id)
         if rows < OFF_LOOP_ROWS:
             return 200, encode_response(handler.predictor, outputs, request_id), []
-        body = await loop.run_in_executor(
-            handler.codec, encode_response, handler.predictor, outputs, request_id
-        )
+        assert handler.codec is not None
+        try:  # the deadline holds here too: the codec may be busy with bodies that came before
+            async with asyncio.timeout(deadline - time.monotonic()):
+                body = await handler.codec.call("encode", outputs, request_id)
+        except TimeoutError:
+            return state.timed_out(request_id)
+        except CodecCrashed:
+            return self._codec_crashed(request_id)
         return 200, body, []
 
-    async def _decode(self, body: bytes, loop: asyncio.AbstractEventLoop) -> tuple[Feeds, int]:
-        """The model's inputs and the row count; a large body is decoded in the codec thread (a
+    async def _decode(self, body: bytes) -> tuple[Feeds, int]:
+        """The model's inputs and the row count; a large body is decoded by the handler's codec (a
         request that times out while it waits there is cancelled before it is decoded)."""
         if len(body) < OFF_LOOP_BODY_BYTES:
-            return self._decode_now(body)
-        return await loop.run_in_executor(self.handler.codec, self._decode_now, body)
+            return self.decode_now(body)
+        assert self.handler.codec is not None
+        return await self.handler.codec.call("decode", body)
 
-    def _decode_now(self, body: bytes) -> tuple[Feeds, int]:
+    def decode_now(self, body: bytes) -> tuple[Feeds, int]:
         assert self.handler.encoder is not None
         records, images = self.schema.decode(self.adapter, body)
         return self.handler.encoder.encode(records, images), len(records)
+
+    def _codec_crashed(self, request_id: str) -> Answer:
+        self.state.metrics.reject("codec_crashed")
+        message = "the server's decoding process stopped and was restarted; retry the request."
+        return self.state.error(503, "codec_restarted", message, request_id, retry=True)
 
     def _slow_body(self, request_id: str) -> Answer:
         self.state.metrics.reject("body_timeout")
