@@ -22,7 +22,9 @@ def register_predict(commands: argparse._SubParsersAction) -> None:
     """Add ``forgeml predict`` (batch prediction) to the CLI."""
     predict = commands.add_parser("predict", help="batch prediction with a bundle")
     predict.add_argument("bundle", type=Path, help="a bundle folder, e.g. runs/digits_cnn/bundle")
-    predict.add_argument("source", metavar="input", type=Path, help="CSV, Parquet, JSON Lines or .npz input")
+    predict.add_argument(
+        "source", metavar="input", type=Path, help="CSV, Parquet, JSON Lines, .npz or a folder of images"
+    )
     predict.add_argument(
         "-o", "--output", type=Path, required=True, help="output file: .csv, .parquet or .jsonl"
     )
