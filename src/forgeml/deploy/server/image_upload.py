@@ -70,7 +70,7 @@ async def _answer(handler: PredictHandler, options: DecodeOptions, request: Requ
         uploads = await _uploads(request)
         images = await asyncio.to_thread(_decode_all, uploads, options)
         assert handler.encoder is not None and handler.batcher is not None and handler.predictor is not None
-        feeds = handler.encoder.encode([{} for _ in uploads], images.astype(np.float32))
+        feeds = handler.encoder.encode([{} for _ in uploads], images)  # uint8, as the graph takes it
     except RequestError as exc:
         return state.refuse(exc, request_id)
     try:

@@ -68,6 +68,8 @@ class IdleTrimmer:
         if self._handle is not None:
             self._handle.cancel()
             self._handle = None
+        if self._trimming is not None:
+            self._trimming.cancel()
 
     def _fire(self, loop: asyncio.AbstractEventLoop) -> None:
         self._handle = None
