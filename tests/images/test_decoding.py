@@ -8,12 +8,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from PIL import Image
 
 from forgeml.data import load_source
 from forgeml.data.images import DecodeOptions, ImageError, ImageFiles, decode_file, decode_files
 from forgeml.errors import DataError
-from forgeml.features.image import ImageFeatures
+from forgeml.features.image import ImageFeatures, scale_pixels
 
 RGB = DecodeOptions(8, 8, 3)
 
@@ -120,4 +121,6 @@ def test_image_features_fit_channels_and_save_the_decoding(tmp_path: Path) -> No
     assert features.shape_ == (1, 6, 8)
     restored = ImageFeatures.from_json(features.to_json())
     pixels = restored.transform(ImageFiles(tuple(grey), str(tmp_path)))
-    assert pixels.shape == (2, 1, 6, 8) and np.allclose(pixels, 128 / 255)
+    # 8-bit pixels stay uint8 (the split is never float32 in memory); each batch is scaled later
+    assert pixels.shape == (2, 1, 6, 8) and pixels.dtype == np.uint8 and (pixels == 128).all()
+    assert torch.allclose(scale_pixels(torch.from_numpy(pixels)), torch.full((2, 1, 6, 8), 128 / 255))

@@ -149,7 +149,9 @@ def _analyse(
     schema, findings = [], _unparseable(table) if only_hash is not None else []
     target: Target | None = None
     names = [n for n in (only_hash if only_hash is not None else list(table.columns)) if n in table.columns]
-    features = [n for n in names if n != target_name]
+    # a table of image paths: its other columns are not model inputs, so they are not checked (a
+    # constant "source" column made every row a conflict); the image gate compares the pixels
+    features = [n for n in names if n != target_name] if table.image_files is None else []
     if target_name is not None and target_name in names:
         profile = profile_column(target_name, table.columns.pop(target_name))
         target_hash = value_hash(profile)

@@ -341,7 +341,7 @@ def decode_files(files: ImageFiles, options: DecodeOptions, *, cache: Path | Non
         return out
     target = cache / f"{cache_key(files, options)}.npy"
     if target.is_file():
-        return np.load(target, mmap_mode="r", allow_pickle=False)
+        return _mapped(target)
     cache.mkdir(parents=True, exist_ok=True)
     partial = target.with_suffix(f".{os.getpid()}.partial")
     out = np.lib.format.open_memmap(partial, mode="w+", dtype=np.uint8, shape=shape)
@@ -352,7 +352,16 @@ def decode_files(files: ImageFiles, options: DecodeOptions, *, cache: Path | Non
         os.replace(partial, target)
     finally:
         partial.unlink(missing_ok=True)
-    return np.load(target, mmap_mode="r", allow_pickle=False)
+    return _mapped(target)
+
+
+def _mapped(path: Path) -> np.ndarray:
+    """The cache file mapped copy-on-write: pages are read from the file as rows are used.
+
+    Not ``mode="r"``: torch would warn on wrapping a read-only array, and a stray in-place write
+    through a tensor would crash the process; copy-on-write keeps such a write private instead.
+    """
+    return np.load(path, mmap_mode="c", allow_pickle=False)
 
 
 def _decode_into(out: np.ndarray, files: ImageFiles, options: DecodeOptions) -> None:

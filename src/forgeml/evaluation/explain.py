@@ -36,6 +36,7 @@ from forgeml.evaluation.tokens import (
 )
 from forgeml.extras import MissingExtraError, require
 from forgeml.features import FeaturePipeline
+from forgeml.features.image import scale_pixels
 from forgeml.models import GradientBoostedTrees, predict_outputs
 from forgeml.models.ensemble import WeightedEnsemble
 from forgeml.models.gbm import tree_matrix
@@ -217,7 +218,11 @@ def integrated_gradients(
         return Attributions.missing(str(exc))
     torch.manual_seed(seed)
     count = min(len(rows), max(IG_SUMMARY_ROWS, IG_TABLE_ROWS))
-    tensors = pipeline.transform(rows.take(np.arange(count))).tensors
+    # gradients need float inputs: 8-bit pixels are scaled here as the training step scales them
+    tensors = {
+        name: scale_pixels(value)
+        for name, value in pipeline.transform(rows.take(np.arange(count))).tensors.items()
+    }
     fixed = tuple(tensors[name] for name in integer_names)
 
     def forward(*inputs: torch.Tensor) -> torch.Tensor:

@@ -3,6 +3,12 @@
 Pixel values are divided by a scale fitted on the training split (255 for image files). For files,
 the decoding options (size, resize policy, channels) are fitted here and saved with the pipeline, so
 evaluation, ``forgeml predict`` and the server decode with exactly the options training used.
+
+8-bit pixels on the scale 255 (every decoded folder) are not divided here: :meth:`ImageFeatures.transform`
+hands the uint8 array on as it is (for files, the memory-mapped cache), and :func:`scale_pixels` divides
+each batch where it is cut (the training step, validation, ``predict_outputs``). A split is then never
+held as float32 (4 bytes a pixel) in memory, so a folder larger than RAM trains with flat memory
+(tests/data/test_images_memory.py measures it).
 """
 
 from __future__ import annotations
@@ -10,12 +16,42 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import torch
 
 from forgeml.config import ImageConfig
 from forgeml.data.images import DecodeOptions, ImageFiles, cache_folder, decode_files, grey_only
 from forgeml.errors import DataError, NotFittedError
 
 Images = np.ndarray | ImageFiles
+# A uint8 image tensor always holds pixels 0..255 that the model takes divided by this.
+PIXEL_PEAK = 255.0
+# float32 input bytes of one inference batch (batch_rows): 21 RGB images at 128x128, 1,024 digits
+BATCH_BYTES = 4 * 2**20
+
+
+def scale_pixels(tensor: torch.Tensor) -> torch.Tensor:
+    """A batch of one input as the model takes it: uint8 pixels -> float32 in [0, 1]; other dtypes as they are.
+
+    Called on each batch after it is cut from the split, so only a batch is ever float32. The
+    division is the one the exported graph does (``InferenceModule``), value for value.
+    """
+    if tensor.dtype != torch.uint8:
+        return tensor
+    return tensor.to(torch.float32).div_(PIXEL_PEAK)
+
+
+def batch_rows(inputs: tuple[torch.Tensor, ...], most: int) -> int:
+    """Rows per inference batch: ``most``, fewer when a row is large, so one batch's float32 inputs
+    stay near :data:`BATCH_BYTES`.
+
+    Evaluation used 1,024 rows a batch whatever a row was: for 128x128 RGB images that is 200 MB of
+    float input and 2 GB in the default CNN's first convolution output; before this cap the
+    anonymous memory peak of tests/data/test_images_memory.py grew by 192 MiB between a 180- and a
+    720-image folder (a 4-channel CNN), after it by 1 to 8 MiB. Rows of tables and token ids are
+    small, so they keep ``most``.
+    """
+    row_bytes = sum(4 * tensor[:1].numel() for tensor in inputs)
+    return max(1, min(most, BATCH_BYTES // max(1, row_bytes)))
 
 
 class ImageFeatures:
@@ -77,7 +113,11 @@ class ImageFeatures:
         return decode_files(images, self.decode_, cache=cache)
 
     def transform(self, images: Images | None) -> np.ndarray:
-        """``(N, C, H, W)`` float32."""
+        """``(N, C, H, W)`` float32 divided by the scale, or uint8 pixels when the scale is 255.
+
+        The uint8 array is the decoded cache itself (memory-mapped, nothing copied); batches cut from
+        it go through :func:`scale_pixels` before the model.
+        """
         if not hasattr(self, "scale_"):
             raise NotFittedError("ImageFeatures.transform called before fit.")
         if images is None:
@@ -90,7 +130,9 @@ class ImageFeatures:
             raise DataError(
                 f"images have shape {tuple(images.shape[1:])} but the model was trained on {self.shape_} (C, H, W)."
             )
-        if images.dtype == np.uint8:  # decoded files: finite by construction; scale in 64-row blocks
+        if images.dtype == np.uint8 and self.scale_ == PIXEL_PEAK:  # finite by construction
+            return images
+        if images.dtype == np.uint8:  # another scale set by hand: divide here, in 64-row blocks
             out = np.empty(images.shape, dtype=np.float32)
             for start in range(0, len(images), 64):
                 np.divide(images[start : start + 64], np.float32(self.scale_), out=out[start : start + 64])

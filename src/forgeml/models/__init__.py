@@ -19,6 +19,7 @@ from torch import nn
 
 from forgeml.config import ModelConfig
 from forgeml.features import InputSpec
+from forgeml.features.image import batch_rows, scale_pixels
 from forgeml.models.cnn import CNN
 from forgeml.models.gbm import GradientBoostedTrees
 from forgeml.models.mlp import MLP
@@ -93,9 +94,10 @@ def predict_outputs(
     model.eval()
     try:
         total = len(inputs[0])
+        step = batch_rows(inputs, batch_size)  # fewer rows when rows are large (images)
         outputs = [
-            model(*(tensor[start : start + batch_size] for tensor in inputs))
-            for start in range(0, total, batch_size)
+            model(*(scale_pixels(tensor[start : start + step]) for tensor in inputs))
+            for start in range(0, total, step)
         ]
         return torch.cat(outputs) if outputs else torch.empty(0)
     finally:

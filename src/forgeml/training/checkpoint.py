@@ -87,7 +87,8 @@ def data_fingerprint(tensors: list[torch.Tensor]) -> str:
     for tensor in tensors:
         contiguous = tensor.detach().cpu().contiguous()
         digest.update(f"{contiguous.dtype}{tuple(contiguous.shape)}".encode())
-        digest.update(contiguous.view(torch.uint8).numpy().tobytes() if contiguous.numel() else b"")
+        # the buffer itself, not .tobytes(): a memory-mapped image split is read, never copied whole
+        digest.update(contiguous.view(torch.uint8).numpy() if contiguous.numel() else b"")
     return digest.hexdigest()
 
 

@@ -1,9 +1,11 @@
 """The training loop: forward, loss, backpropagation, optimizer step; stop when done.
 
-Data that fits in memory is held as tensors on the device and sliced per batch (no per-sample
-Dataset), and the epoch loss is summed on the device, read back once per epoch: no host sync per
-step on a GPU. Everything a resume needs (see :mod:`forgeml.training.checkpoint`) is captured at
-step boundaries, so a resumed run takes exactly the batches and random numbers it would have taken.
+Data is held as tensors on the device and sliced per batch (no per-sample Dataset). Decoded image
+files stay uint8 and become float per batch (:func:`~forgeml.features.image.scale_pixels`): on a
+CPU the split is the memory-mapped cache itself, so a folder larger than RAM trains. The epoch loss
+is summed on the device, read back once per epoch: no host sync per step on a GPU. Everything a
+resume needs (see :mod:`forgeml.training.checkpoint`) is captured at step boundaries, so a resumed
+run takes exactly the batches and random numbers it would have taken.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import torch
 from torch import nn
 
 from forgeml.config import TrainConfig
+from forgeml.features.image import batch_rows, scale_pixels
 from forgeml.training.callbacks import Callback, EpochResult, TrainState
 from forgeml.training.checkpoint import CHECKPOINT_DIR, CheckpointStore, Fingerprints, data_fingerprint
 from forgeml.training.distributed import Ranks, init_process_group
@@ -178,7 +181,7 @@ def fit(
         optimizer=optimizer,
         run_dir=session.run_dir,
         is_main=ranks.is_main,
-        sample_inputs=tuple(tensor[:2] for tensor in train.inputs),
+        sample_inputs=tuple(scale_pixels(tensor[:2]) for tensor in train.inputs),
     )
     progress = Progress(generator=torch.Generator().manual_seed(seed), device=device)
     parts = {"optimizer": optimizer, "scheduler": scheduler, "scaler": scaler, "callbacks": callbacks}
@@ -317,8 +320,9 @@ def evaluate_loss(
     """Mean loss over ``data`` in eval mode (dropout off), in large batches."""
     model.eval()
     total = torch.zeros((), device=data.target.device)
-    for start in range(0, len(data), batch_size):
-        inputs = tuple(tensor[start : start + batch_size] for tensor in data.inputs)
-        target = data.target[start : start + batch_size]
+    step = batch_rows(data.inputs, batch_size)  # fewer rows when rows are large (images)
+    for start in range(0, len(data), step):
+        inputs = tuple(scale_pixels(tensor[start : start + step]) for tensor in data.inputs)
+        target = data.target[start : start + step]
         total += loss_function(model(*inputs).float(), target) * len(target)
     return float(total) / len(data)

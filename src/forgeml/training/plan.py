@@ -22,6 +22,7 @@ from forgeml.config import AUTO, GBM, Config
 from forgeml.data import load_data
 from forgeml.errors import ConfigError
 from forgeml.features import fit_features
+from forgeml.features.image import scale_pixels
 from forgeml.models import build_model
 from forgeml.training.loop import seed_everything, set_threads
 from forgeml.training.losses import make_loss
@@ -83,7 +84,7 @@ def plan_config(config: Config, *, timed_batches: int = 5) -> ResourcePlan | Tre
     weight_bytes = sum(p.numel() * p.element_size() for p in model.parameters())
     with FlopCounterMode(display=False) as counter, torch.no_grad():
         model.eval()
-        model(*(tensor[:1] for tensor in data.inputs))
+        model(*(scale_pixels(tensor[:1]) for tensor in data.inputs))
     batch = config.train.batch_size
     return ResourcePlan(
         parameters=parameters,
@@ -167,7 +168,8 @@ def _time_steps(model, data, config: Config, task, batches: int) -> float:
         started = time.perf_counter()
         optimizer.zero_grad(set_to_none=True)
         loss_function(
-            model(*(t.index_select(0, rows) for t in data.inputs)), data.target.index_select(0, rows)
+            model(*(scale_pixels(t.index_select(0, rows)) for t in data.inputs)),
+            data.target.index_select(0, rows),
         ).backward()
         optimizer.step()
         if index:

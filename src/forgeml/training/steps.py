@@ -16,6 +16,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.optim import lr_scheduler
 
 from forgeml.config import TrainConfig
+from forgeml.features.image import scale_pixels
 from forgeml.training.distributed import Ranks, is_restart
 from forgeml.training.losses import LossFunction
 from forgeml.training.optim import Scheduler
@@ -68,7 +69,8 @@ class Stepper:
             self.optimizer.zero_grad(set_to_none=True)
             self.optimizer_step_pending = True
         local = self.ranks.shard(rows) if self.ranks.distributed else rows
-        inputs = tuple(tensor.index_select(0, local) for tensor in data.inputs)
+        # uint8 image rows become float here, one batch at a time (the split itself stays uint8)
+        inputs = tuple(scale_pixels(tensor.index_select(0, local)) for tensor in data.inputs)
         target = data.target.index_select(0, local)
         with autocast(self.config.precision, self.device):
             loss = self.loss_function(self.forward(*inputs).float(), target)
