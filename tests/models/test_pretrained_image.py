@@ -169,6 +169,10 @@ def test_frozen_backbone_trains_only_the_head_on_grey_arrays_of_another_size(con
         model.vectors.clear()
         assert torch.allclose(model(images), remembered, atol=1e-6) and len(model.vectors) == 5
         assert torch.allclose(model.eval()(images), remembered, atol=1e-6)
+    # at evaluation gradients reach the pixels through the frozen backbone (integrated gradients)
+    pixels = images[:2].clone().requires_grad_(True)
+    model.eval()(pixels).sum().backward()
+    assert pixels.grad is not None and float(pixels.grad.abs().sum()) > 0
     # grey 12x12 arrays are repeated to RGB and resized to 32x32 inside the model
     assert model.normalise(torch.zeros(2, 1, 12, 12)).shape == (2, 3, 32, 32)
 

@@ -92,7 +92,8 @@ class PretrainedImageModel(nn.Module):
         if self.vectors is not None and self.training and not torch.compiler.is_compiling():
             return self.head(self._remembered(image))
         pixels = self.augment(image)
-        with torch.set_grad_enabled(torch.is_grad_enabled() and not self.config.freeze):
+        # frozen: no graph through the backbone while training; at evaluation explanations need one
+        with torch.set_grad_enabled(torch.is_grad_enabled() and not (self.config.freeze and self.training)):
             vectors = self.encode(self.normalise(pixels))  # (N, F)
         return self.head(vectors)
 
