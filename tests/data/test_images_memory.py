@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).parents[2] / "examples"))
 from make_shapes import SHAPES, render
 
 SIZE = 128  # pixels: large rows, few files (decoding and the gate stay quick)
-SMALL = 100  # images per class in the small folder (300 images); the large one has 4x as many
+SMALL = 150  # images per class in the small folder (450 images); the large one has 4x as many
 CHILD = r"""
 import io, json, sys, threading, time
 from rich.console import Console
