@@ -16,10 +16,14 @@ import json
 import os
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
+
+from forgeml.data.images import _mapped
+from forgeml.features.image import pixel_tensor
 
 sys.path.insert(0, str(Path(__file__).parents[2] / "examples"))
 from make_shapes import SHAPES, render
@@ -122,3 +126,21 @@ def test_training_memory_stays_flat_as_the_folder_grows(tmp_path: Path) -> None:
           f"{found['4N']['file'] / 2**20:.1f} MiB")  # fmt: skip
     # a float32 split would add 4 x extra; even a uint8 copy in memory would add extra
     assert growth < extra, found
+
+
+def test_a_cache_larger_than_memory_is_mapped_read_only(tmp_path: Path) -> None:
+    """A copy-on-write map of a file larger than RAM is refused (ENOMEM: Linux counts it against the
+    commit limit), so the cache is mapped read-only, and becomes a tensor without torch's warning."""
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    rows = 2 * memory // (3 * 64 * 64) + 1
+    path = tmp_path / "big.npy"  # sparse: twice the RAM in size, almost nothing on disk
+    created = np.lib.format.open_memmap(path, mode="w+", dtype=np.uint8, shape=(rows, 3, 64, 64))
+    created[-1] = 7
+    created.flush()
+    del created
+    mapped = _mapped(path)
+    assert mapped.shape == (rows, 3, 64, 64) and not mapped.flags.writeable
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        tensor = pixel_tensor(mapped)
+    assert int(tensor[-1].max()) == 7 and int(tensor[0].max()) == 0

@@ -356,12 +356,15 @@ def decode_files(files: ImageFiles, options: DecodeOptions, *, cache: Path | Non
 
 
 def _mapped(path: Path) -> np.ndarray:
-    """The cache file mapped copy-on-write: pages are read from the file as rows are used.
+    """The cache file mapped read-only: pages are read from the file as rows are used.
 
-    Not ``mode="r"``: torch would warn on wrapping a read-only array, and a stray in-place write
-    through a tensor would crash the process; copy-on-write keeps such a write private instead.
+    Not copy-on-write (``mode="c"``): Linux counts a private writable mapping against its memory
+    commit limit, so mapping a 40 GB file on a 23 GB machine failed with ENOMEM (measured; the
+    default heuristic overcommit) and a cache larger than RAM could not be used at all. Not
+    ``"r+"``: a stray write would change the cache for every later run. Read-only, a stray write
+    through a tensor crashes the process instead (``forgeml.features.image.pixel_tensor``).
     """
-    return np.load(path, mmap_mode="c", allow_pickle=False)
+    return np.load(path, mmap_mode="r", allow_pickle=False)
 
 
 def _decode_into(out: np.ndarray, files: ImageFiles, options: DecodeOptions) -> None:

@@ -40,6 +40,20 @@ def scale_pixels(tensor: torch.Tensor) -> torch.Tensor:
     return tensor.to(torch.float32).div_(PIXEL_PEAK)
 
 
+def pixel_tensor(pixels: np.ndarray) -> torch.Tensor:
+    """``pixels`` as a tensor sharing its memory, also when it is the read-only mapped cache.
+
+    torch warns on wrapping a read-only array because writing through the tensor would crash;
+    nothing writes to model inputs in place (batches are cut and converted into new tensors),
+    so the warning is silenced here, for this array only.
+    """
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+        return torch.from_numpy(pixels)
+
+
 def batch_rows(inputs: tuple[torch.Tensor, ...], most: int) -> int:
     """Rows per inference batch: ``most``, fewer when a row is large, so one batch's float32 inputs
     stay near :data:`BATCH_BYTES`.

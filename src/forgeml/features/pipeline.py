@@ -19,7 +19,7 @@ from forgeml.data import RawData, TaskInfo
 from forgeml.errors import ConfigError, DataError, NotFittedError
 from forgeml.features.categorical import CategoricalFeatures
 from forgeml.features.columns import clean_strings, plan_columns
-from forgeml.features.image import ImageFeatures
+from forgeml.features.image import ImageFeatures, pixel_tensor
 from forgeml.features.image_backbone import BackboneDescription, describe_backbone
 from forgeml.features.numeric import NumericFeatures
 from forgeml.features.target import TargetEncoder
@@ -213,7 +213,7 @@ class FeaturePipeline:
         if numeric.shape[1]:
             tensors["numeric"] = torch.from_numpy(np.ascontiguousarray(numeric))
         if self.image_ is not None:
-            tensors["image"] = torch.from_numpy(self.image_.transform(raw.images))
+            tensors["image"] = pixel_tensor(self.image_.transform(raw.images))  # may be the read-only cache
         if self.text_.columns:
             ids, mask = self.text_.encode(raw.table)
             tensors["text"], tensors["text_mask"] = torch.from_numpy(ids), torch.from_numpy(mask)
