@@ -23,10 +23,10 @@ Each of these answers is written on the socket directly, with ``Connection: clos
 never reached the ASGI app (or the app is still waiting for its body, and gets a disconnect).
 
 - a **lingering close** (nginx's ``lingering_close``): a connection closed after an answer sent before
-  the request's body was read (a 503 shed at the door, a 413, a 408) first sends its FIN and then
-  reads and drops what the client still sends, for up to ``LINGER_SECONDS``, before it closes. Closed
-  at once with that body unread, the kernel sends a reset, and the client may lose the answer it had
-  already been sent: 87 of 8,725 requests at 3x capacity (benchmarks/overload.py) saw a reset.
+  the client finished sending (a 503 past the connection cap, a 413, a 408, a 400) first sends its
+  FIN, then reads and drops what the client still sends, for up to ``LINGER_SECONDS``, and closes.
+  Closed at once with bytes unread, the kernel sends a reset, and the client may lose the answer it
+  had already been sent: 87 of 8,725 requests at 3x capacity (benchmarks/overload.py) saw a reset.
 """
 
 from __future__ import annotations
@@ -172,8 +172,11 @@ class LimitedH11Protocol(H11Protocol):
         self._refuse(status, code, message)
 
     def client_still_sending(self) -> bool:
-        """Whether bytes of the current request may still arrive (its body is incomplete)."""
-        return self.conn.their_state is h11.SEND_BODY
+        """Whether bytes of a request may still arrive: its body is incomplete, its head has begun
+        (a slow client answered 408), or it broke the protocol partway (answered 400 or 431)."""
+        state = self.conn.their_state
+        started_head = state is h11.IDLE and bool(self.conn.trailing_data[0])
+        return state is h11.SEND_BODY or state is h11.ERROR or started_head
 
     def linger(self) -> None:
         """Drop what arrives from now on; close when the client does, or after ``LINGER_SECONDS``."""
