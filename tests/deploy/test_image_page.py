@@ -5,20 +5,17 @@ from __future__ import annotations
 
 import base64
 import io
-import json
 import os
 import sys
 from pathlib import Path
 
 import pytest
-from rich.console import Console
 
 import forgeml
 from conftest import start_server, stop_server
-from forgeml.config import load_config
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "images"))
-from image_fixtures import make_shapes, shape_image
+from image_fixtures import make_shapes, run_shapes, shape_image
 
 pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::DeprecationWarning")]
 CHROMIUM = Path("/usr/bin/chromium")
@@ -29,22 +26,10 @@ def served(tmp_path_factory: pytest.TempPathFactory):
     if not CHROMIUM.exists() and not os.environ.get("CI"):
         pytest.skip("chromium is not installed")
     root = tmp_path_factory.mktemp("page")
-    config = root / "config.json"
-    config.write_text(
-        json.dumps(
-            {
-                "name": "shapes_page",
-                "seed": 0,
-                "output_dir": str(root / "runs"),
-                "data": {"source": str(make_shapes(root / "photos", 10))},
-                "features": {"image": {"size": 16, "cache": False}},
-                "model": {"type": "cnn", "channels": [4, 8], "dense": 16},
-                "train": {"epochs": 2, "batch_size": 8},
-                "evaluate": {"permutation_repeats": 0, "bootstrap": 0},
-            }
-        )
+    photos = make_shapes(root / "photos", 10)
+    run, _ = run_shapes(
+        root, photos, "shapes_page", train={"epochs": 2, "batch_size": 8}, evaluate={"bootstrap": 0}
     )
-    run, _ = forgeml.run(load_config(config), console=Console(file=io.StringIO()))
     process, base = start_server(run.path / "bundle", log=root / "server.log")
     yield run.path / "bundle", base
     assert stop_server(process) == 0

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import io
-import json
 import os
 import sys
 from html.parser import HTMLParser
@@ -14,15 +13,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-from rich.console import Console
 
-import forgeml
-from forgeml.config import load_config
 from forgeml.evaluation import Evaluation
 from forgeml.evaluation.image_examples import PER_CLASS, WRONG
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "images"))
-from image_fixtures import make_shapes
+from image_fixtures import make_shapes, run_shapes
 
 CHROMIUM = Path("/usr/bin/chromium")
 SIZE = 16
@@ -33,22 +29,15 @@ LABELS = ["circle", "square", "triangle"]
 def card(tmp_path_factory: pytest.TempPathFactory) -> tuple[Evaluation, str]:
     """3 shapes x 20 PNGs, 1 epoch: a weak model, so the test split has wrong predictions to show."""
     root = tmp_path_factory.mktemp("card")
-    config = root / "config.json"
-    config.write_text(
-        json.dumps(
-            {
-                "name": "shapes_card",
-                "seed": 0,
-                "output_dir": str(root / "runs"),
-                "data": {"source": str(make_shapes(root / "photos", 20)), "split": {"test": 0.3}},
-                "features": {"image": {"size": SIZE, "cache": False}},
-                "model": {"type": "cnn", "channels": [4, 8], "dense": 16},
-                "train": {"epochs": 1, "batch_size": 16, "learning_rate": 0.005},
-                "evaluate": {"permutation_repeats": 0, "bootstrap": 0},
-            }
-        )
+    _, evaluation = run_shapes(
+        root,
+        make_shapes(root / "photos", 20),
+        "shapes_card",
+        size=SIZE,
+        split={"test": 0.3},
+        train={"epochs": 1, "batch_size": 16, "learning_rate": 0.005},
+        evaluate={"bootstrap": 0},
     )
-    _, evaluation = forgeml.run(load_config(config), console=Console(file=io.StringIO()))
     return evaluation, evaluation.report_path.read_text(encoding="utf-8")
 
 

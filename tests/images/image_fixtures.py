@@ -46,3 +46,43 @@ def bomb_png(width: int = 9000, height: int = 5000) -> bytes:
     idat = struct.pack(">I", len(data)) + b"IDAT" + data + struct.pack(">I", zlib.crc32(b"IDAT" + data))
     end = struct.pack(">I", 0) + b"IEND" + struct.pack(">I", zlib.crc32(b"IEND"))
     return b"\x89PNG\r\n\x1a\n" + header + idat + end
+
+
+def run_shapes(
+    root: Path,
+    photos: Path,
+    name: str,
+    *,
+    train: dict,
+    size: int = 16,
+    model: dict | None = None,
+    split: dict | None = None,
+    evaluate: dict | None = None,
+):
+    """``forgeml.run`` of a small CNN on a folder of shapes (its config written to ``root``):
+    (run, evaluation). Quiet; no permutation importance; the decoding cache off."""
+    import io
+    import json
+
+    from rich.console import Console
+
+    import forgeml
+    from forgeml.config import load_config
+
+    data: dict = {"source": str(photos)} | ({"split": split} if split else {})
+    config = root / "config.json"
+    config.write_text(
+        json.dumps(
+            {
+                "name": name,
+                "seed": 0,
+                "output_dir": str(root / "runs"),
+                "data": data,
+                "features": {"image": {"size": size, "cache": False}},
+                "model": {"type": "cnn", "channels": [4, 8], "dense": 16} | (model or {}),
+                "train": train,
+                "evaluate": {"permutation_repeats": 0} | (evaluate or {}),
+            }
+        )
+    )
+    return forgeml.run(load_config(config), console=Console(file=io.StringIO()))

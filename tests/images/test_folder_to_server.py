@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import io
-import json
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
-from image_fixtures import bomb_png, make_shapes, shape_image
-from rich.console import Console
+from image_fixtures import bomb_png, make_shapes, run_shapes, shape_image
 
 import forgeml
-from forgeml.config import ServeConfig, load_config
+from forgeml.config import ServeConfig
 from forgeml.data import load_source
 from forgeml.deploy.server.app import create_app
 
@@ -25,23 +23,14 @@ pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One run shared by the tests below: 3 shapes x 12 PNG/JPEG/WebP files, decoded to 16x16 RGB."""
     root = tmp_path_factory.mktemp("shapes")
-    make_shapes(root / "photos", 12, formats=("png", "jpg", "webp"))
-    config = root / "config.yaml"
-    config.write_text(
-        json.dumps(
-            {
-                "name": "shapes",
-                "seed": 0,
-                "output_dir": str(root / "runs"),
-                "data": {"source": str(root / "photos")},
-                "features": {"image": {"size": 16, "cache": False}},
-                "model": {"type": "cnn", "channels": [8, 16], "dense": 32},
-                "train": {"epochs": 6, "batch_size": 8, "learning_rate": 0.01},
-                "evaluate": {"permutation_repeats": 0},
-            }
-        )
+    photos = make_shapes(root / "photos", 12, formats=("png", "jpg", "webp"))
+    run, evaluation = run_shapes(
+        root,
+        photos,
+        "shapes",
+        model={"channels": [8, 16], "dense": 32},
+        train={"epochs": 6, "batch_size": 8, "learning_rate": 0.01},
     )
-    run, evaluation = forgeml.run(load_config(config), console=Console(file=io.StringIO()))
     assert evaluation.metrics.values["accuracy"] >= 0.9, evaluation.metrics.values
     forgeml.export(run.path)
     return run.path
