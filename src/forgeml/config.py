@@ -629,8 +629,8 @@ class ServeConfig(Section):
     codec: Annotated[
         Literal["auto", "process", "thread"],
         Field(
-            description="where large bodies are decoded and answers encoded: auto/process, a child process "
-            "(keeps that CPU work off the event loop's GIL; thread where fork is missing); thread: in the server"
+            description="where large bodies are decoded and answers encoded: process, a forked child (keeps that "
+            "CPU work off the event loop's GIL); thread, in the server; auto: process on Linux, else thread"
         ),
     ] = "auto"
     max_body_bytes: Annotated[Int, Field(ge=1024, le=1 << 30, description="larger bodies get 413 unread")] = (

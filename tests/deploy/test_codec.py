@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sys
 from pathlib import Path
 
 import psutil
@@ -20,6 +21,7 @@ from test_overload import (  # the in-process server and raw HTTP helpers
 
 from conftest import start_server
 from forgeml.bundle.predictor import Predictor
+from forgeml.deploy.server.codec import forks_safely
 from forgeml.deploy.server.predict_route import OFF_LOOP_BODY_BYTES
 
 ROWS = 600  # ~45 kB of JSON: past OFF_LOOP_BODY_BYTES, so decoded by the codec
@@ -95,3 +97,17 @@ def test_the_codec_process_does_not_outlive_a_killed_server(small_bundle: Path, 
         process.wait(timeout=30)
     gone, alive = psutil.wait_procs(children, timeout=10)
     assert not alive, [child.pid for child in alive]
+
+
+@pytest.mark.parametrize(
+    ("platform", "mode", "forks"),
+    [
+        ("linux", "auto", True),
+        ("darwin", "auto", False),  # fork exists there, but is unsafe after system frameworks ran
+        ("darwin", "process", True),  # asked for explicitly
+        ("linux", "thread", False),
+    ],
+)
+def test_auto_forks_the_codec_on_linux_only(monkeypatch, platform: str, mode: str, forks: bool) -> None:
+    monkeypatch.setattr(sys, "platform", platform)
+    assert forks_safely(mode) is forks

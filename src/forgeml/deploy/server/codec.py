@@ -8,14 +8,14 @@ showed the loop thread never idle, ~45% of its samples parked at socket ``send``
 ``epoll_ctl`` and ``urandom`` waiting for the GIL, the codec thread busy 76% of the time, and
 ``/health/live`` answered after 1.3 s (p50) and 1.9 s (p99).
 
-So by default (``serve.codec: auto``, where ``fork`` exists) the work runs in one child process,
+So by default (``serve.codec: auto``, on Linux) the work runs in one child process,
 forked when the server starts, after the model is loaded: the child inherits the decoder and the
 encoder as they are (nothing is pickled but each body and each result), and the server's GIL is
 left to the event loop. ``concurrent.futures.ProcessPoolExecutor`` carries the calls. The child
 ignores SIGINT (a Ctrl-C of the terminal reaches the whole process group; the server drains), dies
 with the server (``PR_SET_PDEATHSIG``: a ``kill -9`` of the server leaves no orphan), and a child
 that died anyway is replaced on the next call. ``serve.codec: thread`` keeps the work in a thread
-of the server process (and is what a platform without ``fork`` gets).
+of the server process (what ``auto`` gives on other systems).
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ import logging
 import multiprocessing
 import os
 import signal
+import sys
 from collections.abc import Callable
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -56,8 +57,13 @@ class CodecCrashed(Exception):
     """The codec process died during a call (killed, out of memory); the next call gets a new one."""
 
 
-def process_codec_available() -> bool:
-    return "fork" in multiprocessing.get_all_start_methods()
+def forks_safely(mode: str) -> bool:
+    """Whether ``serve.codec: mode`` runs in a forked process: ``process`` wherever fork exists;
+    ``auto`` on Linux only (macOS has fork, but forking a process whose threads have used system
+    frameworks can crash the child, which is why Python stopped forking there by default)."""
+    if mode == "thread" or "fork" not in multiprocessing.get_all_start_methods():
+        return False
+    return mode == "process" or sys.platform.startswith("linux")
 
 
 class Codec:
@@ -65,7 +71,7 @@ class Codec:
 
     def __init__(self, work: Work, mode: Literal["auto", "process", "thread"]) -> None:
         self.work = work
-        self.in_process = mode != "thread" and process_codec_available()
+        self.in_process = forks_safely(mode)
         self._executor: Executor | None = None
 
     def start(self) -> None:
