@@ -13,6 +13,7 @@ held as float32 (4 bytes a pixel) in memory, so a folder larger than RAM trains 
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -47,8 +48,6 @@ def pixel_tensor(pixels: np.ndarray) -> torch.Tensor:
     nothing writes to model inputs in place (batches are cut and converted into new tensors),
     so the warning is silenced here, for this array only.
     """
-    import warnings
-
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
         return torch.from_numpy(pixels)

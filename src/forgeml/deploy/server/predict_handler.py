@@ -8,6 +8,7 @@ try-it page). No route loads a model or fetches a URL.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import logging
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -83,11 +84,10 @@ class PredictHandler(KindHandler):
             max_queue=config.max_queue,
         )
         self.batcher.start()
-        predictor = self.predictor
         self.codec = Codec(
             {
                 "decode": self.endpoint.decode_now,
-                "encode": lambda outputs, request_id: encode_response(predictor, outputs, request_id),
+                "encode": functools.partial(encode_response, self.predictor),
                 "trim": trim_memory,
             },
             config.codec,
