@@ -83,6 +83,8 @@ def test_the_base_dependencies_leave_the_extras_out() -> None:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     base = {_name(requirement) for requirement in project["dependencies"]}
     assert base.isdisjoint(EXTRA_PACKAGES), base & set(EXTRA_PACKAGES)
+    # every server takes multipart image uploads: without it forgeml verify failed on a base install
+    assert {"fastapi", "uvicorn", "python-multipart"} <= base
     extras = project["optional-dependencies"]
     assert "transformers" in map(_name, extras["text"]) and "transformers" in map(_name, extras["llm"])
     assert "captum" in map(_name, extras["explain"]) and "tensorboard" in map(_name, extras["track"])
