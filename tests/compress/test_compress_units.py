@@ -103,12 +103,11 @@ def test_unstructured_pruning_zeroes_the_share_and_is_permanent(scope: str) -> N
 
 
 def test_a_width_factor_scales_every_width() -> None:
-    spec = InputSpec(numeric_dim=20, continuous_dim=20, train_rows=5000)
-    assert student_by_width(MLPConfig(hidden=[32, 9]), 0.5, spec).hidden == [16, 4]
-    # hidden: auto is resolved for the teacher's inputs first, then scaled
-    teacher = resolved_hidden(MLPConfig(hidden="auto"), spec)
-    assert student_by_width(MLPConfig(hidden="auto"), 0.5, spec).hidden == [round(w / 2) for w in teacher]
-    student = student_by_width(CNNConfig(channels=[32, 64], dense=64), 0.25, spec)
+    assert student_by_width(MLPConfig(hidden=[32, 9]), 0.5).hidden == [16, 4]
+    # hidden: auto is resolved first, then scaled
+    teacher = resolved_hidden(MLPConfig(hidden="auto"))
+    assert student_by_width(MLPConfig(hidden="auto"), 0.5).hidden == [round(w / 2) for w in teacher]
+    student = student_by_width(CNNConfig(channels=[32, 64], dense=64), 0.25)
     assert (student.channels, student.dense) == ([8, 16], 16)
 
 

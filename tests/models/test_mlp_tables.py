@@ -15,20 +15,14 @@ from forgeml.data import RawData
 from forgeml.deploy import Predictor, read_bundle
 from forgeml.features import InputSpec
 from forgeml.models import build_model, predict_outputs
-from forgeml.models.mlp import auto_hidden
+from forgeml.models.mlp import AUTO_WIDTH
 
 
-def test_auto_widths_follow_inputs_and_rows() -> None:
-    assert auto_hidden(InputSpec(numeric_dim=5, train_rows=5000)) == [64, 64]
-    assert auto_hidden(InputSpec(numeric_dim=30, train_rows=5000)) == [128, 128]
-    assert auto_hidden(InputSpec(numeric_dim=300, train_rows=5000)) == [256, 256]
-    assert auto_hidden(InputSpec(numeric_dim=30, train_rows=500)) == [64, 64]  # few rows: half
-    model = build_model(MLPConfig(), InputSpec(numeric_dim=30, train_rows=5000), 2)
-    assert [layer.out_features for layer in model.layers if isinstance(layer, torch.nn.Linear)] == [
-        128,
-        128,
-        2,
-    ]
+def test_auto_width_is_two_layers_of_256_for_any_input() -> None:
+    for spec in (InputSpec(numeric_dim=5, train_rows=500), InputSpec(numeric_dim=300, train_rows=50_000)):
+        model = build_model(MLPConfig(), spec, 2)
+        linear = [layer.out_features for layer in model.layers if isinstance(layer, torch.nn.Linear)]
+        assert linear == [AUTO_WIDTH, AUTO_WIDTH, 2] == [256, 256, 2]
 
 
 def test_periodic_embedding_expands_only_the_real_numbers() -> None:
@@ -70,7 +64,7 @@ def test_a_table_mlp_trains_with_the_table_defaults_images_keep_the_engines() ->
         wanted["epochs"], wanted["batch_size"], wanted["learning_rate"],
     )  # fmt: skip
     assert table.schedule is not None and table.schedule.type == "cosine"
-    assert table.early_stopping is not None and table.early_stopping.patience == 30
+    assert table.early_stopping is not None and table.early_stopping.patience == 200
     images = config_from_dict({"data": {"source": "sklearn:digits"}, "model": {"type": "mlp"}}).train
     assert (images.epochs, images.batch_size, images.schedule) == (20, 32, None)
     mine = config_from_dict(
@@ -85,6 +79,9 @@ def test_a_table_mlp_trains_with_the_table_defaults_images_keep_the_engines() ->
     auto = config_from_dict({"data": {"source": "t.csv", "target": "y"}, "train": {"epochs": 3}}).train
     network = CANDIDATES["mlp"].train(auto)
     assert (network.epochs, network.batch_size, network.early_stopping.patience) == (3, 128, 30)
+    assert network.early_stopping.monitor == "loss"  # ensemble selection weighs log loss (AUTO_NETWORK_STOPPING)
+    mine = CANDIDATES["mlp"].train(TrainConfig(early_stopping={"patience": 7, "monitor": "error"})).early_stopping
+    assert (mine.patience, mine.monitor) == (7, "error")
     assert CANDIDATES["mlp"].train(TrainConfig(batch_size=16)).batch_size == 16
 
 

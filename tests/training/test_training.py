@@ -4,16 +4,19 @@ import pytest
 import torch
 from rich.console import Console
 
-from forgeml.config import DataConfig, FeaturesConfig, MLPConfig, TrainConfig
+from forgeml.config import DataConfig, EarlyStoppingConfig, FeaturesConfig, MLPConfig, TrainConfig
 from forgeml.data import TaskInfo, load_data
 from forgeml.errors import ConfigError
 from forgeml.features import fit_features
 from forgeml.training import Callback, EarlyStopping, EpochResult, TrainState, train_model
 from forgeml.training.losses import resolve_loss_name
+from forgeml.training.stage import resolve_monitor
 
 
-def _train(config: TrainConfig, seed: int = 0, callbacks: list[Callback] | None = None):
-    splits = load_data(DataConfig(source="sklearn:iris"), seed=0)
+def _train(
+    config: TrainConfig, seed: int = 0, callbacks: list[Callback] | None = None, source: str = "sklearn:iris"
+):
+    splits = load_data(DataConfig(source=source), seed=0)
     pipeline = fit_features(splits.train, FeaturesConfig(), splits.task)
     console = Console(file=io.StringIO(), width=200)
     result = train_model(
@@ -50,24 +53,61 @@ def test_same_seed_gives_identical_weights_and_another_seed_does_not() -> None:
     )
 
 
+class _Snapshot(Callback):
+    """Keeps the weights after each epoch so a test can check what was restored."""
+
+    def __init__(self) -> None:
+        self.weights: dict[int, dict[str, torch.Tensor]] = {}
+
+    def on_epoch_end(self, state: TrainState, result: EpochResult) -> None:
+        self.weights[result.epoch] = {k: v.clone() for k, v in state.model.state_dict().items()}
+
+
 def test_early_stopping_stops_and_restores_the_best_weights() -> None:
-    class Snapshot(Callback):
-        """Keeps the weights after each epoch so the test can check what was restored."""
-
-        def __init__(self) -> None:
-            self.weights: dict[int, dict[str, torch.Tensor]] = {}
-
-        def on_epoch_end(self, state: TrainState, result: EpochResult) -> None:
-            self.weights[result.epoch] = {k: v.clone() for k, v in state.model.state_dict().items()}
-
-    snapshot = Snapshot()
+    snapshot = _Snapshot()
     # A huge learning rate makes validation loss bounce, so patience runs out well before 200 epochs.
-    result, _ = _train(TrainConfig(epochs=200, learning_rate=0.5, optimizer="sgd"), callbacks=[snapshot])
+    stopping = EarlyStoppingConfig(patience=5, monitor="loss")
+    config = TrainConfig(epochs=200, learning_rate=0.5, optimizer="sgd", early_stopping=stopping)
+    result, _ = _train(config, callbacks=[snapshot])
     assert len(result.history) < 200
     best = min(result.history, key=lambda r: r.val_loss)
     assert result.best_epoch == best.epoch
     final = result.model.state_dict()
     assert all(torch.equal(final[k], snapshot.weights[best.epoch][k]) for k in final)
+    assert all(r.val_error is None for r in result.history)  # not computed when not monitored
+
+
+def test_a_classifier_keeps_the_last_epoch_of_least_validation_error_by_default() -> None:
+    snapshot = _Snapshot()
+    # breast cancer at a high rate: the validation loss turns up while the error still ties its best
+    config = TrainConfig(epochs=40, learning_rate=0.02, early_stopping=EarlyStoppingConfig(patience=40))
+    result, output = _train(config, callbacks=[snapshot], source="sklearn:breast_cancer")
+    errors = [r.val_error for r in result.history]
+    assert all(error is not None for error in errors) and ", Val Error: " in output
+    least = min(errors)
+    kept = max(r.epoch for r in result.history if r.val_error == least)  # ties go to the later epoch
+    assert result.best_epoch == kept
+    assert kept != min(result.history, key=lambda r: r.val_loss).epoch  # the loss would have kept another
+    final = result.model.state_dict()
+    assert all(torch.equal(final[k], snapshot.weights[kept][k]) for k in final)
+
+
+def test_error_ties_move_the_kept_epoch_without_resetting_patience() -> None:
+    stopper = EarlyStopping(patience=2, monitor="error")
+    state = TrainState(model=torch.nn.Linear(1, 1), epochs=10, steps_per_epoch=1)
+    for epoch, error in enumerate([0.5, 0.3, 0.3, 0.3], start=1):
+        stopper.on_epoch_end(state, EpochResult(epoch, 1.0, 1.0, 0.0, val_error=error))
+    assert state.should_stop and state.best_epoch == 4
+    assert "validation error has not improved on 0.3" in (state.stop_reason or "")
+
+
+def test_monitor_error_on_a_regression_target_is_refused_naming_the_key() -> None:
+    stopping = EarlyStoppingConfig(monitor="error")
+    with pytest.raises(ConfigError, match="train.early_stopping.monitor") as caught:
+        resolve_monitor(TrainConfig(early_stopping=stopping), "regression")
+    assert caught.value.key == "train.early_stopping.monitor"
+    assert resolve_monitor(TrainConfig(), "regression").early_stopping.monitor == "loss"
+    assert resolve_monitor(TrainConfig(), "multiclass").early_stopping.monitor == "error"
 
 
 def test_early_stopping_counts_patience() -> None:

@@ -31,13 +31,13 @@ from torch import nn
 from forgeml.config import CNNConfig, MLPConfig, ModelConfig, TrainConfig
 from forgeml.data import Splits
 from forgeml.errors import ConfigError
-from forgeml.features import FeaturePipeline, InputSpec
+from forgeml.features import FeaturePipeline
 from forgeml.models import build_model, predict_outputs
 from forgeml.models.mlp import resolved_hidden
-from forgeml.training.callbacks import Callback, EarlyStopping, ProgressReporter
+from forgeml.training.callbacks import Callback, ProgressReporter
 from forgeml.training.loop import Session, TensorData, TrainResult, fit, seed_everything, set_threads
 from forgeml.training.losses import LossFunction, class_weights_for, make_loss
-from forgeml.training.stage import tensor_data
+from forgeml.training.stage import early_stopping, tensor_data
 
 MODEL_CONFIG: TypeAdapter[Any] = TypeAdapter(ModelConfig)
 
@@ -71,14 +71,14 @@ def student_from_file(path: str | Path) -> ModelConfig:
         ) from None
 
 
-def student_by_width(teacher: ModelConfig, factor: float, spec: InputSpec) -> ModelConfig:
+def student_by_width(teacher: ModelConfig, factor: float) -> ModelConfig:
     """The teacher's architecture with every width multiplied by ``factor`` (at least 1 unit each)."""
 
     def scaled(width: int) -> int:
         return max(1, round(width * factor))
 
-    if isinstance(teacher, MLPConfig):  # hidden: auto is resolved for the teacher's inputs first
-        return teacher.model_copy(update={"hidden": [scaled(width) for width in resolved_hidden(teacher, spec)]})
+    if isinstance(teacher, MLPConfig):  # hidden: auto is resolved first
+        return teacher.model_copy(update={"hidden": [scaled(width) for width in resolved_hidden(teacher)]})
     if isinstance(teacher, CNNConfig):
         return teacher.model_copy(
             update={"channels": [scaled(width) for width in teacher.channels], "dense": scaled(teacher.dense)}
@@ -157,6 +157,10 @@ def distill(
     ``work_dir`` receives the loop's checkpoints (``checkpoints/``), as a training run's folder does.
     """
     set_threads(config.threads)
+    if config.early_stopping is not None:  # the packed target is [teacher outputs, label]: the loss is what it scores
+        config = config.model_copy(
+            update={"early_stopping": config.early_stopping.model_copy(update={"monitor": "loss"})}
+        )
     train = tensor_data(pipeline, splits.train)
     validation = tensor_data(pipeline, splits.validation) if len(splits.validation) else None
     hard = run_loss(config, pipeline, train.target)
@@ -187,9 +191,7 @@ def loop_callbacks(config: TrainConfig, has_validation: bool, console: Console |
     """The callbacks ``train_model`` ships: progress lines, and early stopping when there is validation."""
     shipped: list[Callback] = [ProgressReporter(console or Console(file=io.StringIO()))]
     if config.early_stopping is not None and has_validation:
-        shipped.append(
-            EarlyStopping(patience=config.early_stopping.patience, min_delta=config.early_stopping.min_delta)
-        )
+        shipped.append(early_stopping(config.early_stopping))
     return shipped
 
 

@@ -240,7 +240,7 @@ def _student_config(
     """The student's config (from the file, or the teacher's widths scaled), checked against the data."""
     base = base or _model_config(teacher)
     if options.distill_width is not None:
-        student = distillation.student_by_width(base, options.distill_width, teacher.pipeline.input_spec)
+        student = distillation.student_by_width(base, options.distill_width)
         origin = f"--distill-width {options.distill_width:g}"
     else:
         assert isinstance(options.distill, Path)

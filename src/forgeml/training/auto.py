@@ -87,9 +87,17 @@ def _network_settings(config: TrainConfig) -> TrainConfig:
     if "schedule" in update:
         update["schedule"] = ScheduleConfig(**TABLE_MLP_DEFAULTS["train"]["schedule"])
     stopping = config.early_stopping
-    if stopping is not None and "patience" not in stopping.model_fields_set:
-        update["early_stopping"] = stopping.model_copy(update=TABLE_MLP_DEFAULTS["train.early_stopping"])
+    if stopping is not None:
+        unset_stopping = AUTO_NETWORK_STOPPING.keys() - stopping.model_fields_set
+        update["early_stopping"] = stopping.model_copy(update={key: AUTO_NETWORK_STOPPING[key] for key in unset_stopping})
     return config.model_copy(update=update)
+
+
+# auto's networks stop after 30 epochs without a lower validation loss, unlike a plain table mlp (which
+# runs its whole schedule and keeps the epoch of least error, config.TABLE_MLP_DEFAULTS): the budget is
+# shared by the candidates, and ensemble selection weighs members by their validation log loss, so each
+# network keeps its epoch of least loss. These are the settings auto's candidates were measured with.
+AUTO_NETWORK_STOPPING = {"patience": 30, "monitor": "loss"}
 
 
 # gbm: the gbm defaults (chosen on the tuning tables, config.GBM_DEFAULTS). gbm_large: AutoGluon's

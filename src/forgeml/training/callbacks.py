@@ -29,6 +29,11 @@ class EpochResult:
     train_loss: float
     val_loss: float | None
     seconds: float
+    val_error: float | None = None  # share of validation rows misclassified (classifiers monitoring error)
+
+    def monitored(self, monitor: str) -> float | None:
+        """The validation figure ``monitor`` ("loss" or "error") names, None without validation rows."""
+        return self.val_error if monitor == "error" else self.val_loss
 
 
 @dataclass
@@ -112,8 +117,9 @@ class ProgressReporter(Callback):
 
     def on_epoch_end(self, state: TrainState, result: EpochResult) -> None:
         val = "n/a" if result.val_loss is None else f"{result.val_loss:.4f}"
+        error = "" if result.val_error is None else f", Val Error: {result.val_error:.4f}"
         self.console.print(
-            f"Epoch {result.epoch}/{state.epochs}, Loss: {result.train_loss:.4f}, Val Loss: {val}"
+            f"Epoch {result.epoch}/{state.epochs}, Loss: {result.train_loss:.4f}, Val Loss: {val}{error}"
         )
         if self._progress is not None:
             self._progress.reset(self._task, total=state.steps_per_epoch, epoch=result.epoch + 1)
@@ -126,29 +132,39 @@ class ProgressReporter(Callback):
 
 
 class EarlyStopping(Callback):
-    """Stops when the validation loss has not improved by ``min_delta`` for ``patience`` epochs,
-    then puts back the weights of the best epoch (Keras' ``restore_best_weights=True``)."""
+    """Stops when the monitored validation figure has not improved by ``min_delta`` for ``patience``
+    epochs, then puts back the weights of the best epoch (Keras' ``restore_best_weights=True``).
 
-    def __init__(self, *, patience: int, min_delta: float = 0.0) -> None:
+    ``monitor`` is "loss" (the validation loss) or "error" (the share of validation rows misclassified).
+    Error moves in steps of one row, so an epoch that ties the best error becomes the kept one (the
+    later epoch has fitted the training rows further; RealMLP keeps the last best epoch alike) without
+    resetting the patience.
+    """
+
+    def __init__(self, *, patience: int, min_delta: float = 0.0, monitor: str = "loss") -> None:
         self.patience = patience
         self.min_delta = min_delta
-        self.best_loss = math.inf
+        self.monitor = monitor
+        self.best_loss = math.inf  # the best monitored figure (named for checkpoints written before monitor)
         self.waited = 0
         self._best_weights: dict[str, torch.Tensor] | None = None
 
     def on_epoch_end(self, state: TrainState, result: EpochResult) -> None:
-        if result.val_loss is None:
+        figure = result.monitored(self.monitor)
+        if figure is None:
             return
-        if result.val_loss < self.best_loss - self.min_delta:
-            self.best_loss, self.waited = result.val_loss, 0
+        improved = figure < self.best_loss - self.min_delta
+        if improved or (self.monitor == "error" and figure <= self.best_loss):
             self._best_weights = copy.deepcopy(state.model.state_dict())
             state.best_epoch = result.epoch
+        if improved:
+            self.best_loss, self.waited = figure, 0
         else:
             self.waited += 1
             if self.waited >= self.patience:
                 state.stop_reason = (
-                    f"early stopping at epoch {result.epoch} of {state.epochs}: the validation loss has not "
-                    f"improved on {self.best_loss:.4g} (epoch {state.best_epoch}) by more than "
+                    f"early stopping at epoch {result.epoch} of {state.epochs}: the validation {self.monitor} "
+                    f"has not improved on {self.best_loss:.4g} by more than "
                     f"train.early_stopping.min_delta={self.min_delta:g} for patience={self.patience} epochs; "
                     f"the weights of epoch {state.best_epoch} are kept"
                 )

@@ -280,7 +280,11 @@ def _run_epoch(
             written = save()
             if interrupted:
                 raise TrainingInterrupted(stop.signum or 15, written)
-    _end_epoch(train, validation, loss_function, state, progress, stepper, callbacks, epoch_started, save)
+    monitor = config.early_stopping.monitor if config.early_stopping is not None else "loss"
+    _end_epoch(
+        train, validation, loss_function, state, progress, stepper, callbacks, epoch_started, save,
+        monitor="error" if monitor == "error" else "loss",  # auto not resolved (stage.resolve_monitor): loss
+    )  # fmt: skip
     if stepper.ranks.any(stop.signum is not None):
         raise TrainingInterrupted(stop.signum or 15, progress.last_checkpoint)
 
@@ -295,18 +299,23 @@ def _end_epoch(
     callbacks: list[Callback],
     epoch_started: float,
     save,
+    *,
+    monitor: str,
 ) -> None:
     stepper.assert_finite()
     train_loss = stepper.ranks.sum(progress.loss_sum) / len(train)
-    val_loss = evaluate_loss(state.model, validation, loss_function) if validation is not None else None
+    val_loss, val_error = None, None
+    if validation is not None:
+        val_loss, val_error = evaluate(state.model, validation, loss_function, error=monitor == "error")
     result = EpochResult(
-        progress.epoch, train_loss, val_loss, progress.seconds + time.perf_counter() - epoch_started
+        progress.epoch, train_loss, val_loss, progress.seconds + time.perf_counter() - epoch_started, val_error
     )
     state.history.append(result)
     for callback in callbacks:
         callback.on_epoch_end(state, result)
     stepper.end_of_epoch(val_loss if val_loss is not None else train_loss)
-    metric = val_loss if val_loss is not None else train_loss
+    metric = result.monitored(monitor) if validation is not None else train_loss
+    assert metric is not None
     best = metric < progress.best_metric
     progress.best_metric = min(progress.best_metric, metric)
     progress.next_epoch(finished=state.should_stop)
@@ -318,11 +327,25 @@ def evaluate_loss(
     model: nn.Module, data: TensorData, loss_function: LossFunction, *, batch_size: int = 1024
 ) -> float:
     """Mean loss over ``data`` in eval mode (dropout off), in large batches."""
+    return evaluate(model, data, loss_function, batch_size=batch_size)[0]
+
+
+@torch.inference_mode()
+def evaluate(
+    model: nn.Module, data: TensorData, loss_function: LossFunction, *, error: bool = False, batch_size: int = 1024
+) -> tuple[float, float | None]:
+    """Mean loss over ``data`` in eval mode (dropout off), in large batches, and with ``error`` the share
+    of rows misclassified (one output: logit above 0 is the positive class; several: the largest)."""
     model.eval()
     total = torch.zeros((), device=data.target.device)
+    wrong = torch.zeros((), device=data.target.device)
     step = batch_rows(data.inputs, batch_size)  # fewer rows when rows are large (images)
     for start in range(0, len(data), step):
         inputs = tuple(scale_pixels(tensor[start : start + step]) for tensor in data.inputs)
         target = data.target[start : start + step]
-        total += loss_function(model(*inputs).float(), target) * len(target)
-    return float(total) / len(data)
+        outputs = model(*inputs).float()
+        total += loss_function(outputs, target) * len(target)
+        if error:
+            predicted = outputs.argmax(1) if outputs.shape[1] > 1 else (outputs[:, 0] > 0).to(target.dtype)
+            wrong += (predicted != target.reshape(-1)).sum()
+    return float(total) / len(data), (float(wrong) / len(data) if error else None)
