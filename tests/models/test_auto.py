@@ -108,14 +108,20 @@ def test_auto_trains_every_candidate_and_weighs_them(trained: tuple[str, forgeml
     singles = [row["validation_loss"] for name, row in board.items() if name != "ensemble"]
     assert board["ensemble"]["validation_loss"] <= min(singles) + 1e-9
     assert all(row["fit_seconds"] > 0 and row["predict_seconds"] >= 0 for row in board.values())
-    if task == "binary":  # bagged: each booster candidate is 2 members, grown on different rows
-        for name in ("gbm", "gbm_large"):
+    if task == "binary":  # a small table bags every candidate: 2 members each, grown on different rows
+        for name in AUTO_CANDIDATES:
             folds = {
                 member: module for member, module, _ in ensemble.candidates() if member.startswith(name + "-")
             }
             assert sorted(folds) == [f"{name}-fold1", f"{name}-fold2"]
-            assert len({module.to_text() for module in folds.values()}) == 2
-            assert board[name]["note"].startswith("2-fold bag")
+            first, second = folds.values()
+            if isinstance(first, GradientBoostedTrees):
+                assert first.to_text() != second.to_text()
+            else:
+                assert not torch.equal(next(first.parameters()), next(second.parameters()))
+            # selection weighed every training and validation row's out-of-fold prediction
+            rows = len(run.splits.train) + len(run.splits.validation)
+            assert board[name]["note"] == f"2-fold bag, out-of-fold loss of all {rows} rows"
         return  # the bag's validation loss is out of fold: the trained ensemble has seen those rows
     # the ensemble's own validation loss, recomputed from its outputs, is the leaderboard's
     data = tensor_data(run.pipeline, run.splits.validation)
@@ -314,7 +320,7 @@ def test_the_network_candidates_are_the_measured_mlp_and_a_linear_model() -> Non
 
 def test_bagging_is_on_by_default_and_off_for_a_large_table() -> None:
     from forgeml.data import RawData
-    from forgeml.training.auto import BAG_MAX_ROWS, bag_folds
+    from forgeml.training.auto import BAG_MAX_ROWS, NETWORK_BAG_MAX_ROWS, bag_folds, bags_everything
 
     model = config_from_dict({"data": {"source": "t.csv", "target": "y"}}).model
     assert model.type == "auto" and model.bag_folds == 5
@@ -324,6 +330,10 @@ def test_bagging_is_on_by_default_and_off_for_a_large_table() -> None:
 
     assert bag_folds(model, rows(BAG_MAX_ROWS - 100), rows(100)) == 5
     assert bag_folds(model, rows(BAG_MAX_ROWS), rows(1)) == 0
+    # the networks are bagged too (and selection reads every row) only on the smallest tables
+    assert bags_everything(5, rows(NETWORK_BAG_MAX_ROWS - 100), rows(100))
+    assert not bags_everything(5, rows(NETWORK_BAG_MAX_ROWS), rows(1))
+    assert not bags_everything(0, rows(100), rows(100))
 
 
 def test_network_candidates_print_one_line_each_not_every_epoch(
@@ -334,7 +344,7 @@ def test_network_candidates_print_one_line_each_not_every_epoch(
     from forgeml.cli import main
 
     config = tmp_path / "auto.yaml"
-    config.write_text(yaml.safe_dump(auto_config(tmp_path, "binary")))
+    config.write_text(yaml.safe_dump(auto_config(tmp_path, "multiclass")))  # not bagged: one network each
     assert main(["train", str(config)]) == 0
     printed = capsys.readouterr().out
     assert "Epoch " not in printed  # a table MLP's 200 epochs are in history.csv, not the terminal

@@ -89,7 +89,9 @@ def _network_settings(config: TrainConfig) -> TrainConfig:
     stopping = config.early_stopping
     if stopping is not None:
         unset_stopping = AUTO_NETWORK_STOPPING.keys() - stopping.model_fields_set
-        update["early_stopping"] = stopping.model_copy(update={key: AUTO_NETWORK_STOPPING[key] for key in unset_stopping})
+        update["early_stopping"] = stopping.model_copy(
+            update={key: AUTO_NETWORK_STOPPING[key] for key in unset_stopping}
+        )
     return config.model_copy(update=update)
 
 
@@ -142,6 +144,12 @@ FIXED_SECONDS = 0.5  # per candidate: setting up, predicting the validation rows
 # 0.2959: better on 6 of 7 (most on the smallest), for 5x a booster's seconds. Above 20,000 rows
 # the gain was nil and the seconds are what the budget needs for the networks.
 BAG_MAX_ROWS = 20_000
+# Tables with at most this many training + validation rows bag the networks too, and then ensemble
+# selection weighs every candidate by its out-of-fold predictions of ALL those rows, not only the
+# validation rows (AutoGluon's bagged mode): 5x the rows to choose weights on where the validation rows are
+# fewest. A table MLP fits in seconds there (under 2 s on the tuning tables of under 5,000 rows, one thread),
+# so five of them fit the budget; above, they would take the boosters' and gbm_large's share.
+NETWORK_BAG_MAX_ROWS = 5_000
 
 
 @dataclass(frozen=True)
@@ -172,11 +180,10 @@ class LeaderboardRow:
 
 def estimate_seconds(name: str, rows: int, columns: int, bag: int = 0, validation: int = 0) -> float:
     """The least time candidate ``name`` needs on ``rows`` x ``columns`` (a network: MIN_EPOCHS epochs;
-    a booster bagged ``bag`` ways: ``bag`` boosters on ``(bag - 1) / bag`` of the rows and ``validation``)."""
-    if CANDIDATES[name].trees:
-        boosters, rows = (bag, (rows + validation) * (bag - 1) // bag) if bag > 1 else (1, rows)
-        return FIXED_SECONDS * boosters + SECONDS_PER_CELL[name] * rows * max(columns, 1) * boosters
-    return FIXED_SECONDS + SECONDS_PER_CELL[name] * rows * max(columns, 1) * MIN_EPOCHS
+    bagged ``bag`` ways: ``bag`` fits on ``(bag - 1) / bag`` of the rows and ``validation``)."""
+    fits, rows = (bag, (rows + validation) * (bag - 1) // bag) if bag > 1 else (1, rows)
+    passes = 1 if CANDIDATES[name].trees else MIN_EPOCHS
+    return fits * (FIXED_SECONDS + SECONDS_PER_CELL[name] * rows * max(columns, 1) * passes)
 
 
 def bag_folds(model_config: AutoConfig, train: RawData, validation: RawData) -> int:
@@ -185,11 +192,30 @@ def bag_folds(model_config: AutoConfig, train: RawData, validation: RawData) -> 
     return model_config.bag_folds if model_config.bag_folds > 1 and small else 0
 
 
+def bags_everything(bag: int, train: RawData, validation: RawData) -> bool:
+    """Whether the networks are bagged too (and selection reads every row's out-of-fold prediction)."""
+    return bag > 1 and len(train) + len(validation) <= NETWORK_BAG_MAX_ROWS
+
+
+def candidate_bag(name: str, bag: int, everything: bool) -> int:
+    """How many ways candidate ``name`` is bagged: boosters ``bag``, networks only when ``everything`` is."""
+    return bag if CANDIDATES[name].trees or everything else 0
+
+
 def check_budget(
-    model_config: AutoConfig, budget: float, rows: int, columns: int, bag: int = 0, validation: int = 0
+    model_config: AutoConfig,
+    budget: float,
+    rows: int,
+    columns: int,
+    bag: int = 0,
+    validation: int = 0,
+    everything: bool = False,
 ) -> None:
     """Refuse, before any training, a ``train.time_budget`` that no candidate fits in."""
-    needs = {name: estimate_seconds(name, rows, columns, bag, validation) for name in model_config.candidates}
+    needs = {
+        name: estimate_seconds(name, rows, columns, candidate_bag(name, bag, everything), validation)
+        for name in model_config.candidates
+    }
     cheapest = min(needs, key=needs.__getitem__)
     if budget < needs[cheapest]:
         raise ConfigError(
@@ -222,16 +248,18 @@ def train_auto(
         )
     columns = len(pipeline.numeric_.columns) + len(pipeline.categorical_.columns)
     bag = bag_folds(model_config, train, validation)
-    check_budget(model_config, config.time_budget, len(train), columns, bag, len(validation))
-    inputs = tensor_data(pipeline, validation)
-    truth = inputs.target.numpy()
+    everything = bags_everything(bag, train, validation)
+    check_budget(model_config, config.time_budget, len(train), columns, bag, len(validation), everything)
     fitter = _Fitter(pipeline, train, validation, config, seed=seed, deadline=deadline, console=console)
-    members: dict[str, list[nn.Module]] = {}  # one module, or a bag's boosters
+    # the rows ensemble selection weighs: every row's out-of-fold prediction when everything is bagged
+    inputs = tensor_data(pipeline, fitter.bag_rows() if everything else validation)
+    truth = inputs.target.numpy()
+    members: dict[str, list[nn.Module]] = {}  # one module, or a bag's modules
     predictions: dict[str, np.ndarray] = {}
     rows: dict[str, LeaderboardRow] = {}
     histories: dict[str, tuple[EpochResult, ...]] = {}
     for name in model_config.candidates:
-        bagged = bag if CANDIDATES[name].trees else 0
+        bagged = candidate_bag(name, bag, everything)
         left = deadline - time.perf_counter()
         needs = estimate_seconds(name, len(train), columns, bagged, len(validation))
         if needs > left and members:  # the first candidate always trains (the budget check let it)
@@ -240,9 +268,10 @@ def train_auto(
             continue
         fit_started = time.perf_counter()
         if bagged:
-            members[name], histories[name], predictions[name] = fitter.fit_bagged(name, bagged, inputs.inputs)
+            members[name], histories[name], out_of_fold = fitter.fit_bagged(name, bagged)
+            predictions[name] = out_of_fold if everything else out_of_fold[len(train) :]
             fit_seconds = time.perf_counter() - fit_started
-            predict_seconds = 0.0  # each booster predicted its own fold's rows while fitting
+            predict_seconds = 0.0  # each member predicted its own fold's rows while fitting
         else:
             module, histories[name] = fitter.fit(name)
             members[name] = [module]
@@ -253,7 +282,7 @@ def train_auto(
         loss = validation_loss(predictions[name], truth, regression=pipeline.task.kind == "regression")
         rows[name] = LeaderboardRow(
             name, CANDIDATES[name].model.type, _in_target_units(pipeline, loss), fit_seconds, predict_seconds,
-            0.0, f"{bagged}-fold bag, out-of-fold validation loss" if bagged else "", rounds=len(histories[name]),
+            0.0, _bag_note(bagged, everything, len(truth)), rounds=len(histories[name]),
         )  # fmt: skip
     ensemble, leaderboard, weights = _ensemble(pipeline, model_config, members, predictions, truth, rows)
     heaviest = max(weights, key=weights.__getitem__)
@@ -277,83 +306,96 @@ class _Fitter:
 
     def fit(self, name: str) -> tuple[nn.Module, tuple[EpochResult, ...]]:
         """The trained candidate as an ensemble member (taking the run's model inputs), and its history."""
+        module, history = self._fit_on(name, self.train, self.validation, console=self.console)
+        if self.console is not None and history and not CANDIDATES[name].trees:
+            losses = [(r.val_loss if r.val_loss is not None else r.train_loss, r.epoch) for r in history]
+            best, epoch = min(losses)
+            self.console.print(
+                f"{name}: {len(history)} epochs, best validation loss {best:.4f} at epoch {epoch}"
+            )
+        return module, history
+
+    def _fit_on(
+        self, name: str, train: RawData, stop_on: RawData, *, console: Console | None
+    ) -> tuple[nn.Module, tuple[EpochResult, ...]]:
+        """Candidate ``name`` grown on ``train`` and stopped early on ``stop_on``, as an ensemble member."""
         from forgeml.training.stage import train_model
 
         candidate = CANDIDATES[name]
         settings = candidate.train(self.config)
         if candidate.trees:
             result = train_model(
-                self.pipeline, self.train, self.validation, candidate.model, settings,
-                seed=self.seed, callbacks=[Deadline(self.deadline)], console=self.console,
+                self.pipeline, train, stop_on, candidate.model, settings,
+                seed=self.seed, callbacks=[Deadline(self.deadline)], console=console,
             )  # fmt: skip
             return result.model, result.history
         self.network_pipeline = self.network_pipeline or _network_pipeline(self.pipeline, self.train)
         # per-epoch lines stay in the candidate's history, not the terminal: with a table MLP's up to
         # 200 epochs beside the linear model's, a newcomer's heart_failure run printed 251 epoch lines
         result = train_model(
-            self.network_pipeline, self.train, self.validation, candidate.model, settings, seed=self.seed,
+            self.network_pipeline, train, stop_on, candidate.model, settings, seed=self.seed,
             callbacks=[Deadline(self.deadline)], console=Console(quiet=True),
         )  # fmt: skip
-        if self.console is not None and result.history:
-            losses = [
-                (r.val_loss if r.val_loss is not None else r.train_loss, r.epoch) for r in result.history
-            ]
-            best, epoch = min(losses)
-            self.console.print(
-                f"{name}: {len(result.history)} epochs, best validation loss {best:.4f} at epoch {epoch}"
-            )
         names = self.pipeline.input_spec.names
         return NetworkMember(
             result.model, self.network_pipeline, names, candidate.model
         ).eval(), result.history
 
-    def fit_bagged(
-        self, name: str, folds: int, validation_inputs: tuple[torch.Tensor, ...]
-    ) -> tuple[list[nn.Module], tuple[EpochResult, ...], np.ndarray]:
-        """``folds`` boosters over the training and validation rows, each stopped early on its own fold.
-
-        Returns the boosters, the first one's history, and the out-of-fold predictions of the
-        validation rows (each from the booster whose fold held the row)."""
-        from sklearn.model_selection import KFold, StratifiedKFold
-
-        from forgeml.training.stage import train_model
-
-        candidate = CANDIDATES[name]
-        settings = candidate.train(self.config)
-        rows = RawData(
+    def bag_rows(self) -> RawData:
+        """The training rows, then the validation rows: what a bag splits into folds."""
+        return RawData(
             table=pd.concat([self.train.table, self.validation.table], ignore_index=True),
             images=None,
             target=pd.concat([self.train.target, self.validation.target], ignore_index=True),
             source=self.train.source,
         )
-        target = self.pipeline.encode_target(rows).numpy()
+
+    def fit_bagged(
+        self, name: str, folds: int
+    ) -> tuple[list[nn.Module], tuple[EpochResult, ...], np.ndarray]:
+        """``folds`` members over the training and validation rows, each stopped early on its own fold.
+
+        Returns the members, the first one's history, and the out-of-fold predictions of every row of
+        :meth:`bag_rows` (each from the member whose fold held the row)."""
+        from sklearn.model_selection import KFold, StratifiedKFold
+
+        rows = self.bag_rows()
+        data = tensor_data(self.pipeline, rows)
+        target = data.target.numpy()
         counts = np.bincount(target.astype(np.int64)) if self.pipeline.task.kind != "regression" else None
         stratify = counts is not None and counts[counts > 0].min() >= folds
         splitter = (StratifiedKFold if stratify else KFold)(
             folds, shuffle=True, random_state=self.seed % 2**32
         )
-        first, boosters, predictions = len(self.train), [], None
-        histories = []
+        modules, histories, predictions = [], [], None
         for fit_rows, held in splitter.split(np.zeros((len(rows), 1)), target):
-            result = train_model(
-                self.pipeline, rows.take(fit_rows), rows.take(held), candidate.model, settings,
-                seed=self.seed, callbacks=[Deadline(self.deadline)], console=Console(quiet=True),
-            )  # fmt: skip
-            boosters.append(result.model)
-            histories.append(result.history)
-            mine = torch.from_numpy(held[held >= first] - first)
+            module, history = self._fit_on(
+                name, rows.take(fit_rows), rows.take(held), console=Console(quiet=True)
+            )
+            modules.append(module)
+            histories.append(history)
+            index = torch.from_numpy(held)
             part = _averaged(
-                self.pipeline,
-                predict_outputs(result.model, tuple(t[mine] for t in validation_inputs)).numpy(),
+                self.pipeline, predict_outputs(module, tuple(t[index] for t in data.inputs)).numpy()
             )
             if predictions is None:
-                predictions = np.zeros((len(self.validation), *part.shape[1:]), dtype=np.float64)
-            predictions[mine.numpy()] = part
+                predictions = np.zeros((len(rows), *part.shape[1:]), dtype=np.float64)
+            predictions[held] = part
         assert predictions is not None
         if self.console is not None:
-            trees = sum(booster.trees for booster in boosters)
-            self.console.print(f"{name}: {folds}-fold bag, {trees} trees")
-        return boosters, histories[0], predictions
+            size = (
+                f"{sum(module.trees for module in modules)} trees"
+                if CANDIDATES[name].trees
+                else f"{sum(len(h) for h in histories)} epochs"
+            )
+            self.console.print(f"{name}: {folds}-fold bag, {size}")
+        return modules, histories[0], predictions
+
+
+def _bag_note(bagged: int, everything: bool, rows: int) -> str:
+    if not bagged:
+        return ""
+    return f"{bagged}-fold bag, out-of-fold loss of {'all ' if everything else 'the validation '}{rows} rows"
 
 
 def _network_pipeline(pipeline: FeaturePipeline, train: RawData) -> FeaturePipeline:
