@@ -87,7 +87,7 @@ ORIGINAL_MLP = {
         "batch_size": 32,
         "learning_rate": 1e-3,
         "schedule": None,
-        "early_stopping": {"patience": 5},
+        "early_stopping": {"patience": 5, "monitor": "loss"},  # the validation loss, as before monitor existed
     },
 }
 VARIANTS: dict[str, dict[str, Any]] = {"forgeml-mlp-b0675d2": ORIGINAL_MLP}  # --variant adds to these
@@ -612,6 +612,7 @@ def markdown(results: dict[str, Any]) -> str:
             lines.append(f"| {t['name']} | {t['task']} | {t['rows_used']:,} | "
                          + " | ".join(time_text(cells.get((t["name"], c))) for c in contenders) + " |")  # fmt: skip
         lines.append("")
+        lines += bar_lines(group, rows, cells)
     notes = [f"- **{c}** not available: {reason}" for c, reason in results["unavailable"].items()]
     notes += [f"- {s['table']} / {s['contender']}: {s.get('status')}: {s.get('reason')}"
               for s in results["summary"] if s.get("status") == "failed"]  # fmt: skip
@@ -622,6 +623,34 @@ def markdown(results: dict[str, Any]) -> str:
     if notes:
         lines += ["## Notes", "", *notes, ""]
     return "\n".join(lines)
+
+
+def bar_lines(group: str, rows: list[dict[str, Any]], cells: dict[tuple[str, str], dict[str, Any]]) -> list[str]:
+    """Issue #16's two bars per table: auto at least LightGBM's default, and the share of the MLP's gap to
+    LightGBM (the MLP before #16, forgeml-mlp-b0675d2, against today's) that the new defaults closed."""
+
+    def mean(table: str, contender: str) -> float | None:
+        cell = cells.get((table, contender))
+        return None if cell is None or cell.get("metric") is None else float(cell["metric"])
+
+    lines = [f"### {group.capitalize()}: the bars (auto >= LightGBM; the MLP closes half its gap)", "",
+             "| table | LightGBM | auto | auto >= LightGBM | MLP before | MLP now | gap before | gap now | "
+             "share closed |", "|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    for t in rows:
+        lightgbm, auto = mean(t["name"], "lightgbm"), mean(t["name"], "forgeml-auto")
+        before, now = mean(t["name"], "forgeml-mlp-b0675d2"), mean(t["name"], "forgeml-mlp")
+        if lightgbm is None:
+            continue
+        meets = "n/a" if auto is None else ("yes" if auto >= lightgbm else f"**no** ({auto - lightgbm:+.4f})")
+        if before is None or now is None:
+            gap = ["n/a"] * 5
+        else:
+            was, left = lightgbm - before, lightgbm - now
+            share = "no gap before" if was <= 0 else f"{(was - left) / was:.0%}"
+            gap = [f"{before:.4f}", f"{now:.4f}", f"{was:+.4f}", f"{left:+.4f}", share]
+        auto_text = "n/a" if auto is None else f"{auto:.4f}"
+        lines.append(f"| {t['name']} | {lightgbm:.4f} | {auto_text} | {meets} | " + " | ".join(gap) + " |")
+    return [*lines, ""]
 
 
 def cell_text(cell: dict[str, Any] | None, measure: str, digits: int) -> str:
@@ -671,6 +700,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="threads for every contender (OpenMP/BLAS env, forgeml train.threads); "
                              "0 keeps each library's default (default 0)")  # fmt: skip
     parser.add_argument("--verbose", action="store_true", help="keep forgeml's log messages")
+    parser.add_argument("--merge", nargs="+", type=Path, default=[], metavar="JSON",
+                        help="run nothing: join these result files (e.g. AutoGluon's run from its own venv, "
+                             "or halves run in parallel) into OUTPUT.md/.json")  # fmt: skip
     parser.add_argument("--variant", action="append", default=[], metavar="NAME=JSON",
                         help="a forgeml contender NAME whose config has the JSON object merged in "
                              "(repeatable; added to the contenders)")  # fmt: skip
@@ -687,8 +719,32 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
+def merge(paths: list[Path], output: Path) -> dict[str, Any]:
+    """One report from several result files: their runs, tables and contenders joined (later files win)."""
+    loaded = [json.loads(path.read_text()) for path in paths]
+    records = {(r["table"], r["seed"], r["contender"]): Record(**r) for result in loaded for r in result["runs"]}
+    manifest = {t["name"]: t for result in loaded for t in result["tables"]}
+    contenders = list(dict.fromkeys(c for result in loaded for c in result["settings"]["contenders"]))
+    unavailable = {k: v for result in loaded for k, v in result["unavailable"].items()}
+    order = {name: index for index, name in enumerate(t.name for t in select("all"))}
+    tables = sorted(select("all", list(manifest)), key=lambda t: order[t.name])
+    args = argparse.Namespace(**{**loaded[0]["settings"], "autogluon_time_limit": None, "format": "parquet"})
+    args.seeds = max(result["settings"]["seeds"] for result in loaded)
+    args.threads = loaded[0]["settings"]["threads"] if isinstance(loaded[0]["settings"]["threads"], int) else 0
+    results = assemble(args, tables, contenders, [manifest[t.name] for t in tables], list(records.values()),
+                       {k: v for k, v in unavailable.items() if not any(r.contender == k for r in records.values() if r.status == "ok")})  # fmt: skip
+    results["settings"]["merged_from"] = [str(path) for path in paths]
+    write_results(results, output)
+    return results
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
+    if args.merge:
+        results = merge(args.merge, args.output)
+        print(markdown(results))
+        print(f"wrote {args.output.with_suffix('.md')} and .json from {len(args.merge)} files")
+        return
     contenders = [c.strip() for c in args.contenders.split(",") if c.strip()]
     contenders += [name.partition("=")[0].strip() for name in args.variant]
     unknown = [c for c in contenders if c not in CONTENDERS and c not in VARIANTS]

@@ -427,8 +427,8 @@ class EarlyStoppingConfig(Section):
     min_delta: Annotated[Number, Field(ge=0.0)] = 0.0
     # which validation figure picks the kept epoch and stops training. error: the share of validation rows
     # misclassified, ties going to the later epoch (RealMLP's choice, Holzmueller et al. 2024); loss: the
-    # validation loss (Keras' val_loss). auto: error for a classifier, loss for regression (measured on the
-    # tuning tables, forgeml.training.callbacks.MONITOR_MEASURED)
+    # validation loss (Keras' val_loss). auto: error for a classifier on a table (measured on the tuning
+    # tables, forgeml.training.stage.resolve_monitor); loss for regression, images and text
     monitor: Literal["auto", "loss", "error"] = "auto"
 
 

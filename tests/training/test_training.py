@@ -104,10 +104,13 @@ def test_error_ties_move_the_kept_epoch_without_resetting_patience() -> None:
 def test_monitor_error_on_a_regression_target_is_refused_naming_the_key() -> None:
     stopping = EarlyStoppingConfig(monitor="error")
     with pytest.raises(ConfigError, match="train.early_stopping.monitor") as caught:
-        resolve_monitor(TrainConfig(early_stopping=stopping), "regression")
+        resolve_monitor(TrainConfig(early_stopping=stopping), "regression", table=True)
     assert caught.value.key == "train.early_stopping.monitor"
-    assert resolve_monitor(TrainConfig(), "regression").early_stopping.monitor == "loss"
-    assert resolve_monitor(TrainConfig(), "multiclass").early_stopping.monitor == "error"
+    assert resolve_monitor(TrainConfig(), "regression", table=True).early_stopping.monitor == "loss"
+    assert resolve_monitor(TrainConfig(), "multiclass", table=True).early_stopping.monitor == "error"
+    assert (
+        resolve_monitor(TrainConfig(), "multiclass", table=False).early_stopping.monitor == "loss"
+    )  # images, text
 
 
 def test_early_stopping_counts_patience() -> None:
