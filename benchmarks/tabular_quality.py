@@ -59,7 +59,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -727,7 +727,9 @@ def merge(paths: list[Path], output: Path) -> dict[str, Any]:
     contenders = list(dict.fromkeys(c for result in loaded for c in result["settings"]["contenders"]))
     unavailable = {k: v for result in loaded for k, v in result["unavailable"].items()}
     order = {name: index for index, name in enumerate(t.name for t in select("all"))}
-    tables = sorted(select("all", list(manifest)), key=lambda t: order[t.name])
+    # each table in the group it had when it was scored (a scored reporting table later moves to tuning)
+    tables = [replace(t, group=manifest[t.name]["group"]) for t in select("all", list(manifest))]
+    tables.sort(key=lambda t: order[t.name])
     args = argparse.Namespace(**{**loaded[0]["settings"], "autogluon_time_limit": None, "format": "parquet"})
     args.seeds = max(result["settings"]["seeds"] for result in loaded)
     args.threads = loaded[0]["settings"]["threads"] if isinstance(loaded[0]["settings"]["threads"], int) else 0
