@@ -511,8 +511,8 @@ class TrainConfig(Section):
     resume: Literal["never", "auto"] = "never"  # auto: continue from the run folder's last checkpoint
     tensorboard: bool = False  # event files in runs/<name>/tensorboard/
     csv_log: bool = False  # per-step loss and lr in runs/<name>/train_log.csv
-    # model.type auto only: seconds for the candidates together (all four took 181 s on a 50,000-row table
-    # on 2 busy cores, benchmarks/auto_budget.py; 120 s trains gbm and mlp there and more on a quiet machine)
+    # model.type auto only: seconds for the candidates together (all four took 23.5 s on a 50,000-row table
+    # on 2 quiet cores and 181 s on 2 busy ones, benchmarks/auto_budget.py; 120 s covers a shared laptop)
     time_budget: Annotated[Number, Field(gt=0.0, le=7 * 24 * 3600)] = 120.0
     privacy: PrivacyConfig | None = None  # differentially private training (DP-SGD, Opacus)
 

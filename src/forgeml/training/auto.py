@@ -127,12 +127,12 @@ CANDIDATES: dict[str, Candidate] = {
     # no hidden layer and no numeric embedding: a linear (logistic or least-squares) model on the features
     "linear": Candidate(MLPConfig(hidden=[], numeric_embedding="none"), _network_settings, trees=False),
 }
-# Seconds per (training row x input column), a network's per epoch: benchmarks/auto_budget.py on a
-# 50,000-row table (34,999 training rows x 16 columns), taskset to 2 cores of this project's shared
-# 2-core machine under a load of ~9 (2026-12-07): gbm 19.5 s (100 rounds), gbm_large 81 s (452 rounds),
-# mlp 8.3 s an epoch, linear 3.1 s an epoch; all four 181 s. Measured busy, so the estimates err long
-# on a quiet machine (a candidate may be skipped that would have fit; never the first one).
-SECONDS_PER_CELL = {"gbm": 3.5e-5, "gbm_large": 1.45e-4, "mlp": 1.5e-5, "linear": 5.5e-6}
+# Seconds per (training row x input column), a network's per epoch: 4x the rates benchmarks/auto_budget.py
+# measured on a quiet 2-core machine (50,000 rows, 34,999 training rows x 16 columns, 2026-12-07: gbm
+# 8.7e-7 for 196 rounds, gbm_large 4.5e-6 for 452, mlp 8.7e-7 an epoch, linear 9.2e-8; all four 23.5 s),
+# so one thread or a shared machine still fits. The rates measured under a load of ~9 before (16-60x
+# these) made auto skip gbm_large on car_choice (an estimated 187 s; its whole auto fit took 24 s).
+SECONDS_PER_CELL = {"gbm": 3.5e-6, "gbm_large": 1.8e-5, "mlp": 3.5e-6, "linear": 4e-7}
 MIN_EPOCHS = 2
 FIXED_SECONDS = 0.5  # per candidate: setting up, predicting the validation rows
 # Tables with at most this many training + validation rows bag their boosters (model.bag_folds).
