@@ -40,9 +40,11 @@ timed inside its worker), predict seconds the test set's predictions from a load
     .venv/bin/python benchmarks/tabular_quality.py --quick     # smoke: 1 seed, the 2 smallest tuning tables
     .venv/bin/python benchmarks/tabular_quality.py --group tuning --contenders lightgbm,sklearn-hgb
     .venv/bin/python benchmarks/tabular_quality.py --group all --autogluon-python /tmp/ag/bin/python
+    .venv/bin/python benchmarks/tabular_quality.py --merge A.json B.json --output joined   # runs made apart
 
 Writes benchmarks/results/tabular_quality.md and .json (after each table, so a long run that is
-stopped keeps what it measured). Mean rank: per table the contenders that ran are ranked by their
+stopped keeps what it measured), with issue #16's two bars per table: auto at or above LightGBM, and
+the share of the old MLP's gap to LightGBM that today's MLP closed. Mean rank: per table the contenders that ran are ranked by their
 mean test metric (1 = best, ties share), then the ranks are averaged over the group's tables.
 """
 
