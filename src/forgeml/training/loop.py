@@ -316,7 +316,8 @@ def _end_epoch(
     stepper.end_of_epoch(val_loss if val_loss is not None else train_loss)
     metric = result.monitored(monitor) if validation is not None else train_loss
     assert metric is not None
-    best = metric < progress.best_metric
+    # as EarlyStopping keeps it: a later epoch that ties the least error is the best one
+    best = metric < progress.best_metric or (monitor == "error" and metric <= progress.best_metric)
     progress.best_metric = min(progress.best_metric, metric)
     progress.next_epoch(finished=state.should_stop)
     progress.last_checkpoint = save(best=best)
