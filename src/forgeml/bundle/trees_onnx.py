@@ -73,10 +73,11 @@ def _trees_graph(model: GradientBoostedTrees, output_name: str) -> Any:
     from onnx import helper
     from onnxmltools import convert_lightgbm
     from onnxmltools.convert.common.data_types import FloatTensorType
+    from onnxmltools.convert.lightgbm._parse import WrappedBooster
 
     width = model.numeric + model.categorical
     converted = convert_lightgbm(
-        model.booster,
+        WrappedBooster(_Float32Thresholds(model.booster)),
         initial_types=[(FEATURES, FloatTensorType([None, width]))],
         zipmap=False,
         target_opset=CONVERTER_OPSET,
@@ -101,6 +102,54 @@ def _trees_graph(model: GradientBoostedTrees, output_name: str) -> Any:
     return helper.make_model(
         graph, opset_imports=list(converted.opset_import), ir_version=converted.ir_version
     )
+
+
+class _Float32Thresholds:
+    """The booster as onnxmltools reads it, each numeric split's threshold lowered to the largest float32
+    at or below it.
+
+    LightGBM compares the float32 values it trained on (:func:`forgeml.models.gbm.tree_matrix`) with
+    float64 thresholds; ONNX's TreeEnsemble holds float32 ones. onnxmltools rounds each to the nearest
+    float32, which can land on a value the data holds: a midpoint a hair under 0.9996 rounds to
+    float32(0.9996), so a row with density 0.9996 goes right in LightGBM (0.9996 > t) and left in ONNX
+    (0.9996 <= 0.9996). Measured on winequality_red with auto's bagged gbm_large (128 leaves, 3 rows a
+    leaf): 8 of 1,599 rows took another branch, probabilities differing by up to 0.016. Rounding down
+    instead keeps ``x <= t`` exact for every float32 ``x``. onnxmltools reads a booster whose
+    ``is_mock`` is set through its ``dump_model`` (its own test hook), which is what this wraps.
+    """
+
+    is_mock = True
+
+    def __init__(self, booster: Any) -> None:
+        self._booster = booster
+        self.params = booster.params
+
+    def feature_name(self) -> list[str]:
+        return self._booster.feature_name()
+
+    def attr(self, key: str) -> Any:
+        return self._booster.attr(key)
+
+    def dump_model(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        dumped = self._booster.dump_model(*args, **kwargs)
+        for tree in dumped.get("tree_info", []):
+            _lower_thresholds(tree["tree_structure"])
+        return dumped
+
+
+def _lower_thresholds(node: dict[str, Any]) -> None:
+    import numpy as np
+
+    stack = [node]
+    while stack:
+        node = stack.pop()
+        threshold = node.get("threshold")
+        if node.get("decision_type") == "<=" and isinstance(threshold, (int, float)):
+            lowered = np.float32(threshold)
+            if float(lowered) > threshold:
+                lowered = np.nextafter(lowered, np.float32(-np.inf))
+            node["threshold"] = float(lowered)
+        stack += [node[side] for side in ("left_child", "right_child") if side in node]
 
 
 def _preprocessing_graph(pipeline: FeaturePipeline, trees: Any) -> Any:
