@@ -323,3 +323,17 @@ def test_onnx_takes_lightgbms_branch_when_a_value_sits_on_a_float32_threshold(tm
     graph = probabilities(forgeml.load(run.bundle_path, engine="onnx").predict(rows))
     # float32 summation alone stays under 1e-6 on probabilities; a row on another branch moves far more
     assert np.abs(graph - booster).max() <= 1e-6 < ONNX_TOLERANCE
+
+
+def test_thresholds_round_down_to_float32_even_beyond_its_range() -> None:
+    import warnings
+
+    from forgeml.bundle.trees_onnx import float32_at_or_below
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no overflow warning reaches the user
+        assert float32_at_or_below(1e300) == float(np.finfo(np.float32).max)
+        assert float32_at_or_below(-1e300) == -np.inf
+    nearest = float(np.float32(0.9996))  # 0.99959999322891235: above the float64 0.9996 - 1e-12
+    assert float32_at_or_below(nearest - 1e-12) < nearest <= float32_at_or_below(nearest)
+    assert float32_at_or_below(0.5) == 0.5

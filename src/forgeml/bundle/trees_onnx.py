@@ -22,6 +22,7 @@ scores, under 1e-6 on probabilities), and a 256-row batch runs faster than Light
 
 from __future__ import annotations
 
+import math
 from importlib.metadata import version
 from typing import Any
 
@@ -138,18 +139,28 @@ class _Float32Thresholds:
 
 
 def _lower_thresholds(node: dict[str, Any]) -> None:
-    import numpy as np
-
     stack = [node]
     while stack:
         node = stack.pop()
         threshold = node.get("threshold")
         if node.get("decision_type") == "<=" and isinstance(threshold, (int, float)):
-            lowered = np.float32(threshold)
-            if float(lowered) > threshold:
-                lowered = np.nextafter(lowered, np.float32(-np.inf))
-            node["threshold"] = float(lowered)
+            node["threshold"] = float32_at_or_below(float(threshold))
         stack += [node[side] for side in ("left_child", "right_child") if side in node]
+
+
+def float32_at_or_below(value: float) -> float:
+    """The largest float32 at or below ``value`` (LightGBM writes thresholds up to 1e300, beyond float32)."""
+    import numpy as np
+
+    largest = float(np.finfo(np.float32).max)
+    if value > largest:
+        return largest
+    if value < -largest:
+        return -math.inf
+    lowered = np.float32(value)
+    if float(lowered) > value:
+        lowered = np.nextafter(lowered, np.float32(-np.inf))
+    return float(lowered)
 
 
 def _preprocessing_graph(pipeline: FeaturePipeline, trees: Any) -> Any:
