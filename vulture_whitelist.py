@@ -56,6 +56,7 @@ presence_penalty  # deploy.server.lm_schema.GenerationFields
 
 # Called by name from outside the package.
 app_from_env  # uvicorn's factory, passed as "forgeml.deploy.server.runner:app_from_env"
+is_mock  # bundle.trees_onnx._Float32Thresholds: onnxmltools' dump_booster_model reads it with getattr
 
 # Public API that the tests use.
 from_sizes  # scratch.NeuralNetwork.from_sizes: the teaching network's constructor (tests/scratch)
