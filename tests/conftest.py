@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -14,6 +15,26 @@ import pytest
 import yaml
 
 EXAMPLES = Path(__file__).parents[1] / "examples"
+# Debian's chromium, which .ci/run installs: under CI a missing browser fails the browser tests, elsewhere
+# they skip. The flags keep it from reaching the network on its own (the offline tests count requests).
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+CHROMIUM_MISSING = not CHROMIUM.exists() and not os.environ.get("CI")
+needs_chromium = pytest.mark.skipif(
+    CHROMIUM_MISSING, reason="needs /usr/bin/chromium (apt-get install chromium)"
+)
+
+
+def launch_chromium(playwright):
+    """A headless Debian chromium from a playwright ``sync_playwright()`` driver (never ``playwright install``)."""
+    return playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
 
 
 def make_mixed_table(rows: int = 200, seed: int = 0) -> pd.DataFrame:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -12,21 +11,12 @@ import numpy as np
 import pytest
 
 import forgeml
-from conftest import CliRun
+from conftest import CHROMIUM_MISSING, CliRun, launch_chromium
 from forgeml.config import load_config
 from forgeml.deploy.verify import free_port, wait_ready
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 
 def _bundle(example: str, folder: Path) -> Path:
@@ -62,12 +52,12 @@ def served(tmp_path_factory: pytest.TempPathFactory, digits_run: CliRun):
 
 @pytest.fixture(scope="module")
 def browser():
-    if not Path(CHROMIUM).exists() and not os.environ.get("CI"):
+    if CHROMIUM_MISSING:
         pytest.skip("chromium is not installed")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        chromium = launch_chromium(playwright)
         yield chromium
         chromium.close()
 

@@ -5,25 +5,23 @@ from __future__ import annotations
 
 import base64
 import io
-import os
 import sys
 from pathlib import Path
 
 import pytest
 
 import forgeml
-from conftest import start_server, stop_server
+from conftest import CHROMIUM_MISSING, launch_chromium, start_server, stop_server
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "images"))
 from image_fixtures import make_shapes, run_shapes, shape_image
 
 pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::DeprecationWarning")]
-CHROMIUM = Path("/usr/bin/chromium")
 
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory):
-    if not CHROMIUM.exists() and not os.environ.get("CI"):
+    if CHROMIUM_MISSING:
         pytest.skip("chromium is not installed")
     root = tmp_path_factory.mktemp("page")
     photos = make_shapes(root / "photos", 10)
@@ -40,9 +38,7 @@ def page(served):
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), args=["--no-sandbox", "--disable-gpu"]
-        )
+        browser = launch_chromium(playwright)
         yield browser.new_page()
         browser.close()
 

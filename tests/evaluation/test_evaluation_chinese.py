@@ -7,7 +7,6 @@ from __future__ import annotations
 import html
 import io
 import json
-import os
 import re
 import sys
 import warnings
@@ -16,10 +15,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from rich.console import Console
-from test_evaluation_report_browser import CARD_ORDER, CHROMIUM, CHROMIUM_ARGS
+from test_evaluation_report_browser import CARD_ORDER
 
 import forgeml
-from conftest import write_config
+from conftest import launch_chromium, needs_chromium, write_config
 from forgeml.config import ServeConfig, load_config
 from forgeml.evaluation import Evaluation
 from forgeml.evaluation.explain import attributions
@@ -102,10 +101,7 @@ def test_the_chinese_bundle_serves_chinese_text(chinese: tuple[Run, Evaluation, 
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(
-    not CHROMIUM.exists() and not os.environ.get("CI"),
-    reason="needs /usr/bin/chromium (apt-get install chromium)",
-)
+@needs_chromium
 def test_chromium_draws_the_chinese_texts_with_a_cjk_font(
     chinese: tuple[Run, Evaluation, list[str]],
 ) -> None:
@@ -115,7 +111,7 @@ def test_chromium_draws_the_chinese_texts_with_a_cjk_font(
 
     _, evaluation, _ = chinese
     with playwright.sync_playwright() as driver:
-        browser = driver.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        browser = launch_chromium(driver)
         try:
             page = browser.new_page()
             page.goto(evaluation.report_path.resolve().as_uri(), wait_until="load")

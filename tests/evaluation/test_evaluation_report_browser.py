@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import os
 import re
 import shutil
 from pathlib import Path
@@ -12,20 +11,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from conftest import launch_chromium, needs_chromium
 from forgeml import api
 from forgeml.config import load_config
 from forgeml.evaluation import Evaluation, compare_runs, evaluate_run
 
 EXAMPLES = Path(__file__).parents[2] / "examples"
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 # The card's sections in reading order, for every data kind (issue #23): how good, why, on what data,
 # then the config, folded.
 CARD_ORDER = [
@@ -75,11 +66,7 @@ def test_digits_card_is_small_and_has_image_plots(digits: Evaluation) -> None:
 
 
 @pytest.mark.slow
-# CI installs chromium (.ci/run), so there a missing browser is a failure, never a silent skip.
-@pytest.mark.skipif(
-    not CHROMIUM.exists() and not os.environ.get("CI"),
-    reason="needs /usr/bin/chromium (apt-get install chromium)",
-)
+@needs_chromium  # CI installs chromium (.ci/run): there a missing browser fails, never skips
 def test_card_renders_in_chromium_without_errors_or_network(digits: Evaluation) -> None:
     import playwright.sync_api as playwright
 
@@ -87,7 +74,7 @@ def test_card_renders_in_chromium_without_errors_or_network(digits: Evaluation) 
     requests: list[str] = []
     errors: list[str] = []
     with playwright.sync_playwright() as driver:
-        browser = driver.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        browser = launch_chromium(driver)
         try:
             page = browser.new_page()
             page.on("request", lambda request: requests.append(request.url))

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import io
-import os
 import sys
 from html.parser import HTMLParser
 from pathlib import Path
@@ -20,7 +19,8 @@ from forgeml.evaluation.image_examples import PER_CLASS, WRONG
 sys.path.insert(0, str(Path(__file__).parents[1] / "images"))
 from image_fixtures import make_shapes, run_shapes
 
-CHROMIUM = Path("/usr/bin/chromium")
+from conftest import launch_chromium, needs_chromium
+
 SIZE = 16
 LABELS = ["circle", "square", "triangle"]
 
@@ -124,19 +124,14 @@ def test_card_draws_attribution_maps_in_colour(card: tuple[Evaluation, str]) -> 
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(
-    not CHROMIUM.exists() and not os.environ.get("CI"),
-    reason="needs /usr/bin/chromium (apt-get install chromium)",
-)
+@needs_chromium
 def test_image_card_renders_in_chromium(card: tuple[Evaluation, str]) -> None:
     import playwright.sync_api as playwright
 
     evaluation, _ = card
     errors: list[str] = []
     with playwright.sync_playwright() as driver:
-        browser = driver.chromium.launch(
-            executable_path=str(CHROMIUM), args=["--no-sandbox", "--disable-gpu"]
-        )
+        browser = launch_chromium(driver)
         try:
             page = browser.new_page()
             page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)

@@ -5,7 +5,6 @@ input is one line before any trial starts."""
 from __future__ import annotations
 
 import json
-import os
 import socket
 import subprocess
 import sys
@@ -15,7 +14,7 @@ import optuna
 import pytest
 import yaml
 
-from conftest import mixed_table_config
+from conftest import launch_chromium, mixed_table_config, needs_chromium
 from forgeml import api
 from forgeml.config import load_config
 from forgeml.errors import ConfigError
@@ -23,7 +22,6 @@ from forgeml.extras import MissingExtraError
 from forgeml.training.callbacks import EpochResult, TrainState
 from forgeml.tuning.pruning import PruningCallback
 
-CHROMIUM = Path("/usr/bin/chromium")
 SPACE = {
     "train.learning_rate": {"log_uniform": [1e-3, 1e-1]},
     "model.hidden": {"choice": [[8], [16, 8]]},
@@ -91,7 +89,7 @@ def test_running_again_continues_and_a_dead_workers_trial_is_retried_once(tuned)
     assert study.trials[5].params != study.trials[0].params  # a continued study does not replay its draws
 
 
-@pytest.mark.skipif(not CHROMIUM.exists() and not os.environ.get("CI"), reason="needs /usr/bin/chromium")
+@needs_chromium
 def test_report_renders_offline_in_chromium(tuned) -> None:
     import playwright.sync_api as playwright
 
@@ -102,9 +100,7 @@ def test_report_renders_offline_in_chromium(tuned) -> None:
     requests: list[str] = []
     errors: list[str] = []
     with playwright.sync_playwright() as driver:
-        browser = driver.chromium.launch(
-            executable_path=str(CHROMIUM), args=["--no-sandbox", "--disable-gpu"]
-        )
+        browser = launch_chromium(driver)
         try:
             page = browser.new_page()
             page.on("request", lambda request: requests.append(request.url))
