@@ -27,6 +27,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -56,7 +57,7 @@ from forgeml.models.ensemble import WeightedEnsemble
 from forgeml.training.callbacks import EpochResult
 from forgeml.training.ensemble_selection import select_ensemble, validation_loss
 from forgeml.training.gbm import Deadline
-from forgeml.training.loop import TrainResult
+from forgeml.training.loop import TensorData, TrainResult
 from forgeml.training.stage import tensor_data
 
 logger = logging.getLogger(__name__)
@@ -252,7 +253,7 @@ def train_auto(
     check_budget(model_config, config.time_budget, len(train), columns, bag, len(validation), everything)
     fitter = _Fitter(pipeline, train, validation, config, seed=seed, deadline=deadline, console=console)
     # the rows ensemble selection weighs: every row's out-of-fold prediction when everything is bagged
-    inputs = tensor_data(pipeline, fitter.bag_rows() if everything else validation)
+    inputs = fitter.bag_data if everything else tensor_data(pipeline, validation)
     truth = inputs.target.numpy()
     members: dict[str, list[nn.Module]] = {}  # one module, or a bag's modules
     predictions: dict[str, np.ndarray] = {}
@@ -341,6 +342,7 @@ class _Fitter:
             result.model, self.network_pipeline, names, candidate.model
         ).eval(), result.history
 
+    @cached_property
     def bag_rows(self) -> RawData:
         """The training rows, then the validation rows: what a bag splits into folds."""
         return RawData(
@@ -350,17 +352,21 @@ class _Fitter:
             source=self.train.source,
         )
 
+    @cached_property
+    def bag_data(self) -> TensorData:
+        """:attr:`bag_rows` as the run's model inputs, made once for every bagged candidate."""
+        return tensor_data(self.pipeline, self.bag_rows)
+
     def fit_bagged(
         self, name: str, folds: int
     ) -> tuple[list[nn.Module], tuple[EpochResult, ...], np.ndarray]:
         """``folds`` members over the training and validation rows, each stopped early on its own fold.
 
         Returns the members, the first one's history, and the out-of-fold predictions of every row of
-        :meth:`bag_rows` (each from the member whose fold held the row)."""
+        :attr:`bag_rows` (each from the member whose fold held the row)."""
         from sklearn.model_selection import KFold, StratifiedKFold
 
-        rows = self.bag_rows()
-        data = tensor_data(self.pipeline, rows)
+        rows, data = self.bag_rows, self.bag_data
         target = data.target.numpy()
         counts = np.bincount(target.astype(np.int64)) if self.pipeline.task.kind != "regression" else None
         stratify = counts is not None and counts[counts > 0].min() >= folds
