@@ -55,7 +55,12 @@ def auto_config(folder: Path, task: str, **sections: dict) -> dict:
         "data": data,
         # the binary run bags its boosters 2 ways (the bundle, ONNX, verify and leaderboard tests
         # then cover bags); the others grow one booster per candidate
-        "model": {"type": "auto", "bag_folds": 2 if task == "binary" else 0, **sections.pop("model", {})},
+        "model": {
+            "type": "auto",
+            "bag_folds": 2 if task == "binary" else 0,
+            "bag_repeats": 1,
+            **sections.pop("model", {}),
+        },
         # one thread: LightGBM's OpenMP threads spin on a busy 2-core machine (a 400-row booster then
         # takes a minute and the budget skips candidates)
         "train": {"epochs": 3, "time_budget": 120, "threads": 1, **sections.pop("train", {})},
@@ -323,7 +328,7 @@ def test_bagging_is_on_by_default_and_off_for_a_large_table() -> None:
     from forgeml.training.auto import BAG_MAX_ROWS, NETWORK_BAG_MAX_ROWS, bag_folds, bags_everything
 
     model = config_from_dict({"data": {"source": "t.csv", "target": "y"}}).model
-    assert model.type == "auto" and model.bag_folds == 5
+    assert model.type == "auto" and model.bag_folds == 5 and model.bag_repeats == 2
 
     def rows(count: int) -> RawData:
         return RawData(pd.DataFrame({"x": np.zeros(count)}), None, pd.Series(np.zeros(count)), "t.csv")
@@ -348,4 +353,28 @@ def test_network_candidates_print_one_line_each_not_every_epoch(
     assert main(["train", str(config)]) == 0
     printed = capsys.readouterr().out
     assert "Epoch " not in printed  # a table MLP's 200 epochs are in history.csv, not the terminal
-    assert re.search(r"^mlp: \d+ epochs, best validation loss \d+\.\d{4} at epoch \d+$", printed, re.MULTILINE)
+    assert re.search(
+        r"^mlp: \d+ epochs, best validation loss \d+\.\d{4} at epoch \d+$", printed, re.MULTILINE
+    )
+
+
+def test_repeated_bagging_refits_each_bag_on_a_fresh_split_and_costs_its_share(tmp_path: Path) -> None:
+    from forgeml.training.auto import estimate_seconds
+
+    model = {"candidates": ["gbm", "linear"], "bag_folds": 2, "bag_repeats": 2}
+    run = forgeml.train(config_from_dict(auto_config(tmp_path, "binary", model=model)))
+    ensemble = run.model
+    assert isinstance(ensemble, WeightedEnsemble)
+    rows = len(run.splits.train) + len(run.splits.validation)
+    board = {row["model"]: row for row in ensemble.leaderboard}
+    for name in ("gbm", "linear"):
+        members = {member: m for member, m, _ in ensemble.candidates() if member.startswith(name + "-")}
+        assert sorted(members) == [f"{name}-fold{index}" for index in range(1, 5)]
+        assert board[name]["note"] == f"2-fold bag x2, out-of-fold loss of all {rows} rows"
+    # the second pass split the rows afresh: none of its boosters is one of the first pass's
+    trees = [m.to_text() for member, m, _ in ensemble.candidates() if member.startswith("gbm-")]
+    assert len(set(trees)) == 4
+    # the budget check and the per-candidate estimate count every fit
+    assert estimate_seconds("gbm", 1000, 10, bag=5, repeats=2) == pytest.approx(
+        2 * estimate_seconds("gbm", 1000, 10, bag=5)
+    )

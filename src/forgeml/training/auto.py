@@ -179,10 +179,13 @@ class LeaderboardRow:
         }
 
 
-def estimate_seconds(name: str, rows: int, columns: int, bag: int = 0, validation: int = 0) -> float:
+def estimate_seconds(
+    name: str, rows: int, columns: int, bag: int = 0, validation: int = 0, repeats: int = 1
+) -> float:
     """The least time candidate ``name`` needs on ``rows`` x ``columns`` (a network: MIN_EPOCHS epochs;
-    bagged ``bag`` ways: ``bag`` fits on ``(bag - 1) / bag`` of the rows and ``validation``)."""
-    fits, rows = (bag, (rows + validation) * (bag - 1) // bag) if bag > 1 else (1, rows)
+    bagged ``bag`` ways ``repeats`` times: ``bag x repeats`` fits on ``(bag - 1) / bag`` of the rows
+    and ``validation``)."""
+    fits, rows = (bag * repeats, (rows + validation) * (bag - 1) // bag) if bag > 1 else (1, rows)
     passes = 1 if CANDIDATES[name].trees else MIN_EPOCHS
     return fits * (FIXED_SECONDS + SECONDS_PER_CELL[name] * rows * max(columns, 1) * passes)
 
@@ -211,10 +214,11 @@ def check_budget(
     bag: int = 0,
     validation: int = 0,
     everything: bool = False,
+    repeats: int = 1,
 ) -> None:
     """Refuse, before any training, a ``train.time_budget`` that no candidate fits in."""
     needs = {
-        name: estimate_seconds(name, rows, columns, candidate_bag(name, bag, everything), validation)
+        name: estimate_seconds(name, rows, columns, candidate_bag(name, bag, everything), validation, repeats)
         for name in model_config.candidates
     }
     cheapest = min(needs, key=needs.__getitem__)
@@ -250,7 +254,10 @@ def train_auto(
     columns = len(pipeline.numeric_.columns) + len(pipeline.categorical_.columns)
     bag = bag_folds(model_config, train, validation)
     everything = bags_everything(bag, train, validation)
-    check_budget(model_config, config.time_budget, len(train), columns, bag, len(validation), everything)
+    repeats = model_config.bag_repeats
+    check_budget(
+        model_config, config.time_budget, len(train), columns, bag, len(validation), everything, repeats
+    )
     fitter = _Fitter(pipeline, train, validation, config, seed=seed, deadline=deadline, console=console)
     # the rows ensemble selection weighs: every row's out-of-fold prediction when everything is bagged
     inputs = fitter.bag_data if everything else tensor_data(pipeline, validation)
@@ -262,14 +269,14 @@ def train_auto(
     for name in model_config.candidates:
         bagged = candidate_bag(name, bag, everything)
         left = deadline - time.perf_counter()
-        needs = estimate_seconds(name, len(train), columns, bagged, len(validation))
+        needs = estimate_seconds(name, len(train), columns, bagged, len(validation), repeats)
         if needs > left and members:  # the first candidate always trains (the budget check let it)
             note = f"skipped: needs ~{needs:.0f}s, {max(left, 0):.0f}s left"
             rows[name] = LeaderboardRow(name, CANDIDATES[name].model.type, None, None, None, 0.0, note)
             continue
         fit_started = time.perf_counter()
         if bagged:
-            members[name], histories[name], out_of_fold = fitter.fit_bagged(name, bagged)
+            members[name], histories[name], out_of_fold = fitter.fit_bagged(name, bagged, repeats)
             predictions[name] = out_of_fold if everything else out_of_fold[len(train) :]
             fit_seconds = time.perf_counter() - fit_started
             predict_seconds = 0.0  # each member predicted its own fold's rows while fitting
@@ -283,7 +290,7 @@ def train_auto(
         loss = validation_loss(predictions[name], truth, regression=pipeline.task.kind == "regression")
         rows[name] = LeaderboardRow(
             name, CANDIDATES[name].model.type, _in_target_units(pipeline, loss), fit_seconds, predict_seconds,
-            0.0, _bag_note(bagged, everything, len(truth)), rounds=len(histories[name]),
+            0.0, _bag_note(bagged, repeats, everything, len(truth)), rounds=len(histories[name]),
         )  # fmt: skip
     ensemble, leaderboard, weights = _ensemble(pipeline, model_config, members, predictions, truth, rows)
     heaviest = max(weights, key=weights.__getitem__)
@@ -317,24 +324,26 @@ class _Fitter:
         return module, history
 
     def _fit_on(
-        self, name: str, train: RawData, stop_on: RawData, *, console: Console | None
+        self, name: str, train: RawData, stop_on: RawData, *, console: Console | None, seed: int | None = None
     ) -> tuple[nn.Module, tuple[EpochResult, ...]]:
-        """Candidate ``name`` grown on ``train`` and stopped early on ``stop_on``, as an ensemble member."""
+        """Candidate ``name`` grown on ``train`` and stopped early on ``stop_on``, as an ensemble member
+        (seeded with ``seed``, else the run's seed)."""
         from forgeml.training.stage import train_model
 
         candidate = CANDIDATES[name]
         settings = candidate.train(self.config)
+        seed = self.seed if seed is None else seed
         if candidate.trees:
             result = train_model(
                 self.pipeline, train, stop_on, candidate.model, settings,
-                seed=self.seed, callbacks=[Deadline(self.deadline)], console=console,
+                seed=seed, callbacks=[Deadline(self.deadline)], console=console,
             )  # fmt: skip
             return result.model, result.history
         self.network_pipeline = self.network_pipeline or _network_pipeline(self.pipeline, self.train)
         # per-epoch lines stay in the candidate's history, not the terminal: with a table MLP's up to
         # 200 epochs beside the linear model's, a newcomer's heart_failure run printed 251 epoch lines
         result = train_model(
-            self.network_pipeline, train, stop_on, candidate.model, settings, seed=self.seed,
+            self.network_pipeline, train, stop_on, candidate.model, settings, seed=seed,
             callbacks=[Deadline(self.deadline)], console=Console(quiet=True),
         )  # fmt: skip
         names = self.pipeline.input_spec.names
@@ -358,35 +367,38 @@ class _Fitter:
         return tensor_data(self.pipeline, self.bag_rows)
 
     def fit_bagged(
-        self, name: str, folds: int
+        self, name: str, folds: int, repeats: int = 1
     ) -> tuple[list[nn.Module], tuple[EpochResult, ...], np.ndarray]:
-        """``folds`` members over the training and validation rows, each stopped early on its own fold.
+        """``folds`` members over the training and validation rows, each stopped early on its own fold;
+        ``repeats`` times over a fresh split into folds (AutoGluon's repeated bagging, ``num_bag_sets``).
 
         Returns the members, the first one's history, and the out-of-fold predictions of every row of
-        :attr:`bag_rows` (each from the member whose fold held the row)."""
+        :attr:`bag_rows` (each the mean of the ``repeats`` members whose fold held the row)."""
         from sklearn.model_selection import KFold, StratifiedKFold
 
         rows, data = self.bag_rows, self.bag_data
         target = data.target.numpy()
         counts = np.bincount(target.astype(np.int64)) if self.pipeline.task.kind != "regression" else None
         stratify = counts is not None and counts[counts > 0].min() >= folds
-        splitter = (StratifiedKFold if stratify else KFold)(
-            folds, shuffle=True, random_state=self.seed % 2**32
-        )
         modules, histories, predictions = [], [], None
-        for fit_rows, held in splitter.split(np.zeros((len(rows), 1)), target):
-            module, history = self._fit_on(
-                name, rows.take(fit_rows), rows.take(held), console=Console(quiet=True)
+        for repeat in range(repeats):
+            seed = self.seed + repeat
+            splitter = (StratifiedKFold if stratify else KFold)(
+                folds, shuffle=True, random_state=seed % 2**32
             )
-            modules.append(module)
-            histories.append(history)
-            index = torch.from_numpy(held)
-            part = _averaged(
-                self.pipeline, predict_outputs(module, tuple(t[index] for t in data.inputs)).numpy()
-            )
-            if predictions is None:
-                predictions = np.zeros((len(rows), *part.shape[1:]), dtype=np.float64)
-            predictions[held] = part
+            for fit_rows, held in splitter.split(np.zeros((len(rows), 1)), target):
+                module, history = self._fit_on(
+                    name, rows.take(fit_rows), rows.take(held), console=Console(quiet=True), seed=seed
+                )
+                modules.append(module)
+                histories.append(history)
+                index = torch.from_numpy(held)
+                part = _averaged(
+                    self.pipeline, predict_outputs(module, tuple(t[index] for t in data.inputs)).numpy()
+                )
+                if predictions is None:
+                    predictions = np.zeros((len(rows), *part.shape[1:]), dtype=np.float64)
+                predictions[held] += part / repeats
         assert predictions is not None
         if self.console is not None:
             size = (
@@ -394,14 +406,19 @@ class _Fitter:
                 if CANDIDATES[name].trees
                 else f"{sum(len(h) for h in histories)} epochs"
             )
-            self.console.print(f"{name}: {folds}-fold bag, {size}")
+            self.console.print(f"{name}: {_bag_name(folds, repeats)}, {size}")
         return modules, histories[0], predictions
 
 
-def _bag_note(bagged: int, everything: bool, rows: int) -> str:
+def _bag_name(folds: int, repeats: int) -> str:
+    return f"{folds}-fold bag" + (f" x{repeats}" if repeats > 1 else "")
+
+
+def _bag_note(bagged: int, repeats: int, everything: bool, rows: int) -> str:
     if not bagged:
         return ""
-    return f"{bagged}-fold bag, out-of-fold loss of {'all ' if everything else 'the validation '}{rows} rows"
+    which = "all " if everything else "the validation "
+    return f"{_bag_name(bagged, repeats)}, out-of-fold loss of {which}{rows} rows"
 
 
 def _network_pipeline(pipeline: FeaturePipeline, train: RawData) -> FeaturePipeline:
