@@ -144,9 +144,17 @@ class NotAvailable(Exception):
 
 
 def label_key(value: object) -> str:
-    """A class label as one string whoever produced it (5, 5.0, np.int64(5) and "5" are one class)."""
+    """A class label as one string whoever produced it (5, 5.0, np.int64(5), "5" and "5.0" are one class).
+
+    "5.0" is a column name's spelling: a class column with a missing value is read as floats, so the
+    probability columns come back as ``probability_5.0`` (personality_education)."""
     if isinstance(value, np.generic):
         value = value.item()
+    if isinstance(value, str):
+        try:
+            value = float(value) if "." in value else value
+        except ValueError:
+            return value
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     return str(value)
