@@ -386,8 +386,8 @@ class AutoConfig(Section):
     # forgeml.training.auto: better on 6 of the 7 tuning tables); 0 or 1: one booster stopped on the validation rows
     bag_folds: Annotated[Int, Field(ge=0, le=20)] = 5
     # each bag fitted this many times over a fresh split into folds, its out-of-fold predictions averaged
-    # (AutoGluon's num_bag_sets). 2 against 1 on the 18 bagged tuning tables, 3 seeds: higher on 11 (wine_red
-    # +1.2 points, political_info +0.9, fishing_mode +0.6), lower on 7 by at most 0.16, +0.18 on average
+    # (AutoGluon's num_bag_sets). 2 against 1 on the 18 bagged tuning tables, 3 seeds: higher on 12 (wine_red
+    # +1.2 points, political_info +0.9, fishing_mode +0.6), lower on 6 by at most 0.16, +0.20 on average
     # (docs/tables.md), for twice the bagged candidates' seconds
     bag_repeats: Annotated[Int, Field(ge=1, le=10)] = 2
 
