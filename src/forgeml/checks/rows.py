@@ -69,13 +69,30 @@ def image_hash(images: np.ndarray) -> np.ndarray:
 
 
 def combine(row_hash: np.ndarray, column_hash: np.ndarray, *, in_place: bool = False) -> np.ndarray:
-    """Fold one column into the row hashes: xor then multiply by an odd constant (a bijection).
+    """Fold one column into the row hashes: the column's hashes mixed (:func:`_mix`), xor, then
+    multiply by an odd constant (a bijection).
 
     ``in_place`` overwrites ``row_hash`` instead of allocating a new (N,) array.
     """
     out = row_hash if in_place else None
-    mixed = np.bitwise_xor(row_hash, column_hash, out=out)
+    mixed = np.bitwise_xor(row_hash, _mix(column_hash), out=out)
     return np.multiply(mixed, np.uint64(0x100000001B3), out=mixed)
+
+
+def _mix(hashes: np.ndarray) -> np.ndarray:
+    """MurmurHash3's 64-bit finalizer (fmix64), elementwise: every input bit moves every output bit.
+
+    A number's hash is its float bits, and small whole numbers differ only in their top bits; the
+    multiply in :func:`combine` carries bits upward only, so without this those differences left the
+    64 bits and different rows met: 28,561 distinct rows of four columns of 0-12 had 17,625 hashes,
+    and lme4's InstEval (73,421 rows, none repeated) showed ~300 duplicates and 1% train/test overlap.
+    """
+    mixed = hashes ^ (hashes >> np.uint64(33))
+    mixed *= np.uint64(0xFF51AFD7ED558CCD)
+    mixed ^= mixed >> np.uint64(33)
+    mixed *= np.uint64(0xC4CEB9FE1A85EC53)
+    mixed ^= mixed >> np.uint64(33)
+    return mixed
 
 
 def has_repeats(hashes: np.ndarray) -> bool:
