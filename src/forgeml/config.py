@@ -101,7 +101,8 @@ class DataConfig(Section):
 class NumericConfig(Section):
     # none keeps missing values as NaN: only for model.type gbm, which routes them itself
     impute: Literal["median", "mean", "zero", "none"] = "median"
-    # auto: per column from the training values (log1p, quantile or standard; forgeml.features.scaling)
+    # auto: per column from the training values (log1p, standard, or quantile for far outliers;
+    # forgeml.features.scaling, with the measurement that chose it)
     scale: Literal["auto", "standard", "robust", "quantile", "none"] = "auto"
 
 
