@@ -201,9 +201,28 @@ def bags_everything(bag: int, train: RawData, validation: RawData) -> bool:
     return bag > 1 and len(train) + len(validation) <= NETWORK_BAG_MAX_ROWS
 
 
-def candidate_bag(name: str, bag: int, everything: bool) -> int:
-    """How many ways candidate ``name`` is bagged: boosters ``bag``, networks only when ``everything`` is."""
-    return bag if CANDIDATES[name].trees or everything else 0
+@dataclass(frozen=True)
+class Bagging:
+    """How auto bags on one table: ``folds`` ways (0: no bag), ``repeats`` times, the networks too when
+    ``everything`` (then selection reads every row's out-of-fold prediction)."""
+
+    folds: int = 0
+    repeats: int = 1
+    everything: bool = False
+
+    def folds_for(self, name: str) -> int:
+        """How many ways candidate ``name`` is bagged: a booster ``folds``, a network only when ``everything``."""
+        return self.folds if CANDIDATES[name].trees or self.everything else 0
+
+    def seconds(self, name: str, rows: int, columns: int, validation: int) -> float:
+        """:func:`estimate_seconds` for candidate ``name`` bagged this way."""
+        return estimate_seconds(name, rows, columns, self.folds_for(name), validation, self.repeats)
+
+
+def bagging_for(model_config: AutoConfig, train: RawData, validation: RawData) -> Bagging:
+    """The bagging ``model_config`` asks for on this table (:func:`bag_folds`, :func:`bags_everything`)."""
+    folds = bag_folds(model_config, train, validation)
+    return Bagging(folds, model_config.bag_repeats, bags_everything(folds, train, validation))
 
 
 def check_budget(
@@ -211,16 +230,11 @@ def check_budget(
     budget: float,
     rows: int,
     columns: int,
-    bag: int = 0,
     validation: int = 0,
-    everything: bool = False,
-    repeats: int = 1,
+    bagging: Bagging = Bagging(),
 ) -> None:
     """Refuse, before any training, a ``train.time_budget`` that no candidate fits in."""
-    needs = {
-        name: estimate_seconds(name, rows, columns, candidate_bag(name, bag, everything), validation, repeats)
-        for name in model_config.candidates
-    }
+    needs = {name: bagging.seconds(name, rows, columns, validation) for name in model_config.candidates}
     cheapest = min(needs, key=needs.__getitem__)
     if budget < needs[cheapest]:
         raise ConfigError(
@@ -252,32 +266,28 @@ def train_auto(
             key="data.split.validation",
         )
     columns = len(pipeline.numeric_.columns) + len(pipeline.categorical_.columns)
-    bag = bag_folds(model_config, train, validation)
-    everything = bags_everything(bag, train, validation)
-    repeats = model_config.bag_repeats
-    check_budget(
-        model_config, config.time_budget, len(train), columns, bag, len(validation), everything, repeats
-    )
+    bagging = bagging_for(model_config, train, validation)
+    check_budget(model_config, config.time_budget, len(train), columns, len(validation), bagging)
     fitter = _Fitter(pipeline, train, validation, config, seed=seed, deadline=deadline, console=console)
     # the rows ensemble selection weighs: every row's out-of-fold prediction when everything is bagged
-    inputs = fitter.bag_data if everything else tensor_data(pipeline, validation)
+    inputs = fitter.bag_data if bagging.everything else tensor_data(pipeline, validation)
     truth = inputs.target.numpy()
     members: dict[str, list[nn.Module]] = {}  # one module, or a bag's modules
     predictions: dict[str, np.ndarray] = {}
     rows: dict[str, LeaderboardRow] = {}
     histories: dict[str, tuple[EpochResult, ...]] = {}
     for name in model_config.candidates:
-        bagged = candidate_bag(name, bag, everything)
+        bagged = bagging.folds_for(name)
         left = deadline - time.perf_counter()
-        needs = estimate_seconds(name, len(train), columns, bagged, len(validation), repeats)
+        needs = bagging.seconds(name, len(train), columns, len(validation))
         if needs > left and members:  # the first candidate always trains (the budget check let it)
             note = f"skipped: needs ~{needs:.0f}s, {max(left, 0):.0f}s left"
             rows[name] = LeaderboardRow(name, CANDIDATES[name].model.type, None, None, None, 0.0, note)
             continue
         fit_started = time.perf_counter()
         if bagged:
-            members[name], histories[name], out_of_fold = fitter.fit_bagged(name, bagged, repeats)
-            predictions[name] = out_of_fold if everything else out_of_fold[len(train) :]
+            members[name], histories[name], out_of_fold = fitter.fit_bagged(name, bagged, bagging.repeats)
+            predictions[name] = out_of_fold if bagging.everything else out_of_fold[len(train) :]
             fit_seconds = time.perf_counter() - fit_started
             predict_seconds = 0.0  # each member predicted its own fold's rows while fitting
         else:
@@ -290,7 +300,7 @@ def train_auto(
         loss = validation_loss(predictions[name], truth, regression=pipeline.task.kind == "regression")
         rows[name] = LeaderboardRow(
             name, CANDIDATES[name].model.type, _in_target_units(pipeline, loss), fit_seconds, predict_seconds,
-            0.0, _bag_note(bagged, repeats, everything, len(truth)), rounds=len(histories[name]),
+            0.0, _bag_note(bagged, bagging, len(truth)), rounds=len(histories[name]),
         )  # fmt: skip
     ensemble, leaderboard, weights = _ensemble(pipeline, model_config, members, predictions, truth, rows)
     heaviest = max(weights, key=weights.__getitem__)
@@ -414,11 +424,11 @@ def _bag_name(folds: int, repeats: int) -> str:
     return f"{folds}-fold bag" + (f" x{repeats}" if repeats > 1 else "")
 
 
-def _bag_note(bagged: int, repeats: int, everything: bool, rows: int) -> str:
+def _bag_note(bagged: int, bagging: Bagging, rows: int) -> str:
     if not bagged:
         return ""
-    which = "all " if everything else "the validation "
-    return f"{_bag_name(bagged, repeats)}, out-of-fold loss of {which}{rows} rows"
+    which = "all " if bagging.everything else "the validation "
+    return f"{_bag_name(bagged, bagging.repeats)}, out-of-fold loss of {which}{rows} rows"
 
 
 def _network_pipeline(pipeline: FeaturePipeline, train: RawData) -> FeaturePipeline:

@@ -131,6 +131,12 @@ class ProgressReporter(Callback):
             self.console.print(state.stop_reason, soft_wrap=True)
 
 
+def later_tie(monitor: str, figure: float, best: float) -> bool:
+    """Whether an epoch that ties the best figure is kept instead: for the error only, which moves in steps
+    of one row (the later epoch has fitted the training rows further; RealMLP keeps the last best alike)."""
+    return monitor == "error" and figure <= best
+
+
 class EarlyStopping(Callback):
     """Stops when the monitored validation figure has not improved by ``min_delta`` for ``patience``
     epochs, then puts back the weights of the best epoch (Keras' ``restore_best_weights=True``).
@@ -154,7 +160,7 @@ class EarlyStopping(Callback):
         if figure is None:
             return
         improved = figure < self.best_loss - self.min_delta
-        if improved or (self.monitor == "error" and figure <= self.best_loss):
+        if improved or later_tie(self.monitor, figure, self.best_loss):
             self._best_weights = copy.deepcopy(state.model.state_dict())
             state.best_epoch = result.epoch
         if improved:
