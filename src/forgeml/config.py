@@ -104,6 +104,11 @@ class NumericConfig(Section):
     # auto: per column from the training values (log1p, standard, or quantile for far outliers;
     # forgeml.features.scaling, with the measurement that chose it)
     scale: Literal["auto", "standard", "robust", "quantile", "none"] = "auto"
+    # auto: a whole-number column with 3 to 1000 distinct values (a person id, a district, a product
+    # code) also gets one indicator per value seen in 5+ training rows, beside its number, so a network
+    # can give each code its own effect (forgeml.features.codes, with the measurement that chose it).
+    # Networks only: gbm and auto's boosters split the number itself.
+    integer_codes: Literal["auto", "none"] = "auto"
 
 
 class CategoricalConfig(Section):
@@ -862,13 +867,13 @@ TYPE_RULES: dict[str, dict[str, dict[str, Any]]] = {
         "defaults": {
             "train": {"learning_rate": GBM_DEFAULTS["learning_rate"]},
             "train.early_stopping": {"patience": GBM_DEFAULTS["early_stopping_rounds"]},
-            "features.numeric": {"impute": "none", "scale": "none"},
+            "features.numeric": {"impute": "none", "scale": "none", "integer_codes": "none"},
             "features.categorical": {"encoding": "embedding"},  # ids: the trees split on categories natively
         },
         "foreign": {
             "train": NETWORK_TRAIN_KEYS,
             "features": {"image", "text", "text_columns"},
-            "features.numeric": {"impute", "scale"},
+            "features.numeric": {"impute", "scale", "integer_codes"},
             "features.categorical": {"encoding", "embedding_dim"},
         },
     },
@@ -881,7 +886,7 @@ TYPE_RULES[AUTO] = {
     "foreign": {
         "train": {"resume", "checkpoint_every", "keep_checkpoints", "profile_steps", "tensorboard", "csv_log", "privacy"},
         "features": TYPE_RULES[GBM]["foreign"]["features"],
-        "features.numeric": {"impute", "scale"},
+        "features.numeric": {"impute", "scale", "integer_codes"},
         "features.categorical": {"encoding", "embedding_dim"},
     },
 }
@@ -908,6 +913,7 @@ _INSTEAD = {
     "train.epochs": "set model.max_rounds instead",
     "train.deterministic": "gbm runs are always deterministic",
     "features.numeric.impute": "the trees route missing values themselves",
+    "features.numeric.integer_codes": "the trees split an integer column's values as finely as they need",
     "features.categorical.encoding": "the trees split on categories natively",
     "train.resume": "auto trains several candidates and keeps no checkpoints",
     "train.time_budget": "it bounds model.type auto's candidates",

@@ -270,13 +270,19 @@ def integrated_gradients(
 def _per_raw_column(
     pipeline: FeaturePipeline, numeric: np.ndarray | None
 ) -> tuple[tuple[str, ...], np.ndarray]:
-    """Map the numeric tensor's columns (numeric columns, then one-hot blocks) back to raw columns."""
+    """Map the numeric tensor's columns (numeric columns, their integer codes' indicators, then one-hot
+    blocks) back to raw columns: a code column's share is its number's plus its indicators'."""
     if numeric is None:
         return (), np.zeros((0, 0))
     names = list(pipeline.numeric_.columns)
-    blocks = [numeric[:, : len(names)]]
+    own = numeric[:, : len(names)].copy()
+    start = len(names)
+    codes = pipeline.numeric_.codes_
+    for index in sorted(codes):
+        own[:, index] += numeric[:, start : start + len(codes[index])].sum(axis=1)
+        start += len(codes[index])
+    blocks = [own]
     if pipeline.categorical_.encoding == "onehot":
-        start = len(names)
         for column, size in zip(
             pipeline.categorical_.columns, pipeline.categorical_.cardinalities, strict=True
         ):

@@ -13,6 +13,7 @@ import pandas as pd
 from sklearn.preprocessing import RobustScaler
 
 from forgeml.errors import DataError, NotFittedError
+from forgeml.features.codes import code_values, indicators
 from forgeml.features.scaling import choose_scaling, quantile_knots
 
 
@@ -23,15 +24,37 @@ class NumericFeatures:
     column's transform is ``impute -> [log1p(max(x, 0))] -> (x - center) / scale -> [quantile map]``,
     where the quantile map is piecewise linear through fitted knots (``quantiles_``); the ONNX graph
     (:class:`forgeml.bundle.onnx_export.InferenceModule`) runs the same steps.
+
+    ``integer_codes="auto"`` appends, after the scaled columns, one indicator per kept value of each
+    integer-code column (:mod:`forgeml.features.codes`); :attr:`width` counts them.
     """
 
-    def __init__(self, columns: list[str], *, impute: str = "median", scale: str = "standard") -> None:
+    def __init__(
+        self,
+        columns: list[str],
+        *,
+        impute: str = "median",
+        scale: str = "standard",
+        integer_codes: str = "none",
+    ) -> None:
         self.columns = columns
         self.impute = impute
         self.scale = scale
+        self.integer_codes = integer_codes
 
-    def fit(self, table: pd.DataFrame) -> NumericFeatures:
+    @property
+    def width(self) -> int:
+        """Output columns: one per input column, plus the integer codes' indicators."""
+        return len(self.columns) + sum(len(values) for values in self.codes_.values())
+
+    def fit(self, table: pd.DataFrame, outcome: np.ndarray | None = None) -> NumericFeatures:
+        """``outcome``: the training target as :func:`~forgeml.features.codes.outcome_matrix` gives it,
+        which integer codes are judged against (none are found without it)."""
         values = to_numbers(table, self.columns)
+        self.codes_: dict[int, np.ndarray] = {}
+        if self.integer_codes == "auto" and outcome is not None:  # raw values: the steps below work in place
+            found = {index: code_values(values[:, index], outcome) for index in range(len(self.columns))}
+            self.codes_ = {index: kept for index, kept in found.items() if kept is not None}
         with np.errstate(all="ignore"):
             fill = {"median": np.nanmedian, "mean": np.nanmean}.get(self.impute)
             fills = fill(values, axis=0) if fill is not None and len(values) else np.zeros(len(self.columns))
@@ -71,6 +94,7 @@ class NumericFeatures:
             raise NotFittedError("NumericFeatures.transform called before fit.")
         numbers = to_numbers(table, self.columns)
         check_scaled_range(self, numbers)
+        codes = indicators(numbers, self.codes_) if self.codes_ else None  # before the in-place steps below
         filled = _log(_impute(numbers, self.fill_values_), self.log_)
         # In place on our own copy: the same arithmetic as (filled - means) / stds, two fewer
         # temporaries of the table's size.
@@ -78,6 +102,8 @@ class NumericFeatures:
         filled /= self.stds_
         for index, (knots, targets) in self.quantiles_.items():
             filled[:, index] = np.interp(filled[:, index], knots, targets)
+        if codes is not None:
+            return np.concatenate([filled.astype(np.float32), codes], axis=1)
         return filled.astype(np.float32)
 
     def to_json(self) -> dict[str, Any]:
@@ -92,11 +118,18 @@ class NumericFeatures:
             "log": self.log_.tolist(),
             "reasons": self.reasons_,
             "quantiles": {str(index): [k.tolist(), t.tolist()] for index, (k, t) in self.quantiles_.items()},
+            "integer_codes": self.integer_codes,
+            "codes": {str(index): values.tolist() for index, values in self.codes_.items()},
         }
 
     @classmethod
     def from_json(cls, state: dict[str, Any]) -> NumericFeatures:
-        features = cls(list(state["columns"]), impute=state["impute"], scale=state["scale"])
+        features = cls(
+            list(state["columns"]),
+            impute=state["impute"],
+            scale=state["scale"],
+            integer_codes=state.get("integer_codes", "none"),  # bundles written before integer codes
+        )
         features.fill_values_ = np.asarray(state["fill_values"], dtype=np.float64)
         features.means_ = np.asarray(state["means"], dtype=np.float64)
         features.stds_ = np.asarray(state["stds"], dtype=np.float64)
@@ -108,6 +141,10 @@ class NumericFeatures:
         features.quantiles_ = {
             int(index): (np.asarray(knots, dtype=np.float64), np.asarray(targets, dtype=np.float64))
             for index, (knots, targets) in state.get("quantiles", {}).items()
+        }
+        features.codes_ = {
+            int(index): np.asarray(values, dtype=np.float64)
+            for index, values in state.get("codes", {}).items()
         }
         return features
 

@@ -18,7 +18,8 @@ from forgeml.features.numeric import NumericFeatures
 
 
 class NumericGraph(nn.Module):
-    """``(N, F)`` float64 raw numbers -> ``(N, F)`` float64 scaled, exactly as ``NumericFeatures.transform``.
+    """``(N, F)`` float64 raw numbers -> ``(N, numeric.width)`` float64 scaled, then the integer codes'
+    indicators (``Equal`` against each kept value), exactly as ``NumericFeatures.transform``.
 
     The quantile map is ``np.interp`` through each quantile column's knots. ONNX has no searchsorted,
     so the segment is found by a binary search of ``log2(K)`` gather-and-compare steps over knots
@@ -38,6 +39,12 @@ class NumericGraph(nn.Module):
         self.quantile_count = len(quantiles)
         if quantiles:
             self._register_knots(quantiles)
+        codes = numeric.codes_
+        self.code_columns = sorted(codes)
+        for index in self.code_columns:  # one buffer a column: its kept values, compared with its raw number
+            self.register_buffer(
+                f"code_values_{index}", torch.from_numpy(np.asarray(codes[index], dtype=np.float64))
+            )
 
     def _register_knots(self, quantiles: dict[int, tuple[np.ndarray, np.ndarray]]) -> None:
         columns = sorted(quantiles)
@@ -57,6 +64,16 @@ class NumericGraph(nn.Module):
             self.register_buffer(name, torch.from_numpy(table.reshape(-1)))  # (Q * size,) flat
 
     def forward(self, numeric: torch.Tensor) -> torch.Tensor:
+        scaled = self._scaled(numeric)
+        if not self.code_columns:
+            return scaled
+        codes = [
+            (numeric[:, index : index + 1] == getattr(self, f"code_values_{index}")).to(scaled.dtype)
+            for index in self.code_columns
+        ]  # (N, kept values) each; NaN equals nothing
+        return torch.cat([scaled, *codes], dim=1)
+
+    def _scaled(self, numeric: torch.Tensor) -> torch.Tensor:
         values = torch.where(torch.isnan(numeric), self.fill, numeric)  # (N, F)
         if self.any_log:
             values = torch.where(self.log_mask, torch.log1p(torch.clamp(values, min=0.0)), values)

@@ -18,6 +18,7 @@ from forgeml.config import FeaturesConfig
 from forgeml.data import RawData, TaskInfo
 from forgeml.errors import ConfigError, DataError, NotFittedError
 from forgeml.features.categorical import CategoricalFeatures
+from forgeml.features.codes import outcome_matrix
 from forgeml.features.columns import clean_strings, plan_columns
 from forgeml.features.image import ImageFeatures, pixel_tensor
 from forgeml.features.image_backbone import BackboneDescription, describe_backbone
@@ -119,9 +120,24 @@ class FeaturePipeline:
         )
         if self.text_.columns:  # a table without text trains no tokenizer
             self.text_.fit(train.table)
+        if train.target is None:
+            raise DataError("the training rows have no target values.")
+        self.target_ = TargetEncoder(self.task).fit(train.target)
+        number = self.config.numeric
         self.numeric_ = NumericFeatures(
-            numeric, impute=self.config.numeric.impute, scale=self.config.numeric.scale
-        ).fit(table)
+            numeric, impute=number.impute, scale=number.scale, integer_codes=number.integer_codes
+        ).fit(
+            table,
+            outcome_matrix(self.target_.encode(train.target)) if number.integer_codes == "auto" else None,
+        )
+        if self.numeric_.codes_:
+            logger.info(
+                "integer codes, read by networks as one indicator per value beside the number "
+                "(features.numeric.integer_codes): %s",
+                ", ".join(
+                    f"{numeric[i]} ({len(kept)} values)" for i, kept in sorted(self.numeric_.codes_.items())
+                ),
+            )
         cat = self.config.categorical
         self.categorical_ = CategoricalFeatures(
             categorical,
@@ -130,9 +146,6 @@ class FeaturePipeline:
             min_frequency=cat.min_frequency,
         ).fit(table)
         self.image_ = None if train.images is None else self._fit_images(train)
-        if train.target is None:
-            raise DataError("the training rows have no target values.")
-        self.target_ = TargetEncoder(self.task).fit(train.target)
         self.embedding_dim_ = cat.embedding_dim
         self.train_rows_ = len(train)
         return self
@@ -141,7 +154,7 @@ class FeaturePipeline:
     def input_spec(self) -> InputSpec:
         self._require_fitted()
         one_hot = self.categorical_.encoding == "onehot"
-        width = len(self.numeric_.columns) + (sum(self.categorical_.cardinalities) if one_hot else 0)
+        width = self.numeric_.width + (sum(self.categorical_.cardinalities) if one_hot else 0)
         return InputSpec(
             numeric_dim=width,
             continuous_dim=len(self.numeric_.columns),
