@@ -159,3 +159,28 @@ def test_a_network_learns_each_codes_own_effect(tmp_path: Path) -> None:
     assert explained.mean_abs[0] > explained.mean_abs[1]  # people differ by sd 1, doses move y by sd 0.5
     schema = input_schema(forgeml.load(run.bundle_path).pipeline)
     assert schema["columns"] == [{"name": name, "kind": "numeric"} for name in ("person", "dose", "age")]
+
+
+def test_auto_gives_codes_to_its_network_not_its_booster_and_exports_one_graph(tmp_path: Path) -> None:
+    effect = np.random.default_rng(0).normal(0, 1, 40)
+    people(1200, 1, effect).to_csv(tmp_path / "rows.csv", index=False)
+    config = config_from_dict(
+        {
+            "seed": 0,
+            "output_dir": str(tmp_path),
+            "data": {"source": str(tmp_path / "rows.csv"), "target": "y"},
+            "model": {"type": "auto", "candidates": ["gbm", "mlp"], "bag_folds": 0},
+            "train": {"epochs": 3, "threads": 1},
+            "check": {"enabled": False},
+        }
+    )
+    run = forgeml.train(config)
+    assert run.pipeline.numeric_.codes_ == {}  # the boosters' pipeline: raw numbers
+    networks = [module for name, module, _ in run.model.candidates() if name.startswith("mlp")]
+    assert networks and list(networks[0].inference.numeric_graph.code_columns) == [0]  # person
+    forgeml.export(run.bundle_path)
+    rows = people(300, 2, effect).drop(columns="y")
+    rows.loc[::7, "person"] = np.nan  # missing: no indicator, imputed number
+    onnx_out = forgeml.load(run.bundle_path, engine="onnx").predict(rows)["prediction"].to_numpy(float)
+    torch_out = forgeml.load(run.bundle_path, engine="torch").predict(rows)["prediction"].to_numpy(float)
+    assert np.abs(onnx_out - torch_out).max() <= 1e-4
