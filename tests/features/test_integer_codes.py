@@ -16,7 +16,7 @@ from forgeml.config import config_from_dict
 from forgeml.data import RawData
 from forgeml.errors import ConfigError
 from forgeml.evaluation.explain import integrated_gradients
-from forgeml.features.codes import MAX_VALUES, MIN_ROWS, code_values, outcome_matrix
+from forgeml.features.codes import MAX_VALUES, MIN_ROWS, code_values
 from forgeml.features.numeric import NumericFeatures
 from forgeml.features.numeric_graph import NumericGraph
 
@@ -24,23 +24,23 @@ from forgeml.features.numeric_graph import NumericGraph
 def test_a_code_is_a_whole_number_column_whose_values_the_target_follows_unevenly() -> None:
     rng = np.random.default_rng(0)
     person = np.repeat(np.arange(40.0), 10)  # 40 values: at least MIN_VALUES
-    jagged = outcome_matrix(rng.normal(0, 1, 40)[person.astype(int)] + rng.normal(0, 0.3, 400))
+    jagged = rng.normal(0, 1, 40)[person.astype(int)] + rng.normal(0, 0.3, 400)
     assert code_values(person, jagged).tolist() == list(range(40))
-    smooth = outcome_matrix(0.1 * person + rng.normal(0, 0.3, 400))  # a straight line: the number is enough
+    smooth = 0.1 * person + rng.normal(0, 0.3, 400)  # a straight line: the number is enough
     assert code_values(person, smooth) is None
-    assert code_values(person, outcome_matrix(rng.normal(0, 1, 400))) is None  # the target ignores it
-    classes = outcome_matrix(np.where(jagged[:, 0] > 0, 1, 0).astype(np.int64))  # class indices: one-hot
-    assert classes.shape == (400, 2) and code_values(person, classes) is not None
+    assert code_values(person, rng.normal(0, 1, 400)) is None  # the target ignores it
+    classes = np.where(jagged > 0, 1, 0).astype(np.int64)  # class indices: judged one 0/1 column a class
+    assert code_values(person, classes) is not None
     rare = np.concatenate([person, [77.0] * (MIN_ROWS - 1), [np.nan] * 5])  # 77 is too rare; NaN is missing
-    padded = np.concatenate([jagged, np.zeros((MIN_ROWS - 1 + 5, 1))])
+    padded = np.concatenate([jagged, np.zeros(MIN_ROWS - 1 + 5)])
     assert code_values(rare, padded).tolist() == list(range(40))
     assert code_values(person + 0.5, jagged) is None  # fractions: a measurement
     rating = np.repeat(np.arange(10.0), 40)  # under MIN_VALUES: a rating or a small count, however uneven
-    assert code_values(rating, outcome_matrix(rng.normal(0, 1, 10)[rating.astype(int)])) is None
+    assert code_values(rating, rng.normal(0, 1, 10)[rating.astype(int)]) is None
     flag = np.repeat([0.0, 1.0], 200)
-    assert code_values(flag, outcome_matrix(flag + rng.normal(0, 0.1, 400))) is None  # the number says it all
+    assert code_values(flag, flag + rng.normal(0, 0.1, 400)) is None  # the number says it all
     many = np.arange(MAX_VALUES + 1.0).repeat(MIN_ROWS)  # too many values: an amount
-    assert code_values(many, outcome_matrix(rng.normal(0, 1, len(many)))) is None
+    assert code_values(many, rng.normal(0, 1, len(many))) is None
 
 
 def table(rows: int = 600, seed: int = 0) -> pd.DataFrame:
@@ -57,11 +57,9 @@ def table(rows: int = 600, seed: int = 0) -> pd.DataFrame:
 def outcome(frame: pd.DataFrame) -> np.ndarray:
     """A target with each person's and each visit count's own effect, in no order of the numbers."""
     effects = np.random.default_rng(9).normal(0, 1, 200)
-    return outcome_matrix(
-        (
-            effects[frame["person"]] + effects[100 + frame["visits"].clip(upper=99)] + 0.01 * frame["height"]
-        ).to_numpy()
-    )
+    return (
+        effects[frame["person"]] + effects[100 + frame["visits"].clip(upper=99)] + 0.01 * frame["height"]
+    ).to_numpy()
 
 
 def test_indicators_follow_the_scaled_numbers_and_read_the_raw_values() -> None:

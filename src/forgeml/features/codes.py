@@ -42,19 +42,15 @@ MIN_SIGNAL = 3.0
 MIN_ROUGHNESS = 0.25
 
 
-def outcome_matrix(encoded: np.ndarray) -> np.ndarray:
-    """The encoded training target as ``(N, T)`` float64: class indices one-hot, values as one column."""
-    if np.issubdtype(encoded.dtype, np.integer):
-        return np.eye(int(encoded.max()) + 1)[encoded]
-    return encoded.astype(np.float64).reshape(len(encoded), -1)
-
-
-def code_values(column: np.ndarray, outcome: np.ndarray) -> np.ndarray | None:
+def code_values(column: np.ndarray, target: np.ndarray) -> np.ndarray | None:
     """The values of a float64 training column (NaN = missing) that get an indicator, ascending; None
     when the column is not a code: fractions, too few or too many values, or a target that follows a
-    smooth curve through the values (or does not move with them) -- there the number is enough."""
+    smooth curve through the values (or does not move with them) -- there the number is enough.
+
+    ``target`` is the encoded training target (TargetEncoder.encode): class indices (integers),
+    judged as one 0/1 column per class, or values (floats: a regression target, a binary 0/1)."""
     present = ~np.isnan(column)
-    values, outcome = column[present], outcome[present]
+    values, target = column[present], target[present]
     if not len(values) or not np.array_equal(values, np.round(values)):
         return None
     distinct, position, counts = np.unique(values, return_inverse=True, return_counts=True)
@@ -63,15 +59,26 @@ def code_values(column: np.ndarray, outcome: np.ndarray) -> np.ndarray | None:
     kept = counts >= MIN_ROWS
     if kept.sum() < MIN_VALUES:
         return None
-    return distinct[kept] if _jagged(position, counts, outcome, kept) else None
+    return distinct[kept] if _jagged(*_sums(position, len(distinct), target), counts, kept) else None
 
 
-def _jagged(position: np.ndarray, counts: np.ndarray, outcome: np.ndarray, kept: np.ndarray) -> bool:
+def _sums(position: np.ndarray, size: int, target: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per value (``size`` of them), the sums of the target and of its squares, ``(size, T)``. Classes
+    are counted by value and class, never expanded to a one-hot matrix (rows x classes floats)."""
+    if np.issubdtype(target.dtype, np.integer):
+        classes = int(target.max()) + 1
+        counted = np.bincount(position * classes + target, minlength=size * classes)
+        sums = counted.reshape(size, classes).astype(np.float64)
+        return sums, sums  # a 0/1 indicator squared is itself
+    values = target.astype(np.float64)
+    return np.bincount(position, weights=values)[:, None], np.bincount(position, weights=values**2)[:, None]
+
+
+def _jagged(sums: np.ndarray, squares: np.ndarray, counts: np.ndarray, kept: np.ndarray) -> bool:
     """Does the target's mean move with the value (its spread between values at least MIN_SIGNAL times
     what sampling noise alone gives) in a way a smooth curve misses (neighbouring values' means differ
     by at least MIN_ROUGHNESS of what unrelated means would, after noise)?"""
-    sums = np.stack([np.bincount(position, weights=column) for column in outcome.T], axis=1)[kept]
-    squares = np.stack([np.bincount(position, weights=column**2) for column in outcome.T], axis=1)[kept]
+    sums, squares = sums[kept], squares[kept]
     rows = counts[kept][:, None].astype(np.float64)
     means = sums / rows
     noise = np.maximum(squares / rows - means**2, 0.0) / (rows - 1)  # the variance of each mean

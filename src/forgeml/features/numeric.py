@@ -47,13 +47,13 @@ class NumericFeatures:
         """Output columns: one per input column, plus the integer codes' indicators."""
         return len(self.columns) + sum(len(values) for values in self.codes_.values())
 
-    def fit(self, table: pd.DataFrame, outcome: np.ndarray | None = None) -> NumericFeatures:
-        """``outcome``: the training target as :func:`~forgeml.features.codes.outcome_matrix` gives it,
-        which integer codes are judged against (none are found without it)."""
+    def fit(self, table: pd.DataFrame, target: np.ndarray | None = None) -> NumericFeatures:
+        """``target``: the encoded training target, which integer codes are judged against
+        (:func:`~forgeml.features.codes.code_values`; none are found without it)."""
         values = to_numbers(table, self.columns)
         self.codes_: dict[int, np.ndarray] = {}
-        if self.integer_codes == "auto" and outcome is not None:  # raw values: the steps below work in place
-            found = {index: code_values(values[:, index], outcome) for index in range(len(self.columns))}
+        if self.integer_codes == "auto" and target is not None:  # raw values: the steps below work in place
+            found = {index: code_values(values[:, index], target) for index in range(len(self.columns))}
             self.codes_ = {index: kept for index, kept in found.items() if kept is not None}
         with np.errstate(all="ignore"):
             fill = {"median": np.nanmedian, "mean": np.nanmean}.get(self.impute)

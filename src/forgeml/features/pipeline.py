@@ -18,7 +18,6 @@ from forgeml.config import FeaturesConfig
 from forgeml.data import RawData, TaskInfo
 from forgeml.errors import ConfigError, DataError, NotFittedError
 from forgeml.features.categorical import CategoricalFeatures
-from forgeml.features.codes import outcome_matrix
 from forgeml.features.columns import clean_strings, plan_columns
 from forgeml.features.image import ImageFeatures, pixel_tensor
 from forgeml.features.image_backbone import BackboneDescription, describe_backbone
@@ -126,10 +125,7 @@ class FeaturePipeline:
         number = self.config.numeric
         self.numeric_ = NumericFeatures(
             numeric, impute=number.impute, scale=number.scale, integer_codes=number.integer_codes
-        ).fit(
-            table,
-            outcome_matrix(self.target_.encode(train.target)) if number.integer_codes == "auto" else None,
-        )
+        ).fit(table, self.target_.encode(train.target))
         if self.numeric_.codes_:
             logger.info(
                 "integer codes, read by networks as one indicator per value beside the number "
