@@ -396,6 +396,11 @@ class AutoConfig(Section):
     # +1.2 points, political_info +0.9, fishing_mode +0.6), lower on 6 by at most 0.16, +0.20 on average
     # (docs/tables.md), for twice the bagged candidates' seconds
     bag_repeats: Annotated[Int, Field(ge=1, le=10)] = 2
+    # a table too large to bag: each booster the ensemble keeps is grown again on the training and
+    # validation rows, for the rounds early stopping chose scaled by the rows gained (AutoGluon's
+    # refit_full), so no row is left out of the trees the bundle holds (higher on all 4 tuning tables
+    # this large, docs/tables.md); false keeps the boosters stopped on the validation rows
+    refit: bool = True
 
     @field_validator("candidates")
     @classmethod

@@ -59,6 +59,10 @@ def auto_config(folder: Path, task: str, **sections: dict) -> dict:
             "type": "auto",
             "bag_folds": 2 if task == "binary" else 0,
             "bag_repeats": 1,
+            # the multiclass run refits its boosters on the validation rows too (the bundle, ONNX and
+            # verify tests then cover refit boosters); the regression run keeps them as early stopping
+            # left them, so its ensemble's validation loss can be recomputed from the bundle
+            "refit": task != "regression",
             **sections.pop("model", {}),
         },
         # one thread: LightGBM's OpenMP threads spin on a busy 2-core machine (a 400-row booster then
@@ -128,6 +132,12 @@ def test_auto_trains_every_candidate_and_weighs_them(trained: tuple[str, forgeml
             rows = len(run.splits.train) + len(run.splits.validation)
             assert board[name]["note"] == f"2-fold bag, out-of-fold loss of all {rows} rows"
         return  # the bag's validation loss is out of fold: the trained ensemble has seen those rows
+    if task == "multiclass":  # unbagged: each booster kept by the ensemble was refit on every row
+        rows = len(run.splits.train) + len(run.splits.validation)
+        for name in ("gbm", "gbm_large"):
+            refit = f"refit on all {rows} rows for " if board[name]["weight"] > 0 else ""
+            assert board[name]["note"].startswith(refit) and (refit or not board[name]["note"])
+        return  # the refit boosters have seen the validation rows
     # the ensemble's own validation loss, recomputed from its outputs, is the leaderboard's
     data = tensor_data(run.pipeline, run.splits.validation)
     outputs = predict_outputs(ensemble, data.inputs).numpy()
@@ -378,3 +388,46 @@ def test_repeated_bagging_refits_each_bag_on_a_fresh_split_and_costs_its_share(t
     assert estimate_seconds("gbm", 1000, 10, bag=5, repeats=2) == pytest.approx(
         2 * estimate_seconds("gbm", 1000, 10, bag=5)
     )
+
+
+def test_a_lone_booster_is_refit_on_the_training_and_validation_rows(tmp_path: Path) -> None:
+    """Unbagged, the booster the ensemble keeps is grown again on every training and validation row for
+    the rounds early stopping chose, scaled by the rows gained: the trees LightGBM grows by hand."""
+    import lightgbm
+
+    from forgeml.data import RawData
+    from forgeml.models.gbm import tree_matrix
+    from forgeml.training.auto import CANDIDATES
+    from forgeml.training.gbm import lightgbm_params
+
+    runs = {}
+    for refit in (False, True):
+        (tmp_path / str(refit)).mkdir()
+        config = auto_config(
+            tmp_path / str(refit), "multiclass", model={"candidates": ["gbm"], "refit": refit}
+        )
+        runs[refit] = forgeml.train(config_from_dict(config))
+    stopped, refit = (dict(zip(r.model.names, r.model.members, strict=True))["gbm"] for r in runs.values())
+    kept = stopped.booster.current_iteration()
+    assert 1 < kept < CANDIDATES["gbm"].model.max_rounds  # early stopping chose the rounds
+    run = runs[True]
+    rows = pd.concat([run.splits.train.table, run.splits.validation.table], ignore_index=True)
+    rounds = round(kept * len(rows) / len(run.splits.train))  # scaled by the rows gained
+    assert rounds > kept
+    target = pd.concat([run.splits.train.target, run.splits.validation.target], ignore_index=True)
+    data = tensor_data(run.pipeline, RawData(rows, None, target, run.splits.train.source))
+    matrix = tree_matrix(*(tensor.numpy() for tensor in data.inputs))
+    settings = CANDIDATES["gbm"].train(run.config.train)
+    params = lightgbm_params(
+        CANDIDATES["gbm"].model, settings, "classification", classes=3, seed=run.config.seed
+    )
+    categorical = list(range(len(run.pipeline.numeric_.columns), matrix.shape[1]))
+    by_hand = lightgbm.train(
+        params, lightgbm.Dataset(matrix, data.target.numpy(), categorical_feature=categorical), rounds
+    )
+    assert refit.booster.current_iteration() == rounds
+    np.testing.assert_allclose(refit.booster.predict(matrix), by_hand.predict(matrix), rtol=1e-9, atol=1e-12)
+    assert not np.allclose(stopped.booster.predict(matrix), by_hand.predict(matrix))
+    board = {row["model"]: row for row in run.model.leaderboard}
+    assert board["gbm"]["note"].startswith(f"refit on all {len(rows)} rows for {rounds} rounds in ")
+    assert {row["model"]: row for row in runs[False].model.leaderboard}["gbm"]["note"] == ""

@@ -302,7 +302,19 @@ def train_auto(
             name, CANDIDATES[name].model.type, _in_target_units(pipeline, loss), fit_seconds, predict_seconds,
             0.0, _bag_note(bagged, bagging, len(truth)), rounds=len(histories[name]),
         )  # fmt: skip
-    ensemble, leaderboard, weights = _ensemble(pipeline, model_config, members, predictions, truth, rows)
+    selection = select_ensemble(
+        [predictions[name] for name in members], truth,
+        regression=pipeline.task.kind == "regression", rounds=model_config.ensemble_rounds,
+    )  # fmt: skip
+    weights = dict(zip(members, selection.weights, strict=True))
+    # a bag's boosters already saw every row; a lone booster kept by the ensemble is grown again on them
+    lone_boosters = [
+        n for n in members if weights[n] > 0 and CANDIDATES[n].trees and not bagging.folds_for(n)
+    ]
+    for name in lone_boosters if model_config.refit else []:
+        members[name], rows[name] = fitter.refit(name, members[name], rows[name])
+    loss = _in_target_units(pipeline, selection.loss)
+    ensemble, leaderboard = _ensemble(pipeline, members, weights, loss, rows)
     heaviest = max(weights, key=weights.__getitem__)
     seconds = time.perf_counter() - started
     _report(console, leaderboard, seconds, config.time_budget)
@@ -360,6 +372,41 @@ class _Fitter:
         return NetworkMember(
             result.model, self.network_pipeline, names, candidate.model
         ).eval(), result.history
+
+    def refit(
+        self, name: str, members: list[nn.Module], row: LeaderboardRow
+    ) -> tuple[list[nn.Module], LeaderboardRow]:
+        """Booster ``name`` grown again on :attr:`bag_rows`, no row held out, for the rounds early stopping
+        kept scaled by the rows gained; kept as it is when the deadline leaves too little time.
+
+        Rounds scaled by the rows (x1.23 with the 65/15 split) against the rounds kept, and against no
+        refit, on the 4 tuning tables too large to bag (3 seeds, test accuracy or R²; log loss or RMSE
+        moved the same way on all 4): lecture_rating 0.2840 / 0.2833 / 0.2806, movie_rating 0.2764 /
+        0.2758 / 0.2749, diamonds 0.9832 / 0.9831 / 0.9831, vietnam_insurance 0.8799 / 0.8784 / 0.8765
+        (LightGBM's defaults fit on all those rows: 0.2832, 0.2704, 0.9814, 0.8673)."""
+        from forgeml.training.stage import train_model
+
+        (stopped,) = members
+        gained = len(self.bag_rows) / len(self.train)
+        rounds = max(1, round(stopped.booster.current_iteration() * gained))
+        # more rows and more rounds; its first fit also grew patience rounds past the kept ones
+        needs = (row.fit_seconds or 0.0) * gained**2
+        left = self.deadline - time.perf_counter()
+        if needs > left:
+            return members, replace(row, note=f"not refit: needs ~{needs:.0f}s, {max(left, 0):.0f}s left")
+        started = time.perf_counter()
+        candidate = CANDIDATES[name]
+        result = train_model(
+            self.pipeline, self.bag_rows, self.validation.take(np.arange(0)),
+            candidate.model.model_copy(update={"max_rounds": rounds}),
+            candidate.train(self.config).model_copy(update={"early_stopping": None}),
+            seed=self.seed, console=Console(quiet=True),
+        )  # fmt: skip
+        seconds = time.perf_counter() - started
+        note = f"refit on all {len(self.bag_rows)} rows for {rounds} rounds in {seconds:.1f}s"
+        if self.console is not None:
+            self.console.print(f"{name}: {note}")
+        return [result.model], replace(row, fit_seconds=(row.fit_seconds or 0.0) + seconds, note=note)
 
     @cached_property
     def bag_rows(self) -> RawData:
@@ -475,29 +522,20 @@ FOLD = "-fold"  # a bagged candidate's boosters are members <candidate>-fold<i>
 
 def _ensemble(
     pipeline: FeaturePipeline,
-    model_config: AutoConfig,
     members: dict[str, list[nn.Module]],
-    predictions: dict[str, np.ndarray],
-    truth: np.ndarray,
+    weights: dict[str, float],
+    loss: float,
     rows: dict[str, LeaderboardRow],
-) -> tuple[WeightedEnsemble, list[dict[str, object]], dict[str, float]]:
-    """Greedy selection over the trained candidates; the ensemble of those with a weight, the
-    leaderboard, and each candidate's weight (a bag's boosters share theirs equally)."""
+) -> tuple[WeightedEnsemble, list[dict[str, object]]]:
+    """The ensemble of the candidates with a weight (a bag's boosters share theirs equally), and the
+    leaderboard headed by the ensemble's own row (``loss``: its validation loss in target units)."""
     names = list(members)
-    regression = pipeline.task.kind == "regression"
-    selection = select_ensemble(
-        [predictions[name] for name in names],
-        truth,
-        regression=regression,
-        rounds=model_config.ensemble_rounds,
-    )
-    weights = dict(zip(names, selection.weights, strict=True))
     kept = [name for name in names if weights[name] > 0]
     board = [replace(row, weight=weights.get(row.name, 0.0)).to_json() for row in rows.values()]
     board.insert(
         0,
         LeaderboardRow(
-            "ensemble", "auto", _in_target_units(pipeline, selection.loss),
+            "ensemble", "auto", loss,
             sum(row.fit_seconds or 0.0 for row in rows.values()),
             sum(rows[name].predict_seconds or 0.0 for name in kept), 1.0,
             " + ".join(f"{weights[name]:.2f} {name}" for name in kept),
@@ -517,7 +555,7 @@ def _ensemble(
         names=[member for member, _, _ in parts], task=pipeline.task.kind, leaderboard=board,
     )  # fmt: skip
     ensemble.dropped = {member: module for member, module, _ in expanded([n for n in names if n not in kept])}
-    return ensemble, board, weights
+    return ensemble, board
 
 
 def _report(
