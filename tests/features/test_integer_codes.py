@@ -43,6 +43,21 @@ def test_a_code_is_a_whole_number_column_whose_values_the_target_follows_unevenl
     assert code_values(many, rng.normal(0, 1, len(many))) is None
 
 
+def test_a_thin_jumpy_tail_does_not_make_a_smooth_column_a_code() -> None:
+    # Years of experience: wages follow a smooth curve over 40 years of 300 rows each; the last three
+    # years have 8 rows each and jump. Unweighted, those three neighbour pairs outweighed the 39 smooth
+    # ones and the column read as a code (census_wage); weighed by their rows, it does not.
+    for seed in range(5):
+        rng = np.random.default_rng(seed)
+        years = np.repeat(np.arange(43.0), np.r_[np.full(40, 300), [8, 8, 8]])
+        tail = np.r_[np.zeros(40), [-0.6, 0.3, -0.9]][years.astype(int)]
+        wages = -0.0008 * (years - 20) ** 2 + tail + rng.normal(0, 0.5, len(years))
+        assert code_values(years, wages) is None
+        # the same rows with every year's own level, in no order, still read as a code
+        levels = rng.normal(0, 0.3, 43)[years.astype(int)]
+        assert code_values(years, levels + rng.normal(0, 0.5, len(years))) is not None
+
+
 def table(rows: int = 600, seed: int = 0) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     return pd.DataFrame(
