@@ -104,9 +104,10 @@ class NumericConfig(Section):
     # auto: per column from the training values (log1p, standard, or quantile for far outliers;
     # forgeml.features.scaling, with the measurement that chose it)
     scale: Literal["auto", "standard", "robust", "quantile", "none"] = "auto"
-    # auto: a whole-number column with 3 to 1000 distinct values (a person id, a district, a product
-    # code) also gets one indicator per value seen in 5+ training rows, beside its number, so a network
-    # can give each code its own effect (forgeml.features.codes, with the measurement that chose it).
+    # auto: a whole-number column with 20 to 1000 distinct values whose target mean moves unevenly with
+    # the value (a person id, a district, a product code) also gets one indicator per value seen in 5+
+    # training rows, beside its number, so a network can give each code its own effect
+    # (forgeml.features.codes: the rules, with the measurement that chose them).
     # Networks only: gbm and auto's boosters split the number itself.
     integer_codes: Literal["auto", "none"] = "auto"
 

@@ -421,9 +421,10 @@ def test_a_lone_booster_is_refit_on_the_training_and_validation_rows(tmp_path: P
     params = lightgbm_params(
         CANDIDATES["gbm"].model, settings, "classification", classes=3, seed=run.config.seed
     )
-    categorical = list(range(len(run.pipeline.numeric_.columns), matrix.shape[1]))
     by_hand = lightgbm.train(
-        params, lightgbm.Dataset(matrix, data.target.numpy(), categorical_feature=categorical), rounds
+        params,
+        lightgbm.Dataset(matrix, data.target.numpy(), categorical_feature=stopped.categorical_indices),
+        rounds,
     )
     assert refit.booster.current_iteration() == rounds
     np.testing.assert_allclose(refit.booster.predict(matrix), by_hand.predict(matrix), rtol=1e-9, atol=1e-12)
