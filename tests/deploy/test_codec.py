@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
 import sys
 from pathlib import Path
 
@@ -111,3 +112,42 @@ def test_the_codec_process_does_not_outlive_a_killed_server(small_bundle: Path, 
 def test_auto_forks_the_codec_on_linux_only(monkeypatch, platform: str, mode: str, forks: bool) -> None:
     monkeypatch.setattr(sys, "platform", platform)
     assert forks_safely(mode) is forks
+
+
+STUCK_SERVER = """
+import asyncio, os, threading
+from forgeml.deploy.server.codec import Codec
+
+never = threading.Event()
+codec = Codec({"stuck": lambda body: never.wait(), "pid": os.getpid}, "process")
+codec.start()
+
+async def main():
+    print(await codec.call("pid"), flush=True)
+    # Three calls of 300 kB each: the first runs (forever) in the child, the others fill the pipe
+    # (64 kB) that the child no longer reads. The server answers them all 504 and moves on.
+    calls = [asyncio.ensure_future(codec.call("stuck", b"x" * 300_000)) for _ in range(3)]
+    await asyncio.sleep(0.5)
+    codec.stop()
+    outcomes = await asyncio.gather(*calls, return_exceptions=True)
+    print(sorted({type(outcome).__name__ for outcome in outcomes}), flush=True)
+
+asyncio.run(main())
+print("stopped", flush=True)
+"""
+
+
+def test_a_server_stopped_while_its_codec_is_stuck_mid_call_still_exits(tmp_path: Path) -> None:
+    """A stopped server whose codec child is stuck in a call (and whose pipe to it is full) exits at
+    once: the pool's manager thread and the queue's feeder thread would otherwise be joined at exit,
+    forever (a CI run hung so)."""
+    script = tmp_path / "stuck_server.py"
+    script.write_text(STUCK_SERVER)
+    finished = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert finished.returncode == 0, finished.stderr[-2000:]
+    child, outcomes, last = finished.stdout.splitlines()
+    # the running call and the one in the pipe failed; the one still waiting was cancelled
+    assert (outcomes, last) == ("['CancelledError', 'CodecCrashed']", "stopped"), finished.stdout
+    assert not psutil.pid_exists(int(child))  # the stuck child was killed, not left behind

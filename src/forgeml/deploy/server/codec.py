@@ -84,14 +84,17 @@ class Codec:
     async def call(self, name: str, *args: Any) -> Any:
         """``work[name](*args)``; RequestError and DataError raised there are raised here."""
         assert self._executor is not None, "Codec.start() first"
-        loop = asyncio.get_running_loop()
+        loop, executor = asyncio.get_running_loop(), self._executor
         if not self.in_process:
-            return await loop.run_in_executor(self._executor, self.work[name], *args)
+            return await loop.run_in_executor(executor, self.work[name], *args)
         try:
-            failed, value = await loop.run_in_executor(self._executor, _run, name, args)
+            failed, value = await loop.run_in_executor(executor, _run, name, args)
         except BrokenProcessPool:
-            logger.error("the codec process died; starting another for the next request")
-            self._replace()
+            # Only the first call to see this child die replaces it: the others in flight with it
+            # would throw away the new one, and a call that outlived stop() must not fork again.
+            if executor is self._executor:
+                logger.error("the codec process died; starting another for the next request")
+                self._replace()
             raise CodecCrashed from None
         if failed:
             raise _rebuilt(*value)
@@ -99,7 +102,7 @@ class Codec:
 
     def stop(self) -> None:
         if self._executor is not None:
-            self._executor.shutdown(wait=False, cancel_futures=True)
+            _discard(self._executor)
             self._executor = None
 
     def _new_executor(self) -> Executor:
@@ -118,8 +121,36 @@ class Codec:
 
     def _replace(self) -> None:
         if self._executor is not None:
-            self._executor.shutdown(wait=False, cancel_futures=True)
+            _discard(self._executor)
         self._executor = self._new_executor()
+
+
+def _discard(executor: Executor) -> None:
+    """Let go of ``executor`` without waiting for it, and make sure nothing of it can keep the
+    server process from exiting.
+
+    ``shutdown(wait=False)`` alone is not enough for a process pool. Its manager thread still waits
+    for the call the child is running, and the interpreter joins that thread at exit; a decode that
+    never ends (or a child that stops reading) then holds the exit forever. And the queue's feeder
+    thread, blocked writing a large body into the pipe of a child that no longer reads it, is joined
+    at exit too: a CI run hung there once (py-spy: ``Queue._finalize_join``, 39,766 bytes unsent). A
+    stopped server has answered every request it will answer, so the child's work is of no use:
+    kill it, and tell the queue not to wait for its feeder. Python 3.14 has
+    ``ProcessPoolExecutor.terminate_workers()`` for the first half; 3.11 needs the pool's fields.
+    """
+    if not isinstance(executor, ProcessPoolExecutor):
+        executor.shutdown(wait=False, cancel_futures=True)
+        return
+    call_queue = getattr(executor, "_call_queue", None)
+    if call_queue is not None:
+        call_queue.cancel_join_thread()
+    children = list((getattr(executor, "_processes", None) or {}).values())
+    # Shut down first, so no call is handed to the child between the kill and the shutdown. The
+    # calls it was running fail with BrokenProcessPool; call() sees the pool is no longer its own
+    # and does not fork a replacement.
+    executor.shutdown(wait=False, cancel_futures=True)
+    for child in children:
+        child.kill()
 
 
 def _ping() -> int:
