@@ -195,6 +195,11 @@ class MLPConfig(Section):
     # forgeml.models.mlp.PERIODIC_MIN_ROWS training rows (it won on the large tuning tables, lost on the
     # small ones), none below (a small MLP stays small: int8 compression keeps its ratio).
     numeric_embedding: Literal["auto", "none", "periodic"] = "auto"
+    # an ensemble inside one network (TabM-mini, Gorishniy et al. 2025): submodels share the hidden
+    # layers, each has its own input scaling and head, each learns on its own, and predictions are
+    # their mean; about submodels x the compute of one network. auto: forgeml.models.mlp.SMALL_TABLE_SUBMODELS
+    # on a table under forgeml.models.mlp.SMALL_TABLE_ROWS training rows (where it was measured), else 1.
+    submodels: Annotated[Int, Field(gt=0, le=64)] | Literal["auto"] = "auto"
 
 
 class CNNConfig(Section):
@@ -781,7 +786,18 @@ class Config(Section):
     @model_validator(mode="before")
     @classmethod
     def _kind_rules(cls, raw: Any) -> Any:
-        return _apply_kind(raw) if isinstance(raw, dict) else raw
+        return _one_network_under_privacy(_apply_kind(raw)) if isinstance(raw, dict) else raw
+
+    @model_validator(mode="after")
+    def _submodels_without_privacy(self) -> Config:
+        submodels = getattr(self.model, "submodels", 1)
+        if self.train.privacy is not None and submodels != "auto" and submodels > 1:
+            raise ConfigError(
+                "model.submodels > 1 adds layers Opacus cannot clip row by row (the submodels' input scales and "
+                "heads); with train.privacy use model.submodels: 1.",
+                key="model.submodels",
+            )
+        return self
 
     @model_validator(mode="after")
     def _nan_only_for_trees(self) -> Config:
@@ -975,6 +991,16 @@ def _apply_kind(raw: dict[str, Any]) -> dict[str, Any]:
     raw = dict(raw)
     for dotted, values in rules["defaults"].items():
         _fill(raw, dotted.split(".") if dotted else [], values)
+    return raw
+
+
+def _one_network_under_privacy(raw: dict[str, Any]) -> dict[str, Any]:
+    """``model.submodels: auto`` is 1 under ``train.privacy`` (Opacus clips the gradients of plain
+    layers only); a value the user set is left for ``_submodels_without_privacy`` to judge."""
+    train, model = raw.get("train"), raw.get("model")
+    private = isinstance(train, dict) and train.get("privacy") is not None
+    if private and isinstance(model, dict) and model.get("type", "mlp") == "mlp" and "submodels" not in model:
+        return {**raw, "model": {**model, "submodels": 1}}
     return raw
 
 

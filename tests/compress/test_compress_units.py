@@ -69,6 +69,19 @@ def test_structured_mlp_pruning_equals_zeroing_the_dropped_neurons() -> None:
     torch.testing.assert_close(pruned(inputs), reference(inputs))
 
 
+def test_structured_pruning_of_submodels_slices_every_head_as_zeroing_would() -> None:
+    spec = InputSpec(numeric_dim=6)
+    model = _model(MLPConfig(hidden=[16, 8], submodels=3), spec, 2)
+    pruned, config = prune_structured(model, model.config_, spec, 2, 0.5)
+    assert config.hidden == [8, 4] and config.submodels == 3
+    assert pruned.heads.weight.shape == (3, 4, 2)  # each submodel's head reads the 4 kept units
+    keep_first = kept_rows(model.layers[0].weight, 0.5)
+    keep_second = kept_rows(model.layers[2].weight[:, keep_first], 0.5)
+    reference = _masked_copy(model, {"layers.0": keep_first, "layers.2": keep_second})
+    inputs = torch.randn(32, 6)
+    torch.testing.assert_close(pruned(inputs), reference(inputs))
+
+
 def test_structured_cnn_pruning_equals_zeroing_the_dropped_channels() -> None:
     spec = InputSpec(image_shape=(1, 8, 8))
     model = _model(CNNConfig(channels=[8, 16], dense=12), spec, 4)

@@ -20,14 +20,39 @@ from forgeml.models.mlp import AUTO_WIDTH
 
 def test_auto_width_is_two_layers_of_256_for_any_input() -> None:
     for spec in (InputSpec(numeric_dim=5, train_rows=500), InputSpec(numeric_dim=300, train_rows=50_000)):
-        model = build_model(MLPConfig(), spec, 2)
+        model = build_model(MLPConfig(submodels=1), spec, 2)
         linear = [layer.out_features for layer in model.layers if isinstance(layer, torch.nn.Linear)]
         assert linear == [AUTO_WIDTH, AUTO_WIDTH, 2] == [256, 256, 2]
 
 
+def test_auto_submodels_are_for_small_tables_only() -> None:
+    from forgeml.models.mlp import SMALL_TABLE_ROWS, SMALL_TABLE_SUBMODELS, resolved_submodels
+
+    def spec(rows: int, **kind: object) -> InputSpec:
+        return InputSpec(numeric_dim=4, continuous_dim=4, train_rows=rows, **kind)
+
+    assert SMALL_TABLE_SUBMODELS == 4
+    assert resolved_submodels(MLPConfig(), spec(SMALL_TABLE_ROWS - 1)) == 4
+    assert resolved_submodels(MLPConfig(), spec(SMALL_TABLE_ROWS)) == 1  # several times the seconds
+    assert resolved_submodels(MLPConfig(), spec(0)) == 1  # a bundle from before train_rows was recorded
+    assert resolved_submodels(MLPConfig(), spec(500, image_shape=(1, 8, 8))) == 1  # measured on tables
+    assert resolved_submodels(MLPConfig(submodels=2), spec(10**6)) == 2
+    small = build_model(MLPConfig(hidden=[8]), spec(500), 3)
+    assert small.heads.weight.shape == (4, 8, 3) and small.eval()(torch.randn(5, 4)).shape == (5, 3)
+
+
+def test_a_bundle_written_before_submodels_rebuilds_one_network() -> None:
+    from forgeml.bundle.predictive import stored_model_config
+
+    # its stored config has no submodels key; auto would now make a small table's MLP four
+    assert stored_model_config({"type": "mlp", "hidden": [8]}).submodels == 1
+    assert stored_model_config({"type": "mlp", "hidden": [8], "submodels": "auto"}).submodels == "auto"
+    assert stored_model_config({"type": "cnn"}).type == "cnn"
+
+
 def test_periodic_embedding_expands_only_the_real_numbers() -> None:
     spec = InputSpec(numeric_dim=7, continuous_dim=4, train_rows=2000)  # 4 numbers + 3 one-hot indicators
-    model = build_model(MLPConfig(numeric_embedding="periodic", hidden=[8]), spec, 1)
+    model = build_model(MLPConfig(numeric_embedding="periodic", hidden=[8], submodels=1), spec, 1)
     assert model.layers[0].in_features == 4 * 16 + 3
     assert model(torch.randn(5, 7)).shape == (5, 1)
     assert MLPConfig().numeric_embedding == "auto"  # on from PERIODIC_MIN_ROWS training rows (config.py)
@@ -52,6 +77,58 @@ def test_auto_embedding_turns_on_from_the_measured_row_count() -> None:
     assert resolved_embedding(MLPConfig(numeric_embedding="none"), spec(10**6)) == "none"
     wide = build_model(MLPConfig(hidden=[8]), spec(PERIODIC_MIN_ROWS), 1)
     assert wide.numeric_embedding is not None and wide.layers[0].in_features == 4 * 16
+
+
+def test_submodels_each_learn_on_their_own_and_predict_their_mean() -> None:
+    from forgeml.data import TaskInfo
+    from forgeml.training.losses import make_loss
+
+    torch.manual_seed(0)
+    model = build_model(MLPConfig(hidden=[8], submodels=3), InputSpec(numeric_dim=4, train_rows=100), 1)
+    rows, target = torch.randn(20, 4), (torch.rand(20) > 0.5).float()
+    each = model.train()(rows)  # (N, K, 1): one output per submodel
+    assert each.shape == (20, 3, 1)
+    assert (each[:, 0] - each[:, 1]).abs().max() > 1e-3  # their own input scales and heads differ
+    torch.testing.assert_close(model.eval()(rows), each.mean(dim=1))
+    loss = make_loss("auto", TaskInfo("binary", ["no", "yes"]))
+    alone = [torch.nn.functional.binary_cross_entropy_with_logits(each[:, k, 0], target) for k in range(3)]
+    torch.testing.assert_close(loss(each, target), torch.stack(alone).mean())
+    loss(each, target).backward()  # every submodel's head gets its own gradient
+    assert all(model.heads.weight.grad[k].abs().sum() > 0 for k in range(3))
+    with pytest.raises(Exception, match="model.submodels") as refused:
+        config_from_dict(
+            {
+                "data": {"source": "t.csv", "target": "y"},
+                "model": {"type": "mlp", "submodels": 4},
+                "train": {"privacy": {"epsilon": 3}},
+            }
+        )
+    assert "Opacus" in str(refused.value)
+
+
+def test_submodels_export_one_onnx_equal_to_eager_and_distil(tmp_path: Path) -> None:
+    from conftest import make_mixed_table, write_config
+
+    make_mixed_table(rows=300).to_csv(tmp_path / "data.csv", index=False)
+    config = write_config(
+        tmp_path / "c.yaml",
+        str(tmp_path / "data.csv"),
+        data={"target": "churned"},
+        model={"type": "mlp", "numeric_embedding": "periodic", "submodels": 4},
+        train={"epochs": 3},
+        check={"enabled": False},
+    )
+    run = forgeml.train(config)
+    assert run.model.heads.weight.shape[0] == 4
+    forgeml.api.export(run.path)
+    test = run.splits.test
+    onnx_out = Predictor(read_bundle(run.bundle_path)).raw_outputs(test)
+    direct = predict_outputs(run.model, run.pipeline.transform(test).ordered(run.pipeline.input_spec.names))
+    assert onnx_out.shape == (len(test), 1) and np.abs(onnx_out - direct.numpy()).max() <= 1e-5
+    distilled = forgeml.api.compress(run.path, distill=0.5).variant("distill")  # a student of half the width
+    student = read_bundle(distilled.path)
+    assert student.model.heads.weight.shape[:2] == (4, AUTO_WIDTH // 2)  # its submodels learnt too
+    assert np.isfinite(distilled.metric) and distilled.metric > 0.5
 
 
 def test_a_table_mlp_trains_with_the_table_defaults_images_keep_the_engines() -> None:

@@ -47,6 +47,14 @@ TREES = "model.txt"  # a gbm bundle's booster, in LightGBM's text format (readab
 _MODEL_CONFIG = TypeAdapter(ModelConfig)
 
 
+def stored_model_config(stored: dict[str, Any]) -> ModelConfig:
+    """The model config a bundle stored. An MLP's without ``submodels`` was written before that key
+    existed, when every MLP was one network; ``auto`` would now make a small table's MLP four."""
+    if stored.get("type") == "mlp" and "submodels" not in stored:
+        stored = {**stored, "submodels": 1}
+    return _MODEL_CONFIG.validate_python(stored)
+
+
 @dataclass(frozen=True)
 class Bundle:
     """A loaded bundle: the model in eval mode, its fitted features and the manifest as read."""
@@ -154,7 +162,7 @@ def read_predictor_bundle(path: str | Path) -> Bundle:
         return _read_trees(path, manifest)
     try:
         pipeline = FeaturePipeline.from_json(manifest["features"])
-        model_config = _MODEL_CONFIG.validate_python(manifest["model"]["config"])
+        model_config = stored_model_config(manifest["model"]["config"])
         spec = InputSpec(**manifest["model"]["spec"])
         # pretrained_weights=False: a pretrained backbone is rebuilt from the config stored in the
         # spec, with no download and no LoRA layers; the merged weights are loaded below.
@@ -219,7 +227,7 @@ def _member(path: Path, record: dict[str, Any], pipeline: FeaturePipeline, outpu
     """One candidate of an ensemble from its checked file: a booster, or a network behind its own features."""
     if record["config"]["type"] == "gbm":
         return _booster(path / record["file"], pipeline, output_dim)
-    config = _MODEL_CONFIG.validate_python(record["config"])
+    config = stored_model_config(record["config"])
     network = build_model(config, InputSpec(**record["spec"]), output_dim)
     _load_weights(network, path / record["file"])
     own = FeaturePipeline.from_json(record["features"])

@@ -36,7 +36,7 @@ from forgeml.models import build_model, predict_outputs
 from forgeml.models.mlp import resolved_hidden
 from forgeml.training.callbacks import Callback, ProgressReporter
 from forgeml.training.loop import Session, TensorData, TrainResult, fit, seed_everything, set_threads
-from forgeml.training.losses import LossFunction, class_weights_for, make_loss
+from forgeml.training.losses import LossFunction, class_weights_for, each_submodel, make_loss
 from forgeml.training.stage import early_stopping, tensor_data
 
 MODEL_CONFIG: TypeAdapter[Any] = TypeAdapter(ModelConfig)
@@ -129,7 +129,7 @@ def distillation_loss(kind: str, hard: LossFunction, *, temperature: float, alph
             return alpha * squared * soft + (1 - alpha) * hard(outputs, label)
         return alpha * F.mse_loss(outputs, teacher) + (1 - alpha) * hard(outputs, label)
 
-    return loss
+    return each_submodel(loss)  # a student with model.submodels learns each submodel on its own
 
 
 def packed_data(data: TensorData, teacher: nn.Module) -> TensorData:

@@ -128,15 +128,20 @@ def _prune_mlp(
     new_state = dict(state)
     previous: torch.Tensor | None = None  # kept outputs of the layer before (None: all inputs kept)
     hidden = []
+    # with submodels the heads follow the layers (SubmodelHeads): every linear in layers is hidden
+    last_hidden = len(linears) if model.heads is not None else len(linears) - 1
     for position, name in enumerate(linears):
         weight, bias = state[f"{name}.weight"], state[f"{name}.bias"]  # (out, in), (out,)
         if previous is not None:
             weight = weight[:, previous]
-        keep = kept_rows(weight, amount) if position < len(linears) - 1 else torch.arange(len(weight))
+        keep = kept_rows(weight, amount) if position < last_hidden else torch.arange(len(weight))
         new_state[f"{name}.weight"], new_state[f"{name}.bias"] = weight[keep], bias[keep]
-        if position < len(linears) - 1:
+        if position < last_hidden:
             hidden.append(len(keep))
         previous = keep
+    if model.heads is not None and previous is not None:
+        # (K, W, D): each submodel's head reads the kept units of the last hidden layer
+        new_state["heads.weight"] = state["heads.weight"][:, previous]
     new_config = config.model_copy(update={"hidden": hidden})
     return _rebuilt(new_config, spec, output_dim, new_state), new_config
 

@@ -20,7 +20,7 @@ from torch import nn
 
 from forgeml import atomic
 from forgeml.bundle.encode import Feeds, encode_raw
-from forgeml.bundle.predictive import Bundle, read_predictor_bundle
+from forgeml.bundle.predictive import Bundle, read_predictor_bundle, stored_model_config
 from forgeml.compression import distill as distillation
 from forgeml.compression.measure import VariantResult, measure, with_latencies
 from forgeml.compression.options import CompressOptions
@@ -250,7 +250,7 @@ def _student_config(
 
 
 def _model_config(bundle: Bundle) -> ModelConfig:
-    return distillation.MODEL_CONFIG.validate_python(bundle.manifest["model"]["config"])
+    return stored_model_config(bundle.manifest["model"]["config"])
 
 
 def _copy(model: nn.Module, config: ModelConfig, pipeline: FeaturePipeline) -> nn.Module:

@@ -45,6 +45,25 @@ def make_loss(
     ``[w_negative, w_positive]`` become ``pos_weight = w_positive / w_negative``. Label smoothing
     moves targets towards uniform (BCE: towards 0.5).
     """
+    return each_submodel(_loss(name, task, class_weights, label_smoothing))
+
+
+def each_submodel(loss: LossFunction) -> LossFunction:
+    """``loss`` that also takes the outputs of a network's submodels, ``(N, K, D)`` (an MLP with
+    ``submodels``, in training): the mean of each submodel's loss on every row, so that each learns
+    on its own (TabM trains so; a loss on their mean output would let them lean on each other)."""
+
+    def per_submodel(outputs: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        if outputs.dim() == 3:
+            return loss(outputs.flatten(0, 1), target.repeat_interleave(outputs.shape[1], dim=0))
+        return loss(outputs, target)
+
+    return per_submodel
+
+
+def _loss(
+    name: str, task: TaskInfo, class_weights: torch.Tensor | None, label_smoothing: float
+) -> LossFunction:
     resolved = resolve_loss_name(name, task)
     if resolved == "cross_entropy":
         return nn.CrossEntropyLoss(weight=class_weights, label_smoothing=label_smoothing)
