@@ -1,11 +1,12 @@
 """A multi-layer perceptron over numeric, embedded categorical and flattened image inputs.
 
-Tables get two choices from the literature on MLPs for tabular data: 256-unit layers
-(``hidden: auto``, :data:`AUTO_WIDTH`) and, optionally, periodic numeric embeddings (Gorishniy et
-al., 2022: each number becomes ``ReLU(Linear([cos 2pi c x, sin 2pi c x]))`` with learnt frequencies
-``c``, their "PLR" variant). The embedding is written here rather than taken from
-``rtdl-num-embeddings`` so the model stays plain ``nn.Linear``/``sin``/``cos`` that the dynamo ONNX
-exporter, pruning and quantization already handle (see :class:`PeriodicEmbedding`).
+Tables get three choices from the literature on MLPs for tabular data: 256-unit layers
+(``hidden: auto``, :data:`AUTO_WIDTH`), periodic numeric embeddings (Gorishniy et al., 2022: each
+number becomes ``ReLU(Linear([cos 2pi c x, sin 2pi c x]))`` with learnt frequencies ``c``, their
+"PLR" variant) and, on small tables, submodels (TabM-mini, Gorishniy et al., 2025: several networks
+sharing their hidden layers, see :data:`SMALL_TABLE_ROWS`). Both are written here rather than taken
+from ``rtdl-num-embeddings`` or ``tabm`` so the model stays plain ``nn.Linear``/``sin``/``cos`` and
+one ``einsum``, which the dynamo ONNX exporter, pruning and quantization already handle.
 """
 
 from __future__ import annotations
@@ -109,7 +110,8 @@ class SubmodelHeads(nn.Module):
 
 
 class MLP(nn.Module):
-    """Dense layers ``f(x) = s(Wx + b)`` (the document's section 4.1) ending in a task head of ``output_dim``."""
+    """Dense layers ``f(x) = s(Wx + b)`` (the document's section 4.1) ending in a task head of ``output_dim``
+    (with submodels, one head each after the shared layers)."""
 
     def __init__(self, config: MLPConfig, spec: InputSpec, output_dim: int) -> None:
         super().__init__()
