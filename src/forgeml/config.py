@@ -24,6 +24,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    TypeAdapter,
     ValidationError,
     field_validator,
     model_validator,
@@ -442,6 +443,8 @@ ModelConfig = Annotated[
     | AutoConfig,
     Field(discriminator="type"),
 ]
+# a model section on its own: a bundle's stored model, a distillation student's file
+MODEL_CONFIG: TypeAdapter[Any] = TypeAdapter(ModelConfig)
 
 
 class EarlyStoppingConfig(Section):
@@ -789,17 +792,6 @@ class Config(Section):
         return _one_network_under_privacy(_apply_kind(raw)) if isinstance(raw, dict) else raw
 
     @model_validator(mode="after")
-    def _submodels_without_privacy(self) -> Config:
-        submodels = getattr(self.model, "submodels", 1)
-        if self.train.privacy is not None and submodels != "auto" and submodels > 1:
-            raise ConfigError(
-                "model.submodels > 1 adds layers Opacus cannot clip row by row (the submodels' input scales and "
-                "heads); with train.privacy use model.submodels: 1.",
-                key="model.submodels",
-            )
-        return self
-
-    @model_validator(mode="after")
     def _nan_only_for_trees(self) -> Config:
         if self.features.numeric.impute == "none" and self.model.type not in (GBM, AUTO):
             raise ConfigError(
@@ -995,12 +987,22 @@ def _apply_kind(raw: dict[str, Any]) -> dict[str, Any]:
 
 
 def _one_network_under_privacy(raw: dict[str, Any]) -> dict[str, Any]:
-    """``model.submodels: auto`` is 1 under ``train.privacy`` (Opacus clips the gradients of plain
-    layers only); a value the user set is left for ``_submodels_without_privacy`` to judge."""
+    """Under ``train.privacy`` an MLP is one network: Opacus clips the gradients of plain layers only, not
+    the submodels' input scales and heads. ``model.submodels`` left out or ``auto`` becomes 1; a number
+    above 1 is refused, naming the key. The one place this rule lives."""
     train, model = raw.get("train"), raw.get("model")
     private = isinstance(train, dict) and train.get("privacy") is not None
-    if private and isinstance(model, dict) and model.get("type", "mlp") == "mlp" and "submodels" not in model:
+    if not (private and isinstance(model, dict) and model.get("type", "mlp") == "mlp"):
+        return raw
+    submodels = model.get("submodels", "auto")
+    if submodels == "auto":
         return {**raw, "model": {**model, "submodels": 1}}
+    if isinstance(submodels, int) and submodels > 1:
+        raise ConfigError(
+            "model.submodels > 1 adds layers Opacus cannot clip row by row (the submodels' input scales and "
+            "heads); with train.privacy use model.submodels: 1.",
+            key="model.submodels",
+        )
     return raw
 
 

@@ -104,6 +104,9 @@ def test_submodels_each_learn_on_their_own_and_predict_their_mean() -> None:
             }
         )
     assert "Opacus" in str(refused.value)
+    private = {"data": {"source": "t.csv", "target": "y"}, "train": {"privacy": {"epsilon": 3}}}
+    for model in ({"type": "mlp"}, {"type": "mlp", "submodels": "auto"}):  # left out or auto: one network
+        assert config_from_dict({**private, "model": model}).model.submodels == 1
 
 
 def test_submodels_export_one_onnx_equal_to_eager_and_distil(tmp_path: Path) -> None:

@@ -21,7 +21,7 @@ from typing import Any
 
 import safetensors.torch
 import torch
-from pydantic import TypeAdapter, ValidationError
+from pydantic import ValidationError
 from torch import nn
 
 from forgeml import atomic
@@ -36,7 +36,7 @@ from forgeml.bundle.manifest import (
     read_manifest,
     verify_files,
 )
-from forgeml.config import PREDICTOR, ModelConfig
+from forgeml.config import MODEL_CONFIG, PREDICTOR, ModelConfig
 from forgeml.errors import BundleError
 from forgeml.features import FeaturePipeline, InputSpec
 from forgeml.models import GradientBoostedTrees, build_model, exportable
@@ -44,7 +44,6 @@ from forgeml.models.ensemble import WeightedEnsemble
 
 WEIGHTS = "weights.safetensors"
 TREES = "model.txt"  # a gbm bundle's booster, in LightGBM's text format (readable, no pickle; manifest.model_file)
-_MODEL_CONFIG = TypeAdapter(ModelConfig)
 
 
 def stored_model_config(stored: dict[str, Any]) -> ModelConfig:
@@ -52,7 +51,7 @@ def stored_model_config(stored: dict[str, Any]) -> ModelConfig:
     existed, when every MLP was one network; ``auto`` would now make a small table's MLP four."""
     if stored.get("type") == "mlp" and "submodels" not in stored:
         stored = {**stored, "submodels": 1}
-    return _MODEL_CONFIG.validate_python(stored)
+    return MODEL_CONFIG.validate_python(stored)
 
 
 @dataclass(frozen=True)

@@ -19,16 +19,15 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
-from typing import Any
 
 import torch
 import torch.nn.functional as F
 import yaml
-from pydantic import TypeAdapter, ValidationError
+from pydantic import ValidationError
 from rich.console import Console
 from torch import nn
 
-from forgeml.config import CNNConfig, MLPConfig, ModelConfig, TrainConfig
+from forgeml.config import MODEL_CONFIG, CNNConfig, MLPConfig, ModelConfig, TrainConfig
 from forgeml.data import Splits
 from forgeml.errors import ConfigError
 from forgeml.features import FeaturePipeline
@@ -38,8 +37,6 @@ from forgeml.training.callbacks import Callback, ProgressReporter
 from forgeml.training.loop import Session, TensorData, TrainResult, fit, seed_everything, set_threads
 from forgeml.training.losses import LossFunction, class_weights_for, each_submodel, make_loss
 from forgeml.training.stage import early_stopping, tensor_data
-
-MODEL_CONFIG: TypeAdapter[Any] = TypeAdapter(ModelConfig)
 
 
 def student_from_file(path: str | Path) -> ModelConfig:

@@ -129,10 +129,10 @@ class MLP(nn.Module):
         self.continuous = spec.continuous_dim if embed else 0
         self.numeric_embedding = PeriodicEmbedding(self.continuous) if embed else None
         width = _input_width(spec, "periodic" if embed else "none")
-        self.submodels = resolved_submodels(config, spec)
-        if self.submodels > 1:
+        submodels = resolved_submodels(config, spec)
+        if submodels > 1:
             # TabM-mini: each submodel scales the inputs by its own vector, random signs at the start
-            signs = torch.randint(0, 2, (self.submodels, width)).float() * 2 - 1
+            signs = torch.randint(0, 2, (submodels, width)).float() * 2 - 1
             self.submodel_scales = nn.Parameter(signs)
         layers: list[nn.Module] = []
         for hidden in resolved_hidden(config):
@@ -140,10 +140,10 @@ class MLP(nn.Module):
             if config.dropout > 0:
                 layers.append(nn.Dropout(config.dropout))
             width = hidden
-        if self.submodels == 1:
+        if submodels == 1:
             layers.append(nn.Linear(width, output_dim))
         self.layers = nn.Sequential(*layers)  # hidden layers, then the head (one submodel)
-        self.heads = SubmodelHeads(self.submodels, width, output_dim) if self.submodels > 1 else None
+        self.heads = SubmodelHeads(submodels, width, output_dim) if submodels > 1 else None
 
     def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
         """Inputs in ``spec.names`` order -> ``(N, output_dim)`` logits or values. With submodels, in
@@ -164,5 +164,5 @@ class MLP(nn.Module):
         # weights, which fp16 and int8 compression find by name (3-D ones became MatMul on a copy)
         scaled = (joined.unsqueeze(1) * self.submodel_scales).flatten(0, 1)
         hidden = self.layers(scaled)
-        outputs = self.heads(hidden.reshape(-1, self.submodels, hidden.shape[-1]))  # (N, K, D)
+        outputs = self.heads(hidden.reshape(-1, len(self.submodel_scales), hidden.shape[-1]))  # (N, K, D)
         return outputs if self.training else outputs.mean(dim=1)
