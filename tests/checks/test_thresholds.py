@@ -47,6 +47,9 @@ def test_a_few_conflicting_rows_warn_and_the_run_records_them(tmp_path: Path) ->
         "name": "warned",
         "output_dir": str(tmp_path / "runs"),
         "data": {"source": str(path), "target": TARGET},
+        # one small network: without model:, auto trains its candidates for up to train.time_budget
+        # (80 s of the suite on 2 cores); the warning is the data gate's, the same for any model
+        "model": {"type": "mlp", "hidden": [16]},
         "train": {"epochs": 1},
     }
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
