@@ -43,7 +43,8 @@ PERIODIC_MIN_ROWS = 4000
 # -> 0.6344, mexico_vote 0.7500 -> 0.7573, forbes_value 0.8325 -> 0.8501, schooling 0.3003 -> 0.3112;
 # it fell on kakadu_answer 0.7104 -> 0.6994, ames_price 0.9084 -> 0.9039 and mortgage_denial 0.9078 ->
 # 0.9064 (mean +0.35 points of accuracy, +0.005 R^2), for 1-3x the fit seconds. Larger tables keep one
-# network: their MLP already takes 45-150 s (docs/tables.md).
+# network: their MLP already takes 45-150 s (docs/tables.md). Eight submodels did no better than four on
+# those tables and five more (up on 12 of 22, down on 9, +0.15 points on average) for twice the seconds.
 SMALL_TABLE_ROWS, SMALL_TABLE_SUBMODELS = 4000, 4
 
 
