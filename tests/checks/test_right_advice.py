@@ -123,6 +123,7 @@ def test_a_column_that_is_mostly_text_stays_categorical(tmp_path: Path) -> None:
     assert load_source(str(tmp_path / "sizes.csv"), TARGET).table["size"].map(type).eq(str).all()
 
 
+@pytest.mark.alone  # compares two timings
 def test_one_long_field_costs_at_most_twice_the_check(tmp_path: Path) -> None:
     """Item 6: one 200,000-character field took 47 s (an unbounded e-mail pattern, quadratic)."""
     import time

@@ -149,6 +149,7 @@ def test_urls_are_refused_not_fetched(server: str) -> None:
         assert response.status_code == 400 and response.json()["error"]["code"] == "url_not_allowed"
 
 
+@pytest.mark.alone  # a 10 MB body refused within 2 s
 def test_size_limits_content_length_and_encoding(server: str) -> None:
     started = time.perf_counter()
     response = post(server, b"x" * (10 << 20))  # 35: 10 MB with Content-Length
@@ -225,6 +226,7 @@ def test_overload_timeout_and_api_key(bundle: Path, tmp_path: Path) -> None:
         assert stop(process) == 0
 
 
+@pytest.mark.alone  # 20 requests sent within 0.3 s, still in flight 0.2 s later
 def test_sigterm_drains_in_flight_requests(bundle: Path, tmp_path: Path) -> None:
     process, base = start(bundle, "max_wait_ms=900", "max_batch_size=1000", log=tmp_path / "log")
 

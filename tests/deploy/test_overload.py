@@ -28,6 +28,9 @@ from forgeml.deploy.server.app import create_app
 from forgeml.deploy.server.runner import _Server, uvicorn_options
 
 ROW = {"age": 41.0, "income": 52000.0, "city": "paris", "plan": "pro"}
+# alone: probes must answer within 0.4 s and requests by their deadline, which a neighbour's training
+# could stretch (tests/conftest.py)
+pytestmark = pytest.mark.alone
 
 
 @pytest.fixture(scope="session")

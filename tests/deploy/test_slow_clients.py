@@ -34,6 +34,7 @@ from test_overload import (  # the in-process server and raw HTTP helpers
 )
 
 TIMEOUT = 0.4  # header and body timeouts of the server under test
+pytestmark = pytest.mark.alone  # a reply must come within TIMEOUT + 0.5 s (tests/conftest.py)
 
 
 @pytest.fixture(scope="module")

@@ -303,6 +303,7 @@ def test_beyond_the_concurrency_bound_requests_get_503_with_retry_after(
         assert 'rejected_total{reason="queue_full"} 1' in client.get("/metrics").text
 
 
+@pytest.mark.alone  # the 504 within 1.5 s
 def test_a_generation_past_the_timeout_gets_504_and_frees_its_slot(bundle: Path, monkeypatch) -> None:
     forward = TextGenerator._forward
     monkeypatch.setattr(

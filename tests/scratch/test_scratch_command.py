@@ -101,6 +101,7 @@ def _python(code: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.alone  # a whole Python start within 2 s
 def test_walkthrough_runs_in_under_two_seconds_without_torch() -> None:
     start = time.perf_counter()
     result = _python(

@@ -98,6 +98,7 @@ def test_mlp_refuses_text_and_text_models_need_text() -> None:
         TransformerConfig(width=10, heads=3)
 
 
+@pytest.mark.alone  # trains within 10 s
 def test_bag_of_embeddings_trains_in_seconds() -> None:
     table = make_text_table(400, seed=1)
     config = FeaturesConfig(text_columns=["review"], text=TextConfig(vocab_size=300, max_length=24))
