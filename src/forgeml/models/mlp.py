@@ -165,5 +165,5 @@ class MLP(nn.Module):
         # weights, which fp16 and int8 compression find by name (3-D ones became MatMul on a copy)
         scaled = (joined.unsqueeze(1) * self.submodel_scales).flatten(0, 1)
         hidden = self.layers(scaled)
-        outputs = self.heads(hidden.reshape(-1, len(self.submodel_scales), hidden.shape[-1]))  # (N, K, D)
+        outputs = self.heads(hidden.reshape(-1, self.submodel_scales.shape[0], hidden.shape[-1]))  # (N, K, D)
         return outputs if self.training else outputs.mean(dim=1)
