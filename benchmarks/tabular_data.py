@@ -299,36 +299,37 @@ TABLES: tuple[Table, ...] = (
           drop=("rownames", "lowbirthweight")),
     Table("nlsy_wage", "tuning", "regression", "wage", "rdatasets", "csv/wooldridge/htv.csv",
           "8b6d2b3761f79ac5b740fb7f436b9edd4fe7d001ff7e3ec1d7af4af8fca8b923", 1230, drop=("rownames", "lwage")),
-    # -------------------------------------------------------------- reporting
-    # The eleventh reporting group: never scored by any contender, and no model was fitted on it; chosen
+    # The eleventh reporting group, scored once with the defaults of 3a78ad0 and then moved to tuning
+    # (no reporting group is chosen yet: the next one goes below, under a "reporting" rule); before it was
+    # scored, no contender had seen it and no model was fitted on it; chosen
     # from the R documentation, column checks, crosstabs against the target and the gate only
     # (Rdatasets at RDATASETS_COMMIT; none is a copy of a table above). Each file names R's row-name
     # column "rownames", so it is dropped like any identifier.
     # "rtime", "recur" (relapse) and "dtime" (days to death or last contact) are follow-up, known only
     # with the outcome: leaks. "pid" is the patient id.
-    Table("breast_cancer_death", "reporting", "binary", "death", "rdatasets", "csv/survival/rotterdam.csv",
+    Table("breast_cancer_death", "tuning", "binary", "death", "rdatasets", "csv/survival/rotterdam.csv",
           "62703670d3be5d49c5476fb7131b020bdca9f1c25bb4522fd6abe8f9dab61f1b", 2982,
           drop=("rownames", "pid", "rtime", "recur", "dtime")),
     # "durat" (months until return to prison, or the follow-up when censored) and its log "ldurat" come
     # with the outcome: leaks. "follow" (the follow-up length) is the censoring time, not the outcome: kept.
-    Table("prison_return", "reporting", "binary", "cens", "rdatasets", "csv/wooldridge/recid.csv",
+    Table("prison_return", "tuning", "binary", "cens", "rdatasets", "csv/wooldridge/recid.csv",
           "c1dd8fe916fb3be5d7c7e276ba3bd191d742b5383896d45dff427c6d9613ba84", 1445,
           drop=("rownames", "durat", "ldurat")),
-    Table("hiv_result_pickup", "reporting", "binary", "got", "rdatasets", "csv/causaldata/thornton_hiv.csv",
+    Table("hiv_result_pickup", "tuning", "binary", "got", "rdatasets", "csv/causaldata/thornton_hiv.csv",
           "02f6ddae15abbd80aa9f56872a922cca4bcbba4ea0af1eac5fcce062df079522", 4820, drop=("rownames",)),
     # "uid" is the respondent id. "mpti" is made from "therm_dem" and "therm_gop", not from the target.
-    Table("party_identity", "reporting", "multiclass", "pid7", "rdatasets", "csv/stevedata/anes_partytherms.csv",
+    Table("party_identity", "tuning", "multiclass", "pid7", "rdatasets", "csv/stevedata/anes_partytherms.csv",
           "2ec07ab342aeebadc782f26f6732602432cfed713211ae2e0c78c015f9051a84", 33830, drop=("rownames", "uid")),
     # "belavg" (looks <= 2) and "abvavg" (looks >= 4) are recodings of the target: leaks.
-    Table("looks_rating", "reporting", "multiclass", "looks", "rdatasets", "csv/wooldridge/beauty.csv",
+    Table("looks_rating", "tuning", "multiclass", "looks", "rdatasets", "csv/wooldridge/beauty.csv",
           "95fc65c3adbd239f1d95f4f96afbd17f58f4169116c5da13ad9b6e7a0dc18c51", 1260,
           drop=("rownames", "belavg", "abvavg")),
     # "hsgrad" (graduated from high school by 1994) comes after the 12th-grade test: a post-outcome column.
-    Table("catholic_math", "reporting", "regression", "math12", "rdatasets", "csv/wooldridge/catholic.csv",
+    Table("catholic_math", "tuning", "regression", "math12", "rdatasets", "csv/wooldridge/catholic.csv",
           "26f7523fe8fed6dd92d51a949703d8b2e606f99588806af08a44b7038d90127f", 7430,
           drop=("rownames", "id", "hsgrad")),
     # "name" (the county's name) is an identifier.
-    Table("county_poverty", "reporting", "regression", "poverty", "rdatasets", "csv/usdatasets/county_tbl_df.csv",
+    Table("county_poverty", "tuning", "regression", "poverty", "rdatasets", "csv/usdatasets/county_tbl_df.csv",
           "d1bfe439a5c1cfd764e79f01164ef3f9466bcf484238826d2f45384cad30e2f5", 3142, drop=("rownames", "name")),
 )  # fmt: skip
 BY_NAME = {table.name: table for table in TABLES}

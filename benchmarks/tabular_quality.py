@@ -765,6 +765,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.group is None:  # a smoke run never touches the reporting tables unless asked to
         args.group = "tuning" if args.quick else "all"
     tables = select(args.group, [t.strip() for t in args.tables.split(",") if t.strip()])
+    if not tables:  # every reporting group is moved to tuning once scored, until the next is chosen
+        raise SystemExit(f"--group {args.group} has no tables now; choose them in benchmarks/tabular_data.py")
     if args.threads:  # before lightgbm, sklearn and torch are imported (they are, lazily, per contender)
         for variable in THREAD_VARIABLES:
             os.environ[variable] = str(args.threads)
