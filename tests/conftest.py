@@ -248,6 +248,9 @@ def _worker_turn(config: pytest.Config, *, alone: bool) -> Iterator[None]:
 
     POSIX record locks (lockf), not flock: a child forked during a test (multiprocessing, DataLoader
     workers) does not inherit them, so one that outlives its test cannot keep the other worker waiting.
+    Not ``filelock.ReadWriteLock`` (filelock 4.3, already installed): it is an SQLite transaction whose
+    waiters poll SQLite's busy handler and has no gate, so a stream of shared holders could keep an
+    ``alone`` test waiting; two lockf calls block in the kernel and give the writer its turn.
     """
     if "PYTEST_XDIST_WORKER" not in os.environ:
         yield
