@@ -303,6 +303,10 @@ def run_forgeml(
     board = getattr(run.model, "leaderboard", None) or []  # auto: what the budget left out, and the weights
     notes["skipped"] = [row["model"] for row in board if str(row.get("note", "")).startswith("skipped")]
     notes["ensemble"] = next((row["note"] for row in board if row["model"] == "ensemble"), None)
+    # a network's validation figures at its kept epoch: what a choice between variants on validation rows would read
+    kept = [e for e in run.result.history if e.epoch == run.result.best_epoch]
+    if kept:
+        notes["validation"] = {"loss": kept[0].val_loss, "error": kept[0].val_error}
     predictor = forgeml.load(run.bundle_path)
     rows = test.drop(columns=[table.target])
     start = time.perf_counter()
@@ -759,6 +763,7 @@ def main(argv: list[str] | None = None) -> None:
         return
     contenders = [c.strip() for c in args.contenders.split(",") if c.strip()]
     contenders += [name.partition("=")[0].strip() for name in args.variant]
+    contenders = list(dict.fromkeys(contenders))  # a variant also named in --contenders runs once
     unknown = [c for c in contenders if c not in CONTENDERS and c not in VARIANTS]
     if unknown:
         raise SystemExit(f"unknown contender(s) {', '.join(unknown)}; known: {', '.join(CONTENDERS)}")
