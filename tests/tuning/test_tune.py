@@ -21,6 +21,7 @@ from forgeml.errors import ConfigError
 from forgeml.extras import MissingExtraError
 from forgeml.training.callbacks import EpochResult, TrainState
 from forgeml.tuning.pruning import PruningCallback
+from forgeml.tuning.space import search_space
 
 SPACE = {
     "train.learning_rate": {"log_uniform": [1e-3, 1e-1]},
@@ -170,6 +171,15 @@ def test_auto_without_a_space_says_what_to_do(tmp_path: Path) -> None:
     config = mixed_table_config(tmp_path, model={"type": "auto"}, train={})
     with pytest.raises(ConfigError, match="model.type auto already searches"):
         api.tune(load_config(config))
+
+
+def test_the_mlps_default_space_searches_a_tables_embedding_and_scaling(tmp_path: Path) -> None:
+    # the two choices that decided tables on the tuning tables (docs/tables.md), each checked by the schema
+    config = load_config(mixed_table_config(tmp_path, model={"type": "mlp"}, tune={"trials": 2}))
+    space = search_space(config)
+    assert space["model.numeric_embedding"].choice == ["none", "periodic"]
+    assert space["features.numeric.scale"].choice == ["auto", "standard", "quantile"]
+    assert "model.hidden" in space and "train.learning_rate" in space  # the network keys stay
 
 
 def test_without_the_extras_tune_and_tracking_name_what_to_install(
