@@ -77,7 +77,7 @@ def test_early_stopping_stops_and_restores_the_best_weights() -> None:
     assert all(r.val_error is None for r in result.history)  # not computed when not monitored
 
 
-def test_a_classifier_keeps_the_last_epoch_of_least_validation_error_by_default() -> None:
+def test_a_classifier_keeps_the_epoch_of_least_validation_error_then_least_loss_by_default() -> None:
     snapshot = _Snapshot()
     # breast cancer at a high rate: the validation loss turns up while the error still ties its best
     config = TrainConfig(epochs=40, learning_rate=0.02, early_stopping=EarlyStoppingConfig(patience=40))
@@ -85,20 +85,26 @@ def test_a_classifier_keeps_the_last_epoch_of_least_validation_error_by_default(
     errors = [r.val_error for r in result.history]
     assert all(error is not None for error in errors) and ", Val Error: " in output
     least = min(errors)
-    kept = max(r.epoch for r in result.history if r.val_error == least)  # ties go to the later epoch
+    tied = [r for r in result.history if r.val_error == least]
+    assert len(tied) > 1  # the case the tie rule decides
+    kept = min(tied, key=lambda r: (r.val_loss, r.epoch)).epoch  # ties go to the lower validation loss
     assert result.best_epoch == kept
     assert kept != min(result.history, key=lambda r: r.val_loss).epoch  # the loss would have kept another
     final = result.model.state_dict()
     assert all(torch.equal(final[k], snapshot.weights[kept][k]) for k in final)
 
 
-def test_error_ties_move_the_kept_epoch_without_resetting_patience() -> None:
+def test_an_error_tie_with_a_lower_loss_moves_the_kept_epoch_without_resetting_patience() -> None:
     stopper = EarlyStopping(patience=2, monitor="error")
     state = TrainState(model=torch.nn.Linear(1, 1), epochs=10, steps_per_epoch=1)
-    for epoch, error in enumerate([0.5, 0.3, 0.3, 0.3], start=1):
-        stopper.on_epoch_end(state, EpochResult(epoch, 1.0, 1.0, 0.0, val_error=error))
-    assert state.should_stop and state.best_epoch == 4
+    # epoch 3 ties epoch 2's error with a lower loss (kept); epoch 4 ties it with a higher one (not kept)
+    for epoch, (error, loss) in enumerate([(0.5, 1.0), (0.3, 0.8), (0.3, 0.7), (0.3, 0.75)], start=1):
+        stopper.on_epoch_end(state, EpochResult(epoch, 1.0, loss, 0.0, val_error=error))
+    assert state.should_stop and state.best_epoch == 3
     assert "validation error has not improved on 0.3" in (state.stop_reason or "")
+    resumed = EarlyStopping(patience=2, monitor="error")
+    resumed.load_state_dict(stopper.state_dict())  # a checkpoint keeps the kept epoch's loss
+    assert resumed.kept_loss == 0.7
 
 
 def test_monitor_error_on_a_regression_target_is_refused_naming_the_key() -> None:

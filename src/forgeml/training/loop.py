@@ -11,6 +11,7 @@ run takes exactly the batches and random numbers it would have taken.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import random
 import time
@@ -24,7 +25,7 @@ from torch import nn
 
 from forgeml.config import TrainConfig
 from forgeml.features.image import batch_rows, scale_pixels
-from forgeml.training.callbacks import Callback, EpochResult, TrainState, later_tie
+from forgeml.training.callbacks import Callback, EpochResult, TrainState, kept_on_tie
 from forgeml.training.checkpoint import CHECKPOINT_DIR, CheckpointStore, Fingerprints, data_fingerprint
 from forgeml.training.distributed import Ranks, init_process_group
 from forgeml.training.host import tune_allocator, wants_channels_last
@@ -316,7 +317,11 @@ def _end_epoch(
     stepper.end_of_epoch(val_loss if val_loss is not None else train_loss)
     metric = result.monitored(monitor) if validation is not None else train_loss
     assert metric is not None
-    best = metric < progress.best_metric or later_tie(monitor, metric, progress.best_metric)
+    best = metric < progress.best_metric or kept_on_tie(
+        monitor, metric, progress.best_metric, result.val_loss, progress.kept_loss
+    )
+    if best:
+        progress.kept_loss = math.inf if result.val_loss is None else result.val_loss
     progress.best_metric = min(progress.best_metric, metric)
     progress.next_epoch(finished=state.should_stop)
     progress.last_checkpoint = save(best=best)

@@ -44,6 +44,7 @@ class Progress:
     loss_sum: torch.Tensor = field(default_factory=lambda: torch.zeros(()))
     seconds: float = 0.0  # time already spent on this epoch before a resume
     best_metric: float = math.inf
+    kept_loss: float = math.inf  # the validation loss of the epoch kept as best (error ties go to the lower)
     finished: bool = False
     last_checkpoint: str | None = None
 
@@ -131,6 +132,7 @@ def capture(
         "epoch_loss_sum": progress.loss_sum.cpu(),
         "epoch_seconds": progress.seconds,
         "best_metric": progress.best_metric,
+        "kept_loss": progress.kept_loss,
         "best_epoch": state.best_epoch,
         "finished": progress.finished,
         "history": [[r.epoch, r.train_loss, r.val_loss, r.seconds] for r in state.history],
@@ -183,6 +185,7 @@ def restore(
     progress.loss_sum = payload["epoch_loss_sum"].to(progress.device)
     progress.seconds = float(payload["epoch_seconds"])
     progress.best_metric = float(payload["best_metric"])
+    progress.kept_loss = float(payload.get("kept_loss", math.inf))  # checkpoints before the tie rule: none
     progress.finished = bool(payload["finished"])
     progress.generator.set_state(payload["data_generator"])
     set_rng_state(payload["rng"])
