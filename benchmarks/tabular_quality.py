@@ -16,7 +16,7 @@ forgeml-mlp       the same with ``model: {type: mlp}``
 forgeml-gbm       ... ``model: {type: gbm}``
 forgeml-auto      ... ``model: {type: auto}``
 forgeml-mlp-      the MLP default before issue #16 (commit b0675d2), reproduced by a config:
-b0675d2           ``hidden: [64, 32]``, standard scaling, every category kept, no column left
+b0675d2           ``hidden: [64, 32]``, one network, standard scaling, every category kept, no column left
                   out, 20 epochs of batch 32 at a constant 1e-3 (its untrimmed strings are not
                   reproduced). The MLP's gap to LightGBM is measured against it.
 --variant NAME=J  a forgeml config variant for tuning: the JSON object J merged into the config
@@ -81,7 +81,9 @@ CONTENDERS = (
 FORGEML_MODELS = {"forgeml": None, "forgeml-mlp": "mlp", "forgeml-gbm": "gbm", "forgeml-auto": "auto"}
 # The MLP default before issue #16 (b0675d2's schema defaults) as a config on today's forgeml
 ORIGINAL_MLP = {
-    "model": {"type": "mlp", "hidden": [64, 32], "numeric_embedding": "none"},
+    # one network: b0675d2 had no submodels. Until 2026-12-08 this config left submodels at auto, so from
+    # 75ba626 (the ninth to thirteenth groups) it had 4 on tables under 4,000 training rows (docs/tables.md)
+    "model": {"type": "mlp", "hidden": [64, 32], "numeric_embedding": "none", "submodels": 1},
     "features": {"numeric": {"scale": "standard"}, "categorical": {"min_frequency": 1}, "leave_out": []},
     # the engine's training defaults, which a table mlp no longer gets (config.TABLE_MLP_DEFAULTS)
     "train": {

@@ -183,8 +183,10 @@ class FeaturesConfig(Section):
 
 
 class MLPConfig(Section):
-    """Dense layers. On a table, the train keys a config leaves unset follow TABLE_MLP_DEFAULTS: batch_size
-    128, learning_rate 0.002, a cosine schedule over 200 epochs with patience 200 (docs/tables.md)."""
+    """Dense layers. On a table of 4,000 training rows or more, the train keys a config leaves unset follow
+    TABLE_MLP_DEFAULTS: batch_size 128, learning_rate 0.002, a cosine schedule over 200 epochs with patience
+    200; on a smaller table the engine's defaults, keeping the epoch of least validation loss
+    (forgeml.training.recipe, docs/tables.md)."""
 
     type: Literal["mlp"] = "mlp"
     # auto: two layers of 256 (forgeml.models.mlp.AUTO_WIDTH, with the measurement that chose it)
@@ -451,9 +453,10 @@ class EarlyStoppingConfig(Section):
     patience: Annotated[Int, Field(gt=0, le=100_000)] = 5  # epochs without improvement of the monitored figure before stopping
     min_delta: Annotated[Number, Field(ge=0.0)] = 0.0
     # which validation figure picks the kept epoch and stops training. error: the share of validation rows
-    # misclassified, ties going to the later epoch (RealMLP's choice, Holzmueller et al. 2024); loss: the
-    # validation loss (Keras' val_loss). auto: error for a classifier on a table (measured on the tuning
-    # tables, forgeml.training.stage.resolve_monitor); loss for regression, images and text
+    # misclassified, ties going to the epoch of lower validation loss (forgeml.training.callbacks.kept_on_tie);
+    # loss: the validation loss (Keras' val_loss). auto: error for a classifier on a table (measured on the
+    # tuning tables, forgeml.training.stage.resolve_monitor); loss for regression, images and text. A small
+    # table's MLP keeps the loss unless this is set (forgeml.training.recipe)
     monitor: Literal["auto", "loss", "error"] = "auto"
 
 
@@ -904,7 +907,8 @@ TYPE_RULES[AUTO] = {
         "features.categorical": {"encoding", "embedding_dim"},
     },
 }
-# A plain mlp on a table (and auto's network candidates) trains this way unless told otherwise: larger
+# A plain mlp on a table of SMALL_TABLE_ROWS training rows or more (forgeml.training.recipe: a smaller
+# table keeps the engine's defaults) and auto's network candidates train this way unless told otherwise: larger
 # batches, a cosine-decayed rate, and many more epochs with more patience (the engine's 20 epochs at a
 # constant rate stopped short: computers, test R^2 over seeds 0/1, 0.8957/0.8900 with the engine's
 # defaults, 0.9087/0.9031 with 60 epochs and patience 10, 0.9236/0.9061 with these;
@@ -961,9 +965,7 @@ def _apply_kind(raw: dict[str, Any]) -> dict[str, Any]:
         raw = dict(raw) | {"model": {"type": AUTO}}
     model = raw.get("model")
     model_type = model.get("type") if isinstance(model, dict) else getattr(model, "type", None)
-    rules = rules_for(model_type)
-    if model_type == "mlp" and _is_table(raw):
-        rules = rules | {"defaults": rules["defaults"] | TABLE_MLP_DEFAULTS}
+    rules = rules_for(model_type)  # a table mlp's training recipe waits for its rows: forgeml.training.recipe
     for dotted, names in rules["foreign"].items():
         for name in sorted(names & _set_keys(_section(raw, dotted))):
             key = f"{dotted}.{name}" if dotted else name

@@ -134,28 +134,45 @@ def test_submodels_export_one_onnx_equal_to_eager_and_distil(tmp_path: Path) -> 
     assert np.isfinite(distilled.metric) and distilled.metric > 0.5
 
 
-def test_a_table_mlp_trains_with_the_table_defaults_images_keep_the_engines() -> None:
+def test_a_table_mlps_training_recipe_follows_its_rows_images_keep_the_engines() -> None:
     from forgeml.config import TABLE_MLP_DEFAULTS, TrainConfig
+    from forgeml.models.mlp import SMALL_TABLE_ROWS
     from forgeml.training.auto import CANDIDATES
+    from forgeml.training.recipe import network_training
 
-    table = config_from_dict({"data": {"source": "t.csv", "target": "y"}, "model": {"type": "mlp"}}).train
+    mlp = MLPConfig()
+    parsed = config_from_dict({"data": {"source": "t.csv", "target": "y"}, "model": {"type": "mlp"}}).train
+    large = network_training(mlp, parsed, InputSpec(numeric_dim=3, train_rows=SMALL_TABLE_ROWS))
     wanted = TABLE_MLP_DEFAULTS["train"]
-    assert (table.epochs, table.batch_size, table.learning_rate) == (200, 128, 2e-3) == (
+    assert (large.epochs, large.batch_size, large.learning_rate) == (200, 128, 2e-3) == (
         wanted["epochs"], wanted["batch_size"], wanted["learning_rate"],
     )  # fmt: skip
-    assert table.schedule is not None and table.schedule.type == "cosine"
-    assert table.early_stopping is not None and table.early_stopping.patience == 200
+    assert large.schedule is not None and large.schedule.type == "cosine"
+    assert large.early_stopping is not None and large.early_stopping.patience == 200
+    assert large.early_stopping.monitor == "auto"  # error for a classifier (resolve_monitor)
+    # a small table: the engine's short training, keeping the epoch of least validation loss
+    small = network_training(mlp, parsed, InputSpec(numeric_dim=3, train_rows=SMALL_TABLE_ROWS - 1))
+    assert (small.epochs, small.batch_size, small.learning_rate, small.schedule) == (20, 32, 1e-3, None)
+    assert small.early_stopping is not None and (small.early_stopping.patience, small.early_stopping.monitor) == (5, "loss")
+    # a bundle written before its rows were recorded (0) trained as a large table did
+    assert network_training(mlp, parsed, InputSpec(numeric_dim=3)).epochs == 200
     images = config_from_dict({"data": {"source": "sklearn:digits"}, "model": {"type": "mlp"}}).train
-    assert (images.epochs, images.batch_size, images.schedule) == (20, 32, None)
+    image_spec = InputSpec(image_shape=(1, 8, 8), train_rows=1000)
+    assert network_training(mlp, images, image_spec) == images and (images.epochs, images.schedule) == (20, None)
     mine = config_from_dict(
         {
             "data": {"source": "t.csv", "target": "y"},
             "model": {"type": "mlp"},
-            "train": {"epochs": 5, "schedule": None},
+            "train": {"epochs": 5, "schedule": None, "early_stopping": {"monitor": "error"}},
         }
     ).train
-    assert mine.epochs == 5 and mine.schedule is None and mine.batch_size == 128  # what is set wins
-    # auto's networks: the same defaults where the run's train section sets nothing
+    mine_large = network_training(mlp, mine, InputSpec(numeric_dim=3, train_rows=50_000))
+    assert mine_large.epochs == 5 and mine_large.schedule is None and mine_large.batch_size == 128  # what is set wins
+    mine_small = network_training(mlp, mine, InputSpec(numeric_dim=3, train_rows=100))
+    assert mine_small.early_stopping is not None and mine_small.early_stopping.monitor == "error"
+    unstopped = TrainConfig(early_stopping=None)
+    assert network_training(mlp, unstopped, InputSpec(numeric_dim=3, train_rows=100)).early_stopping is None
+    # auto's networks: the large table's defaults whatever the rows, where the run's train section sets nothing
     auto = config_from_dict({"data": {"source": "t.csv", "target": "y"}, "train": {"epochs": 3}}).train
     network = CANDIDATES["mlp"].train(auto)
     assert (network.epochs, network.batch_size, network.early_stopping.patience) == (3, 128, 30)
@@ -163,6 +180,30 @@ def test_a_table_mlp_trains_with_the_table_defaults_images_keep_the_engines() ->
     mine = CANDIDATES["mlp"].train(TrainConfig(early_stopping={"patience": 7, "monitor": "error"})).early_stopping
     assert (mine.patience, mine.monitor) == (7, "error")
     assert CANDIDATES["mlp"].train(TrainConfig(batch_size=16)).batch_size == 16
+
+
+def test_a_small_tables_mlp_trains_the_short_way_and_plan_counts_its_batches(tmp_path: Path) -> None:
+    """Through forgeml.train and plan, with no train section: 300 rows train at most 20 epochs of batch 32
+    and keep the epoch of least validation loss."""
+    from conftest import make_mixed_table
+
+    make_mixed_table(rows=300).to_csv(tmp_path / "data.csv", index=False)
+    config = config_from_dict(
+        {
+            "name": "short",
+            "output_dir": str(tmp_path / "runs"),
+            "data": {"source": str(tmp_path / "data.csv"), "target": "churned"},
+            "model": {"type": "mlp"},
+            "check": {"enabled": False},
+        }
+    )
+    run = forgeml.train(config)
+    history = run.result.history
+    assert 1 <= len(history) <= 20  # the large tables' recipe runs all 200 epochs
+    least_loss = min(history, key=lambda epoch: epoch.val_loss)
+    assert run.result.best_epoch == least_loss.epoch
+    plan = forgeml.api.plan(config, batches=1)
+    assert plan.rows == len(run.splits.train) and plan.steps_per_epoch == -(-plan.rows // 32)
 
 
 @pytest.mark.slow

@@ -77,10 +77,12 @@ def test_early_stopping_stops_and_restores_the_best_weights() -> None:
     assert all(r.val_error is None for r in result.history)  # not computed when not monitored
 
 
-def test_a_classifier_keeps_the_epoch_of_least_validation_error_then_least_loss_by_default() -> None:
+def test_a_classifier_monitoring_auto_keeps_the_epoch_of_least_validation_error_then_least_loss() -> None:
     snapshot = _Snapshot()
-    # breast cancer at a high rate: the validation loss turns up while the error still ties its best
-    config = TrainConfig(epochs=40, learning_rate=0.02, early_stopping=EarlyStoppingConfig(patience=40))
+    # breast cancer at a high rate: the validation loss turns up while the error still ties its best.
+    # monitor auto is set: a table this small would otherwise keep the least loss (forgeml.training.recipe)
+    stopping = EarlyStoppingConfig(patience=40, monitor="auto")
+    config = TrainConfig(epochs=40, learning_rate=0.02, early_stopping=stopping)
     result, output = _train(config, callbacks=[snapshot], source="sklearn:breast_cancer")
     errors = [r.val_error for r in result.history]
     assert all(error is not None for error in errors) and ", Val Error: " in output

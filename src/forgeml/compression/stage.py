@@ -34,6 +34,7 @@ from forgeml.errors import ConfigError
 from forgeml.features import FeaturePipeline
 from forgeml.models import count_parameters
 from forgeml.training.loop import Session, fit, set_threads
+from forgeml.training.recipe import network_training
 from forgeml.training.stage import tensor_data
 
 logger = logging.getLogger(__name__)
@@ -74,6 +75,9 @@ def compress_run(run_dir: Path, options: CompressOptions, *, console: Console | 
     config = _run_config(run_dir)
     refuse_for_trees(config, options)  # before any folder is written: nothing here applies to trees
     teacher = read_predictor_bundle(run_dir / "bundle")
+    # fine-tuning and distillation train as the teacher did: its table recipe for the keys the run left unset
+    resolved = network_training(_model_config(teacher), config.train, teacher.pipeline.input_spec)
+    config = config.model_copy(update={"train": resolved})
     student = _student_config(options, teacher) if options.distills else None  # fails fast
     if options.prune is not None and options.prune_method == "structured":
         check_structured(_model_config(teacher))

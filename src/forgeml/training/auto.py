@@ -46,7 +46,6 @@ from forgeml.config import (
     MLPConfig,
     ModelConfig,
     NumericConfig,
-    ScheduleConfig,
     TrainConfig,
 )
 from forgeml.data import RawData
@@ -58,6 +57,7 @@ from forgeml.training.callbacks import EpochResult
 from forgeml.training.ensemble_selection import select_ensemble, validation_loss
 from forgeml.training.gbm import Deadline
 from forgeml.training.loop import TensorData, TrainResult
+from forgeml.training.recipe import filled
 from forgeml.training.stage import tensor_data
 
 logger = logging.getLogger(__name__)
@@ -81,19 +81,10 @@ def _tree_settings(config: TrainConfig, *, learning_rate: float, patience: int) 
 
 
 def _network_settings(config: TrainConfig) -> TrainConfig:
-    """The run's train section as auto's networks read it: a plain table mlp's defaults
-    (config.TABLE_MLP_DEFAULTS) for every key the config does not set."""
-    unset = TABLE_MLP_DEFAULTS["train"].keys() - config.model_fields_set
-    update: dict[str, object] = {key: TABLE_MLP_DEFAULTS["train"][key] for key in unset}
-    if "schedule" in update:
-        update["schedule"] = ScheduleConfig(**TABLE_MLP_DEFAULTS["train"]["schedule"])
-    stopping = config.early_stopping
-    if stopping is not None:
-        unset_stopping = AUTO_NETWORK_STOPPING.keys() - stopping.model_fields_set
-        update["early_stopping"] = stopping.model_copy(
-            update={key: AUTO_NETWORK_STOPPING[key] for key in unset_stopping}
-        )
-    return config.model_copy(update=update)
+    """The run's train section as auto's networks read it: a large table mlp's defaults
+    (config.TABLE_MLP_DEFAULTS, whatever the table's size: the settings auto was measured with) for every
+    key the config does not set, and AUTO_NETWORK_STOPPING."""
+    return filled(config, TABLE_MLP_DEFAULTS["train"], AUTO_NETWORK_STOPPING)
 
 
 # auto's networks stop after 30 epochs without a lower validation loss, unlike a plain table mlp (which

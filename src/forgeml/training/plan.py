@@ -27,6 +27,7 @@ from forgeml.models import build_model
 from forgeml.training.loop import seed_everything, set_threads
 from forgeml.training.losses import make_loss
 from forgeml.training.optim import make_optimizer
+from forgeml.training.recipe import network_training
 from forgeml.training.stage import tensor_data
 
 OPTIMIZER_STATES = {
@@ -77,6 +78,9 @@ def plan_config(config: Config, *, timed_batches: int = 5) -> ResourcePlan | Tre
     set_threads(config.train.threads)
     splits = load_data(config.data, seed=config.seed)
     pipeline = fit_features(splits.train, config.features, splits.task, backbone=config.image_backbone)
+    config = config.model_copy(
+        update={"train": network_training(config.model, config.train, pipeline.input_spec)}
+    )  # the batch a table mlp trains with depends on its rows
     data = tensor_data(pipeline, splits.train)
     seed_everything(config.seed)
     model = build_model(config.model, pipeline.input_spec, pipeline.target_.output_dim)

@@ -20,6 +20,7 @@ from forgeml.training.logs import CSVLogger, TensorBoardLogger
 from forgeml.training.loop import Session, TensorData, TrainResult, fit, seed_everything, set_threads
 from forgeml.training.losses import class_weights_for, make_loss
 from forgeml.training.profiling import PROFILE_DIR, ProfilerCallback
+from forgeml.training.recipe import network_training
 from forgeml.training.resume import ResumeMode
 
 
@@ -64,7 +65,9 @@ def train_model(
     set_threads(config.threads)
     spec = pipeline.input_spec
     config = resolve_monitor(
-        config, pipeline.task.kind, table=spec.image_shape is None and not spec.text_columns
+        network_training(model_config, config, spec),
+        pipeline.task.kind,
+        table=spec.image_shape is None and not spec.text_columns,
     )
     train_data = tensor_data(pipeline, train)
     classes = max(2, len(pipeline.task.labels)) if pipeline.task.kind != "regression" else 0
