@@ -87,8 +87,9 @@ def _network_settings(config: TrainConfig) -> TrainConfig:
     return filled(config, TABLE_MLP_DEFAULTS["train"], AUTO_NETWORK_STOPPING)
 
 
-# auto's networks stop after 30 epochs without a lower validation loss, unlike a plain table mlp (which
-# runs its whole schedule and keeps the epoch of least error, config.TABLE_MLP_DEFAULTS): the budget is
+# auto's networks stop after 30 epochs without a lower validation loss, unlike a plain mlp on a large table
+# (which runs its whole schedule and keeps the epoch of least error, config.TABLE_MLP_DEFAULTS; a small
+# table's runs 20 epochs, forgeml.training.recipe): the budget is
 # shared by the candidates, and ensemble selection weighs members by their validation log loss, so each
 # network keeps its epoch of least loss. These are the settings auto's candidates were measured with.
 AUTO_NETWORK_STOPPING = {"patience": 30, "monitor": "loss"}
