@@ -172,6 +172,14 @@ def test_a_tiny_temperature_samples_the_likeliest_token(client: TestClient, temp
     assert response.json()["choices"][0]["message"]["content"] == ANSWER  # the greedy answer
 
 
+def _wait_for_no_request_in_flight(client: TestClient, timeout_s: float = 10.0) -> None:
+    """Until the server's ``forgeml_inflight`` gauge reads 0 (the condition, polled; the deadline bounds a hang)."""
+    deadline = time.monotonic() + timeout_s
+    while "forgeml_inflight 0.0" not in client.get("/metrics").text.splitlines():
+        assert time.monotonic() < deadline, "a request was still in flight after the stream ended"
+        time.sleep(0.005)
+
+
 def test_every_error_status_has_the_same_keys(bundle: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """One shape for every error (issue 18: the 413 lacked ``field`` and ``row``), streamed ones too."""
     config = serve_config("causal_lm", {"max_concurrent": 1, "max_queue": 0, "request_timeout_s": 0.3})
@@ -202,6 +210,9 @@ def test_every_error_status_has_the_same_keys(bundle: Path, monkeypatch: pytest.
             next(lines)  # the stream holds the only slot
             responses["503 overloaded"] = post("/v1/chat/completions", json=CHAT)
             events = [line for line in lines if line.startswith("data: {")]
+        # the stream's worker frees the only slot just after its last event (a callback on the server's
+        # loop): wait for that, or the next request can find the slot taken (a 503, seen on a loaded machine)
+        _wait_for_no_request_in_flight(client)
         responses["504"] = post("/v1/chat/completions", json=CHAT)
     statuses = {name: response.status_code for name, response in responses.items()}
     assert statuses == {name: int(name[:3]) for name in responses}, statuses
