@@ -55,6 +55,11 @@ class InputSpec:
     backbone: str = ""
     backbone_config: str = ""
 
+    @property
+    def is_table(self) -> bool:
+        """Whether these inputs are a table's: no image, no text column (what the table defaults key on)."""
+        return self.image_shape is None and not self.text_columns
+
     def __post_init__(self) -> None:
         # JSON turns tuples into lists; keep the spec hashable and equal to the original.
         object.__setattr__(self, "categorical_cardinalities", tuple(self.categorical_cardinalities))

@@ -72,8 +72,7 @@ def is_small_table(spec: InputSpec) -> bool:
     """Whether ``spec`` is a table (no image, no text column) of fewer than SMALL_TABLE_ROWS training rows:
     the one rule for a small table's submodels and its training recipe (forgeml.training.recipe). A bundle
     written before the rows were recorded has 0: it counts as large, as it trained."""
-    table = spec.image_shape is None and not spec.text_columns
-    return table and 0 < spec.train_rows < SMALL_TABLE_ROWS
+    return spec.is_table and 0 < spec.train_rows < SMALL_TABLE_ROWS
 
 
 def _input_width(spec: InputSpec, numeric_embedding: str = "none") -> int:

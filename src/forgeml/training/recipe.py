@@ -40,7 +40,7 @@ def filled(config: TrainConfig, train: dict[str, Any], stopping: dict[str, Any])
 def network_training(model: ModelConfig, config: TrainConfig, spec: InputSpec) -> TrainConfig:
     """The train section a ``model`` on ``spec``'s inputs trains with: a table mlp's recipe for the keys
     ``config`` leaves unset; images, text and other model types keep ``config`` as it is."""
-    if model.type != "mlp" or spec.image_shape is not None or spec.text_columns:
+    if model.type != "mlp" or not spec.is_table:
         return config
     if is_small_table(spec):
         return filled(config, {}, SMALL_TABLE_STOPPING)

@@ -65,9 +65,7 @@ def train_model(
     set_threads(config.threads)
     spec = pipeline.input_spec
     config = resolve_monitor(
-        network_training(model_config, config, spec),
-        pipeline.task.kind,
-        table=spec.image_shape is None and not spec.text_columns,
+        network_training(model_config, config, spec), pipeline.task.kind, table=spec.is_table
     )
     train_data = tensor_data(pipeline, train)
     classes = max(2, len(pipeline.task.labels)) if pipeline.task.kind != "regression" else 0
